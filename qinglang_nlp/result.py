@@ -1,0 +1,59 @@
+"""Result objects returned by ``Moderator.predict``: scores, labels, decision and evidence spans."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Span", "Result", "DECISIONS"]
+
+DECISIONS = ("pass", "review", "block")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Evidence on the ORIGINAL text: ``original[start:end] == text``.
+
+    ``source`` says what produced it (``"lexicon"`` or ``"model"``); ``term`` is the canonical
+    lexicon entry, ``sublabel`` a taxonomy code, ``list_name`` the lexicon list and ``view`` the
+    normalised view that matched (``"text"``, ``"pinyin"``, ...).
+    """
+
+    start: int
+    end: int
+    text: str
+    category: str
+    source: str
+    term: str | None = None
+    sublabel: str | None = None
+    list_name: str | None = None
+    view: str | None = None
+    severity: int | None = None
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class Result:
+    """Moderation result of one text."""
+
+    scores: dict[str, float]
+    labels: list[str]
+    decision: str
+    evidence: list[Span] = field(default_factory=list)
+    truncated: bool = False
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
+            "labels": list(self.labels),
+            "decision": self.decision,
+            "evidence": [s.to_dict() for s in self.evidence],
+        }
+        if self.truncated:
+            d["truncated"] = True
+        if self.model:
+            d["model"] = self.model
+        return d
