@@ -1,0 +1,50 @@
+"""The classifier stage: a ``Classifier`` turns normalised texts into per-category probabilities.
+
+Each model kind (``baseline``, ``onnx``) registers a loader; ``load_classifier`` picks it from the
+model's ``config.json``. Kinds are imported lazily, so the baseline never imports onnxruntime.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .errors import ModelLoadError
+
+__all__ = ["Classifier", "ModelSpan", "load_classifier", "KINDS"]
+
+# kind -> "module:Class" whose ``from_dir(path, config)`` builds the classifier
+KINDS: dict[str, str] = {
+    "baseline": "qinglang_nlp.baseline:BaselineClassifier",
+    "onnx": "qinglang_nlp.onnx_classifier:OnnxClassifier",
+}
+
+# (start, end, category, score) on the text given to the classifier (normalised text)
+ModelSpan = tuple[int, int, str, float]
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Scores normalised texts. Must be safe to call from several threads at once."""
+
+    categories: tuple[str, ...]
+
+    def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities, shape ``(len(texts), len(categories))``, each in [0, 1]."""
+        ...
+
+
+def load_classifier(model_dir: Path, config: dict[str, Any]) -> Classifier:
+    """Build the classifier for ``config['kind']`` from ``model_dir``."""
+    kind = config.get("kind")
+    target = KINDS.get(kind)
+    if target is None:
+        raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; known: {sorted(KINDS)}")
+    mod_name, cls_name = target.split(":")
+    try:
+        cls = getattr(importlib.import_module(mod_name), cls_name)
+    except ImportError as e:
+        raise ModelLoadError(f"{model_dir}: model kind {kind!r} needs a missing package: {e}") from e
+    return cls.from_dir(Path(model_dir), config)
