@@ -1,0 +1,824 @@
+"""Lexicon matching: deny and allow lists over normalised text, with hits as spans on the ORIGINAL text.
+
+``LexiconMatcher`` runs an Aho-Corasick automaton (``ahocorasick_rs``) over two views of the
+normalised text: the text itself and, for terms of at least two CJK characters, its toneless
+pinyin (so 煞笔 and 啥比 hit 傻逼). Each hit is checked against the term's constraints
+(whole word, Latin word boundary, needs-context) and against the allow lists, which suppress any
+deny hit lying inside an allowed term (路口交通 contains 口交通, so 口交 does not fire).
+
+Edits (``add_term``, ``remove_term``, ``add_allow``, ``add_list``) are copy-on-write: they build a
+new immutable snapshot and swap it in one assignment, so a matcher can be shared by threads.
+Single-term edits only rebuild a small *delta* automaton (and removals only add a tombstone);
+the large base automaton is rebuilt when the delta grows past ``delta_limit`` terms.
+
+List file format (``.tsv``, the bundled lists): a header ``term category sublabel severity flags``
+then one term per line, ``#`` starts a comment. ``flags`` is a comma-separated set of
+``word`` (whole word only, decided with jieba), ``ctx=N`` (fires only with another deny hit within
+N characters) or ``ctx=N:词1|词2`` (only with one of these words within N characters), ``latin``
+/ ``nolatin`` (force the Latin word-boundary rule on/off; default on for terms that start or end
+with a Latin letter or digit), ``nopy`` (no pinyin matching), ``allow`` (an allow entry; category
+``*`` means every category). ``load_terms`` also reads plain ``.txt`` (one term per line), ``.csv``
+(a header with at least ``term``) and ``.json`` (a list of strings or objects, or an object whose
+keys are terms).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+from .normalize import NormalizeConfig, Normalized, normalize
+from .result import Span
+from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
+
+__all__ = [
+    "BUNDLED_LISTS",
+    "LexiconMatcher",
+    "Term",
+    "bundled_path",
+    "hit_features",
+    "load_terms",
+]
+
+BUNDLED_LISTS: tuple[str, ...] = ("fanquan", "vulgar", "allow")
+ALL = "*"
+_TSV_COLUMNS = ("term", "category", "sublabel", "severity", "flags")
+
+
+def bundled_path(name: str) -> Path:
+    """Path of a bundled list file (``fanquan``, ``vulgar`` or ``allow``)."""
+    if name not in BUNDLED_LISTS:
+        raise KeyError(f"unknown bundled list {name!r}; known: {list(BUNDLED_LISTS)}")
+    return Path(str(resources.files("qinglang_nlp") / "data" / "lexicons" / f"{name}.tsv"))
+
+
+# --------------------------------------------------------------------------------------- terms
+
+
+@dataclass(frozen=True)
+class Term:
+    """One lexicon entry: the canonical spelling plus its labels and matching constraints.
+
+    ``category`` is a category code (``fanquan``, ``vulgar``, ``rumor``); for an allow entry it may
+    be ``None``/``"*"`` (suppresses deny hits of every category). ``context_window`` > 0 makes the
+    term fire only when another deny hit, or one of ``context_terms``, lies within that many
+    characters. ``latin_boundary=None`` means automatic (on for terms with Latin letters or
+    digits at an edge).
+    """
+
+    term: str
+    category: str | None
+    sublabel: str | None = None
+    severity: int = 2
+    whole_word: bool = False
+    context_window: int = 0
+    context_terms: tuple[str, ...] = ()
+    latin_boundary: bool | None = None
+    pinyin: bool = True
+    allow: bool = False
+    list_name: str = "user"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.term, str) or not self.term.strip():
+            raise ValueError(f"lexicon term must be a non-empty string, got {self.term!r}")
+        if self.term != self.term.strip():
+            object.__setattr__(self, "term", self.term.strip())
+        cat = self.category
+        if cat == ALL or cat == "":
+            cat = None
+            object.__setattr__(self, "category", None)
+        if cat is None:
+            if not self.allow:
+                raise ValueError(f"term {self.term!r}: a deny term needs a category, one of {list(CATEGORIES)}")
+        elif cat not in CATEGORIES:
+            raise ValueError(f"term {self.term!r}: unknown category {cat!r}; known: {list(CATEGORIES)}")
+        if self.sublabel is not None:
+            if self.sublabel not in SUBLABELS:
+                raise ValueError(f"term {self.term!r}: unknown sub-label {self.sublabel!r}; known: {sorted(SUBLABELS)}")
+            if cat is not None and SUBLABELS[self.sublabel].category != cat:
+                raise ValueError(
+                    f"term {self.term!r}: sub-label {self.sublabel!r} belongs to "
+                    f"{SUBLABELS[self.sublabel].category!r}, not {cat!r}"
+                )
+        if not isinstance(self.severity, int) or not 1 <= self.severity <= 3:
+            raise ValueError(f"term {self.term!r}: severity must be an int 1-3, got {self.severity!r}")
+        if not isinstance(self.context_window, int) or self.context_window < 0:
+            raise ValueError(f"term {self.term!r}: context window must be an int >= 0, got {self.context_window!r}")
+        if self.context_terms and self.context_window == 0:
+            raise ValueError(f"term {self.term!r}: context terms given without a context window (ctx=N:...)")
+        object.__setattr__(self, "context_terms", tuple(self.context_terms))
+
+    @property
+    def flags(self) -> str:
+        """The constraints written in the list-file ``flags`` syntax."""
+        out = []
+        if self.allow:
+            out.append("allow")
+        if self.whole_word:
+            out.append("word")
+        if self.context_window:
+            ctx = f"ctx={self.context_window}"
+            out.append(ctx + (":" + "|".join(self.context_terms) if self.context_terms else ""))
+        if self.latin_boundary is True:
+            out.append("latin")
+        elif self.latin_boundary is False:
+            out.append("nolatin")
+        if not self.pinyin:
+            out.append("nopy")
+        return ",".join(out)
+
+
+def _parse_flags(flags: str, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for raw in flags.replace(" ", ",").split(","):
+        f = raw.strip()
+        if not f:
+            continue
+        if f == "word":
+            out["whole_word"] = True
+        elif f == "latin":
+            out["latin_boundary"] = True
+        elif f == "nolatin":
+            out["latin_boundary"] = False
+        elif f == "nopy":
+            out["pinyin"] = False
+        elif f == "allow":
+            out["allow"] = True
+        elif f.startswith("ctx="):
+            n, _, words = f[4:].partition(":")
+            try:
+                out["context_window"] = int(n)
+            except ValueError:
+                raise DataError(f"{where}: bad flag {f!r}: ctx=N needs an integer N") from None
+            if words:
+                out["context_terms"] = tuple(w for w in words.split("|") if w)
+        else:
+            raise DataError(f"{where}: unknown flag {f!r}; known: word, ctx=N[:a|b], latin, nolatin, nopy, allow")
+    return out
+
+
+def _make_term(row: Mapping[str, Any], defaults: dict[str, Any], where: str) -> Term:
+    kw = dict(defaults)
+    for k in ("category", "sublabel"):
+        v = row.get(k)
+        if v not in (None, ""):
+            kw[k] = str(v).strip()
+    sev = row.get("severity")
+    if sev not in (None, ""):
+        try:
+            kw["severity"] = int(sev)
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: severity must be 1-3, got {sev!r}") from None
+    if row.get("flags"):
+        kw.update(_parse_flags(str(row["flags"]), where))
+    if str(row.get("allow", "")).strip().lower() in ("1", "true", "yes"):
+        kw["allow"] = True
+    if kw.get("category") is None and kw.get("sublabel"):
+        kw["category"] = SUBLABELS[kw["sublabel"]].category if kw["sublabel"] in SUBLABELS else None
+    try:
+        return Term(str(row.get("term", "")), **kw)
+    except ValueError as e:
+        raise DataError(f"{where}: {e}") from None
+
+
+def load_terms(
+    path: str | os.PathLike[str],
+    *,
+    category: str | None = None,
+    sublabel: str | None = None,
+    severity: int = 2,
+    allow: bool = False,
+    list_name: str | None = None,
+    encoding: str = "utf-8-sig",
+) -> list[Term]:
+    """Read terms from a ``.tsv``/``.txt``/``.csv``/``.json`` file (format in the module docstring).
+
+    Keyword arguments give the defaults for columns a file lacks (a plain ``.txt`` list needs
+    ``category`` unless ``allow=True``). ``list_name`` defaults to the file stem.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"lexicon file {str(p)!r} does not exist")
+    defaults: dict[str, Any] = {
+        "category": category,
+        "sublabel": sublabel,
+        "severity": severity,
+        "allow": allow,
+        "list_name": list_name or p.stem,
+    }
+    try:
+        text = p.read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise DataError(f"lexicon file {str(p)!r} is not {encoding} text: {e}") from None
+    suffix = p.suffix.lower()
+    rows: list[tuple[str, Mapping[str, Any]]] = []
+    if suffix in (".tsv", ".txt"):
+        header: list[str] | None = None
+        for i, line in enumerate(text.splitlines(), 1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            cells = [c.strip() for c in line.split("\t")] if suffix == ".tsv" else [line.strip()]
+            if suffix == ".tsv" and header is None:
+                header = cells
+                if "term" not in header:
+                    raise DataError(f"{p}:{i}: a .tsv list needs a header row with a 'term' column")
+                continue
+            row = dict(zip(header, cells)) if header else {"term": cells[0]}
+            rows.append((f"{p}:{i}", row))
+    elif suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "term" not in reader.fieldnames:
+            raise DataError(f"{p}: a .csv list needs a header row with a 'term' column, got {reader.fieldnames}")
+        for i, row in enumerate(reader, 2):
+            if (row.get("term") or "").strip():
+                rows.append((f"{p}:{i}", row))
+    elif suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{p}: invalid JSON: {e}") from None
+        items = list(data) if isinstance(data, (list, dict)) else None
+        if items is None:
+            raise DataError(f"{p}: JSON lexicon must be a list or an object, got {type(data).__name__}")
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                rows.append((f"{p}[{i}]", {"term": item}))
+            elif isinstance(item, dict):
+                rows.append((f"{p}[{i}]", item))
+            else:
+                raise DataError(f"{p}[{i}]: expected a string or an object, got {type(item).__name__}")
+    else:
+        raise DataError(f"lexicon file {str(p)!r}: unsupported extension {suffix!r} (use .tsv, .txt, .csv or .json)")
+    return [_make_term(row, defaults, where) for where, row in rows if str(row.get("term", "")).strip()]
+
+
+# ------------------------------------------------------------------------------------ automata
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x2FA1F or 0xF900 <= o <= 0xFAFF
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+Finder = Callable[[str], list[tuple[int, int, int]]]
+
+
+def _build_finder(keys: list[str], backend: str) -> Finder | None:
+    """Return ``find(text) -> [(key_index, start, end)]`` over all (overlapping) occurrences."""
+    if not keys:
+        return None
+    if backend == "rs":
+        import ahocorasick_rs
+
+        ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard, store_patterns=False)
+
+        def find_rs(text: str) -> list[tuple[int, int, int]]:
+            return ac.find_matches_as_indexes(text, overlapping=True)
+
+        return find_rs
+    if backend == "py":
+        import ahocorasick
+
+        auto = ahocorasick.Automaton()
+        for i, k in enumerate(keys):
+            auto.add_word(k, (i, len(k)))
+        auto.make_automaton()
+
+        def find_py(text: str) -> list[tuple[int, int, int]]:
+            return [(i, end - n + 1, end + 1) for end, (i, n) in auto.iter(text)]
+
+        return find_py
+    raise ValueError(f"unknown Aho-Corasick backend {backend!r}; use 'rs' (ahocorasick_rs) or 'py' (pyahocorasick)")
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """A term with its normalised text key and (optional) pinyin key."""
+
+    term: Term
+    key: str
+    pinyin_key: str | None
+
+
+class _Index:
+    """Immutable pair of automata (text view, pinyin view) over a set of keyed terms."""
+
+    __slots__ = ("py_find", "py_keys", "py_payload", "size", "text_find", "text_keys", "text_payload")
+
+    def __init__(self, entries: Iterable[_Keyed], backend: str):
+        by_text: dict[str, list[_Keyed]] = {}
+        by_py: dict[str, list[_Keyed]] = {}
+        n = 0
+        for e in entries:
+            n += 1
+            by_text.setdefault(e.key, []).append(e)
+            if e.pinyin_key:
+                by_py.setdefault(e.pinyin_key, []).append(e)
+        self.size = n
+        self.text_keys = list(by_text)
+        self.text_payload = [tuple(v) for v in by_text.values()]
+        self.text_find = _build_finder(self.text_keys, backend)
+        self.py_keys = list(by_py)
+        self.py_payload = [tuple(v) for v in by_py.values()]
+        self.py_find = _build_finder(self.py_keys, backend)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Everything one ``match`` call reads; never mutated after construction."""
+
+    lists: Mapping[str, Mapping[str, _Keyed]]  # list name -> text key -> entry
+    base: _Index
+    delta: _Index | None
+    dead: frozenset[tuple[str, str]]  # (list name, key) of base entries removed or replaced
+    delta_map: Mapping[tuple[str, str], _Keyed] = field(default_factory=dict)
+    context_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class _WordSegmenter:
+    """Lazily created jieba ``Tokenizer`` (never jieba's global one) for whole-word checks."""
+
+    WINDOW = 12
+
+    def __init__(self) -> None:
+        self._tk: Any = None
+        self._lock = threading.Lock()
+
+    def _tokenizer(self) -> Any:
+        if self._tk is None:
+            with self._lock:
+                if self._tk is None:
+                    import jieba
+
+                    tk = jieba.Tokenizer()
+                    tk.initialize()
+                    self._tk = tk
+        return self._tk
+
+    def is_word(self, text: str, start: int, end: int) -> bool:
+        """True when ``text[start:end]`` starts and ends on jieba token boundaries."""
+        lo = max(0, start - self.WINDOW)
+        hi = min(len(text), end + self.WINDOW)
+        bounds = {lo, hi}
+        for _w, s, e in self._tokenizer().tokenize(text[lo:hi], HMM=True):
+            bounds.add(lo + s)
+            bounds.add(lo + e)
+        return start in bounds and end in bounds
+
+
+@dataclass
+class _Hit:
+    ns: int  # normalised-text offsets
+    ne: int
+    entry: _Keyed
+    view: str
+
+
+# ------------------------------------------------------------------------------------- matcher
+
+
+class LexiconMatcher:
+    """Deny/allow lexicon matcher returning ``Span``s on the original text.
+
+    ``lists`` maps a list name to terms (``Term`` objects or strings) or to a file path;
+    ``config`` is the ``NormalizeConfig`` used for the terms and for plain-string input (pass the
+    model's config so that keys and texts are normalised the same way); ``pinyin`` switches the
+    pinyin view; ``backend`` picks ``ahocorasick_rs`` (``"rs"``) or ``pyahocorasick`` (``"py"``).
+    The constructor only stores its arguments: automata are built on first use.
+    """
+
+    def __init__(
+        self,
+        lists: Mapping[str, Iterable[Term | str] | str | os.PathLike[str]] | None = None,
+        *,
+        config: NormalizeConfig | dict | None = None,
+        pinyin: bool = True,
+        backend: str = "rs",
+        delta_limit: int = 256,
+    ):
+        self.lists = dict(lists or {})
+        self.config = config
+        self.pinyin = pinyin
+        self.backend = backend
+        self.delta_limit = delta_limit
+        self._snap: _Snapshot | None = None
+        self._lock = threading.RLock()
+        self._words = _WordSegmenter()
+
+    @classmethod
+    def default(cls, **kwargs: Any) -> LexiconMatcher:
+        """A matcher over the bundled lists: 饭圈 (``fanquan``), 低俗 (``vulgar``) and ``allow``."""
+        return cls({name: bundled_path(name) for name in BUNDLED_LISTS}, **kwargs)
+
+    # -- building --------------------------------------------------------------------------
+
+    @property
+    def _cfg(self) -> NormalizeConfig:
+        c = self.config
+        return c if isinstance(c, NormalizeConfig) else NormalizeConfig.from_dict(c)
+
+    def _keyed(self, t: Term) -> _Keyed:
+        key = normalize(t.term, self._cfg).text
+        if not key:
+            raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation")
+        py_key = None
+        if self.pinyin and t.pinyin and not t.allow and sum(map(_is_cjk, key)) >= 2:
+            py_key = self._pinyin_key(t.term)
+            if py_key == key:
+                py_key = None
+        return _Keyed(t, key, py_key)
+
+    def _pinyin_key(self, term: str) -> str:
+        from .normalize import pinyin_view  # provided by the normalisation module
+
+        return pinyin_view(normalize(term, self._cfg)).text
+
+    def _coerce(self, name: str, terms: Any, defaults: Mapping[str, Any]) -> list[Term]:
+        if isinstance(terms, (str, os.PathLike)):
+            return load_terms(terms, list_name=name, **defaults)
+        out = []
+        for t in terms:
+            if isinstance(t, Term):
+                out.append(replace(t, list_name=name))
+            elif isinstance(t, str):
+                out.append(Term(t, list_name=name, **defaults))
+            else:
+                raise TypeError(f"list {name!r}: expected Term or str items, got {type(t).__name__}")
+        return out
+
+    def _snapshot_from(self, lists: Mapping[str, Mapping[str, _Keyed]]) -> _Snapshot:
+        entries = [e for lst in lists.values() for e in lst.values()]
+        ctx = self._context_keys(entries, {})
+        return _Snapshot(lists, _Index(entries, self.backend), None, frozenset(), {}, ctx)
+
+    def _context_keys(
+        self, entries: Iterable[_Keyed], old: Mapping[str, tuple[str, ...]]
+    ) -> dict[str, tuple[str, ...]]:
+        ctx = dict(old)
+        for e in entries:
+            if e.term.context_terms and e.term.term not in ctx:
+                ctx[e.term.term] = tuple(normalize(w, self._cfg).text for w in e.term.context_terms)
+        return ctx
+
+    def _keyed_list(self, terms: Iterable[Term]) -> dict[str, _Keyed]:
+        out: dict[str, _Keyed] = {}
+        for t in terms:
+            k = self._keyed(t)
+            out[k.key] = k  # a later duplicate replaces an earlier one
+        return out
+
+    def _get(self) -> _Snapshot:
+        snap = self._snap
+        if snap is None:
+            with self._lock:
+                if self._snap is None:
+                    lists: dict[str, dict[str, _Keyed]] = {}
+                    for name, terms in self.lists.items():
+                        lists[name] = self._keyed_list(self._coerce(name, terms, {}))
+                    self._snap = self._snapshot_from(lists)
+                snap = self._snap
+        return snap
+
+    def build(self) -> LexiconMatcher:
+        """Build the automata now (otherwise done on first use); returns ``self``."""
+        self._get()
+        return self
+
+    def _edit(self, adds: Iterable[Term] = (), removes: Iterable[tuple[str, str]] = ()) -> None:
+        """Apply edits copy-on-write: new list maps, a new small delta automaton, one atomic swap."""
+        with self._lock:
+            old = self._get()
+            lists = dict(old.lists)
+            dead = set(old.dead)
+            delta = dict(old.delta_map)
+            for name, key in removes:
+                lst = dict(lists[name])
+                del lst[key]
+                lists[name] = lst
+                dead.add((name, key))
+                delta.pop((name, key), None)
+            keyed = [self._keyed(t) for t in adds]
+            for k in keyed:
+                lst = dict(lists.get(k.term.list_name, {}))
+                lst[k.key] = k
+                lists[k.term.list_name] = lst
+                dead.add((k.term.list_name, k.key))
+                delta[(k.term.list_name, k.key)] = k
+            if len(delta) > self.delta_limit:
+                self._snap = self._snapshot_from(lists)  # compaction: one full rebuild
+                return
+            self._snap = _Snapshot(
+                lists,
+                old.base,
+                _Index(delta.values(), self.backend) if delta else None,
+                frozenset(dead),
+                delta,
+                self._context_keys(keyed, old.context_keys),
+            )
+
+    # -- editing ---------------------------------------------------------------------------
+
+    def add_term(
+        self,
+        term: Term | str,
+        *,
+        list_name: str = "user",
+        category: str | None = None,
+        sublabel: str | None = None,
+        severity: int = 2,
+        flags: str = "",
+    ) -> Term:
+        """Add (or replace) one deny term in ``list_name``; takes effect on the next ``match``.
+
+        Pass a ``Term`` or a string plus ``category``/``sublabel``/``severity``/``flags``
+        (flags as in list files, e.g. ``"word"`` or ``"ctx=10"``).
+        """
+        if isinstance(term, Term):
+            t = replace(term, list_name=list_name if list_name != "user" else term.list_name)
+        else:
+            kw: dict[str, Any] = _parse_flags(flags, f"term {term!r}") if flags else {}
+            if category is None and sublabel in SUBLABELS:
+                category = SUBLABELS[sublabel].category
+            t = Term(term, category, sublabel, severity, list_name=list_name, **kw)
+        self._edit(adds=[t])
+        return t
+
+    def add_allow(self, term: str, category: str | None = None, *, list_name: str = "allow") -> Term:
+        """Add an allow term: deny hits of ``category`` (all when ``None``) inside its span are dropped."""
+        t = Term(term, category, allow=True, list_name=list_name)
+        self._edit(adds=[t])
+        return t
+
+    def remove_term(self, term: str, list_name: str | None = None) -> int:
+        """Remove ``term`` from ``list_name`` (from every list when ``None``); returns how many were removed.
+
+        Raises ``KeyError`` when the term is in none of the lists searched.
+        """
+        snap = self._get()
+        key = normalize(term.strip(), self._cfg).text
+        names = [list_name] if list_name is not None else list(snap.lists)
+        if list_name is not None and list_name not in snap.lists:
+            raise KeyError(f"no lexicon list named {list_name!r}; lists: {sorted(snap.lists)}")
+        found = [(n, key) for n in names if key in snap.lists[n]]
+        if not found:
+            where = f"list {list_name!r}" if list_name else f"any list ({sorted(snap.lists)})"
+            raise KeyError(f"term {term!r} is not in {where}")
+        self._edit(removes=found)
+        return len(found)
+
+    def add_list(
+        self,
+        name: str,
+        terms_or_path: Iterable[Term | str] | str | os.PathLike[str],
+        *,
+        category: str | None = None,
+        sublabel: str | None = None,
+        severity: int = 2,
+        allow: bool = False,
+    ) -> int:
+        """Add or replace the named list (terms, or a .tsv/.txt/.csv/.json path); returns its size.
+
+        ``category``/``sublabel``/``severity``/``allow`` are defaults for entries that do not set
+        them (plain strings, or file rows without those columns). Rebuilds the base automaton once.
+        """
+        defaults: dict[str, Any] = {"category": category, "sublabel": sublabel, "severity": severity, "allow": allow}
+        if category is None and sublabel in SUBLABELS:
+            defaults["category"] = SUBLABELS[sublabel].category
+        terms = self._coerce(name, terms_or_path, defaults)
+        with self._lock:
+            old = self._get()
+            lists = dict(old.lists)
+            lists[name] = self._keyed_list(terms)
+            self._snap = self._snapshot_from(lists)
+        return len(lists[name])
+
+    def remove_list(self, name: str) -> None:
+        """Drop the named list (one rebuild)."""
+        with self._lock:
+            old = self._get()
+            if name not in old.lists:
+                raise KeyError(f"no lexicon list named {name!r}; lists: {sorted(old.lists)}")
+            lists = {n: v for n, v in old.lists.items() if n != name}
+            self._snap = self._snapshot_from(lists)
+
+    def terms(self, list_name: str | None = None) -> list[Term]:
+        """The current terms (of one list, or of all lists)."""
+        snap = self._get()
+        names = [list_name] if list_name is not None else list(snap.lists)
+        return [e.term for n in names for e in snap.lists[n].values()]
+
+    @property
+    def list_names(self) -> list[str]:
+        """Names of the loaded lists."""
+        return list(self._get().lists)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._get().lists.values())
+
+    def __repr__(self) -> str:
+        snap = self._snap
+        if snap is None:
+            return f"LexiconMatcher(lists={list(self.lists)}, not built)"
+        sizes = {n: len(v) for n, v in snap.lists.items()}
+        return f"LexiconMatcher({sizes}, pinyin={self.pinyin})"
+
+    # -- matching --------------------------------------------------------------------------
+
+    def match(self, text: str | Normalized) -> list[Span]:
+        """All deny hits in ``text`` (a ``str`` or a ``Normalized``) as ``Span``s sorted by start."""
+        if isinstance(text, Normalized):
+            n = text
+        elif isinstance(text, str):
+            n = normalize(text, self._cfg)
+        else:
+            raise TypeError(f"match() expects str or Normalized, got {type(text).__name__}")
+        snap = self._get()
+        indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
+        deny: list[_Hit] = []
+        allow: list[_Hit] = []
+        t = n.text
+        for idx_no, idx in enumerate(indexes):
+            if idx.text_find is None:
+                continue
+            for ki, s, e in idx.text_find(t):
+                for k in idx.text_payload[ki]:
+                    if idx_no == 0 and snap.dead and (k.term.list_name, k.key) in snap.dead:
+                        continue
+                    (allow if k.term.allow else deny).append(_Hit(s, e, k, "text"))
+        if self.pinyin and any(idx.py_find is not None for idx in indexes):
+            deny.extend(self._pinyin_hits(n, snap, indexes))
+        if not deny:
+            return []
+        deny = [h for h in deny if self._constraints_ok(t, h)]
+        if allow and deny:
+            deny = [h for h in deny if not _allowed(h, allow)]
+        if any(h.entry.term.context_window for h in deny):
+            deny = _context_filter(t, deny, snap.context_keys)
+        return self._to_spans(n, _drop_nested(deny))
+
+    def _pinyin_hits(self, n: Normalized, snap: _Snapshot, indexes: list[_Index]) -> list[_Hit]:
+        from .normalize import pinyin_view
+
+        pv = pinyin_view(n)
+        out = []
+        for idx_no, idx in enumerate(indexes):
+            if idx.py_find is None:
+                continue
+            for ki, s, e in idx.py_find(pv.text):
+                if not (pv.is_boundary(s) and pv.is_boundary(e)):
+                    continue
+                ns, ne = _pinyin_to_normalized(pv, n, s, e)
+                if ns >= ne or not any(map(_is_cjk, n.text[ns:ne])):
+                    continue  # Latin-only stretches ("made" vs 妈的) are left to explicit Latin terms
+                for k in idx.py_payload[ki]:
+                    if idx_no == 0 and snap.dead and (k.term.list_name, k.key) in snap.dead:
+                        continue
+                    out.append(_Hit(ns, ne, k, "pinyin"))
+        return out
+
+    def _constraints_ok(self, t: str, h: _Hit) -> bool:
+        term = h.entry.term
+        lb = term.latin_boundary
+        key = h.entry.key
+        if lb is None or lb:
+            if (lb or _is_latin(key[0])) and h.ns > 0 and _is_latin(t[h.ns]) and _is_latin(t[h.ns - 1]):
+                return False
+            if (lb or _is_latin(key[-1])) and h.ne < len(t) and _is_latin(t[h.ne - 1]) and _is_latin(t[h.ne]):
+                return False
+        return not term.whole_word or self._words.is_word(t, h.ns, h.ne)
+
+    def _to_spans(self, n: Normalized, hits: list[_Hit]) -> list[Span]:
+        seen: dict[tuple[int, int, str | None], str] = {}
+        spans = []
+        hits.sort(key=lambda h: (h.view != "text", h.ns, h.ne))  # text-view hits win duplicates
+        for h in hits:
+            term = h.entry.term
+            cat_key = (h.ns, h.ne, term.category)
+            ident = (h.ns, h.ne, term.term, term.list_name)
+            if h.view == "pinyin" and cat_key in seen:
+                continue
+            if ident in seen:
+                continue
+            seen[cat_key] = h.view
+            seen[ident] = h.view  # type: ignore[index]
+            s, e = n.to_original(h.ns, h.ne)
+            orig = n.original[s:e]
+            view = h.view
+            if view == "text" and orig.casefold() != n.text[h.ns:h.ne]:
+                view = "variant"
+            spans.append(
+                Span(
+                    s, e, orig, term.category or "", "lexicon",
+                    term=term.term, sublabel=term.sublabel, list_name=term.list_name,
+                    view=view, severity=term.severity,
+                )
+            )
+        spans.sort(key=lambda sp: (sp.start, sp.end, sp.category, sp.term or ""))
+        return spans
+
+
+def _pinyin_to_normalized(pv: Any, n: Normalized, s: int, e: int) -> tuple[int, int]:
+    """Offsets in the normalised text of the pinyin-view span ``[s, e)`` (via the original text).
+
+    Returns the normalised characters whose original spans lie inside the original span of the hit.
+    """
+    os_, oe = pv.to_original(s, e)
+    al = n.alignments
+    ns = bisect_left([a[0] for a in al], os_)
+    ne = ns
+    while ne < len(al) and al[ne][1] <= oe:
+        ne += 1
+    return ns, ne
+
+
+def _drop_nested(hits: list[_Hit]) -> list[_Hit]:
+    """Drop a hit lying strictly inside a longer hit of the same category (被开盒 covers 开盒)."""
+    if len(hits) < 2:
+        return hits
+    out = []
+    for h in hits:
+        cat = h.entry.term.category
+        if not any(
+            o is not h and o.entry.term.category == cat and o.ns <= h.ns and h.ne <= o.ne
+            and (o.ne - o.ns) > (h.ne - h.ns)
+            for o in hits
+        ):
+            out.append(h)
+    return out
+
+
+def _allowed(h: _Hit, allow: list[_Hit]) -> bool:
+    cat = h.entry.term.category
+    for a in allow:
+        acat = a.entry.term.category
+        if a.ns <= h.ns and h.ne <= a.ne and (acat is None or acat == cat):
+            return True
+    return False
+
+
+def _context_filter(t: str, hits: list[_Hit], ctx_keys: Mapping[str, tuple[str, ...]]) -> list[_Hit]:
+    """Keep context-needing hits only when another hit (or one of their context words) is near."""
+    out = []
+    for h in hits:
+        term = h.entry.term
+        w = term.context_window
+        if not w:
+            out.append(h)
+            continue
+        words = ctx_keys.get(term.term, ())
+        if words:
+            left, right = t[max(0, h.ns - w):h.ns], t[h.ne:h.ne + w]
+            if any(x in left or x in right for x in words):
+                out.append(h)
+            continue
+        for o in hits:
+            if o.entry.key == h.entry.key:
+                continue
+            gap = max(o.ns - h.ne, h.ns - o.ne)
+            if gap <= w:
+                out.append(h)
+                break
+    return out
+
+
+def hit_features(spans: Iterable[Span]) -> dict[str, float]:
+    """Fixed-key numeric features of lexicon hits for the classifier and the decision.
+
+    Per category: ``lex_<cat>_count`` (hits), ``lex_<cat>_max_severity`` (0-3); per sub-label
+    ``lex_<code>_count``; plus ``lex_any`` and ``lex_severe`` (1.0 when a severity-3 hit exists).
+    """
+    f: dict[str, float] = {}
+    for c in TAXONOMY:
+        f[f"lex_{c.code}_count"] = 0.0
+        f[f"lex_{c.code}_max_severity"] = 0.0
+        for s in c.sublabels:
+            f[f"lex_{s.code}_count"] = 0.0
+    f["lex_any"] = 0.0
+    f["lex_severe"] = 0.0
+    for sp in spans:
+        if sp.source != "lexicon" or sp.category not in CATEGORIES:
+            continue
+        f["lex_any"] = 1.0
+        f[f"lex_{sp.category}_count"] += 1.0
+        sev = float(sp.severity or 0)
+        key = f"lex_{sp.category}_max_severity"
+        f[key] = max(f[key], sev)
+        if sp.sublabel and f"lex_{sp.sublabel}_count" in f:
+            f[f"lex_{sp.sublabel}_count"] += 1.0
+        if sev >= 3:
+            f["lex_severe"] = 1.0
+    return f
