@@ -1,0 +1,292 @@
+"""Fast CPU inference of an exported transformer: onnxruntime + the Rust ``tokenizers``, no torch.
+
+One ``InferenceSession`` per model. Texts are tokenised once in Rust; a text longer than the encoder's
+window is cut into overlapping windows on sentence boundaries (:mod:`qinglang_nlp.windows`), every window is
+scored, and each category keeps its best window (max pooling) as the score and as evidence. Windows are
+sorted by length before batching so padding stays small; results come back in input order.
+:meth:`OnnxClassifier.predict_batch` streams: it holds the token ids of one sort buffer and the tensors of
+one batch at a time, whatever the number of texts.
+"""
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from .classifier import ModelSpan
+from .errors import ModelLoadError
+from .modelio import verify_manifest
+from .windows import split_windows, token_cost
+
+__all__ = ["OnnxClassifier", "WindowConfig", "default_threads"]
+
+THREADS_ENV = "QINGLANG_ONNX_THREADS"
+PROVIDERS_ENV = "QINGLANG_ONNX_PROVIDERS"
+
+
+def default_threads() -> int:
+    """Intra-op threads: ``$QINGLANG_ONNX_THREADS``, else the CPUs this process may run on."""
+    env = os.environ.get(THREADS_ENV)
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"${THREADS_ENV} must be a whole number, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"${THREADS_ENV} must be at least 1, got {n}")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How long texts are cut: ``overlap`` tokens shared by neighbours, at most ``max_windows`` per text
+    (``None``: no limit), ``title_tokens`` tokens of title kept in front of every window."""
+
+    overlap: int = 64
+    max_windows: int | None = None
+    title_tokens: int = 48
+    pooling: str = "max"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> WindowConfig:
+        """Build from a config's ``window`` section, refusing unknown keys."""
+        d = dict(d or {})
+        known = set(cls.__dataclass_fields__)
+        if set(d) - known:
+            raise ValueError(f"unknown window settings {sorted(set(d) - known)}; known: {sorted(known)}")
+        cfg = cls(**d)
+        if cfg.pooling != "max":
+            raise ValueError(f"window pooling {cfg.pooling!r} is not supported (only 'max')")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for ``config.json``."""
+        return {"overlap": self.overlap, "max_windows": self.max_windows, "title_tokens": self.title_tokens,
+                "pooling": self.pooling}
+
+
+@dataclass
+class _Piece:
+    """One window of one text, ready to batch: token ids (without padding) and its character span."""
+
+    item: int
+    ids: list[int]
+    start: int
+    end: int
+
+
+def _special_frame(tok: Tokenizer) -> tuple[list[int], list[int]]:
+    """Special ids the post-processor puts before and after a single sequence ([CLS] / [SEP], <s> / </s>)."""
+    enc = tok.encode("x", add_special_tokens=True)
+    mask = enc.special_tokens_mask
+    first = mask.index(0) if 0 in mask else len(mask)
+    last = len(mask) - mask[::-1].index(0) if 0 in mask else len(mask)
+    return list(enc.ids[:first]), list(enc.ids[last:])
+
+
+class OnnxClassifier:
+    """Scores normalised texts with an exported ONNX encoder; safe to call from several threads."""
+
+    def __init__(self, model_path: str | os.PathLike, tokenizer: Tokenizer | str | os.PathLike,
+                 categories: Sequence[str], *, max_length: int = 256, text_prefix: str = "",
+                 temperature: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
+                 pad_token_id: int = 0, window: WindowConfig | None = None, batch_size: int = 64,
+                 threads: int | None = None, providers: Sequence[str] | None = None):
+        self.categories = tuple(categories)
+        self.model_path = Path(model_path)
+        self.max_length = int(max_length)
+        self.text_prefix = text_prefix
+        self.batch_size = int(batch_size)
+        self.window = window or WindowConfig()
+        self.pad_token_id = int(pad_token_id)
+        temperature = temperature or {}
+        self._inv_temp = np.array([1.0 / float(temperature.get(c, 1.0)) for c in self.categories], np.float32)
+        thresholds = thresholds or {}
+        self.thresholds = {c: float(thresholds.get(c, 0.5)) for c in self.categories}
+        self._thr = np.array([self.thresholds[c] for c in self.categories], np.float32)
+
+        tok = Tokenizer.from_file(os.fspath(tokenizer)) if not isinstance(tokenizer, Tokenizer) else tokenizer
+        tok = Tokenizer.from_str(tok.to_str())  # private copy: we change truncation and padding
+        tok.no_truncation()
+        tok.no_padding()
+        self._tok = tok
+        self._prefix_ids, self._suffix_ids = _special_frame(tok)
+        self._n_prefix = len(tok.encode(text_prefix, add_special_tokens=False).ids)
+        self.max_body = self.max_length - len(self._prefix_ids) - len(self._suffix_ids)
+        if self.max_body < 8:
+            raise ValueError(f"max_length={max_length} leaves {self.max_body} tokens per window")
+        if not 0 <= self.window.overlap < self.max_body // 2:
+            raise ValueError(f"window overlap {self.window.overlap} must be below half a window ({self.max_body})")
+
+        self.threads = int(threads) if threads else default_threads()
+        self.providers = list(providers or _providers_from_env())
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        missing = [p for p in self.providers if p not in ort.get_available_providers()]
+        if missing:
+            raise ModelLoadError(f"onnxruntime here lacks execution provider(s) {missing}; available: "
+                                 f"{ort.get_available_providers()} (for CUDA: pip install onnxruntime-gpu)")
+        try:
+            self._session = ort.InferenceSession(os.fspath(self.model_path), opts, providers=self.providers)
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph classes
+            raise ModelLoadError(f"{self.model_path}: onnxruntime cannot load the model ({e})") from e
+        names = [i.name for i in self._session.get_inputs()]
+        for need in ("input_ids", "attention_mask"):
+            if need not in names:
+                raise ModelLoadError(f"{self.model_path}: model has no input {need!r} (inputs: {names})")
+        self._extra_inputs = [n for n in names if n not in ("input_ids", "attention_mask")]
+        if set(self._extra_inputs) - {"token_type_ids"}:
+            raise ModelLoadError(f"{self.model_path}: unexpected model inputs {self._extra_inputs}")
+        n_out = self._session.get_outputs()[0].shape[-1]
+        if isinstance(n_out, int) and n_out != len(self.categories):
+            raise ModelLoadError(f"{self.model_path}: model gives {n_out} scores but config lists "
+                                 f"{len(self.categories)} categories {list(self.categories)}")
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike, config: dict[str, Any], *, threads: int | None = None,
+                 providers: Sequence[str] | None = None, verify: bool = True) -> OnnxClassifier:
+        """Load an exported model folder (``model.onnx``, ``tokenizer.json``, ``config.json``, manifest).
+
+        Every file is checked against ``manifest.json`` first; ``config['runtime']['threads']`` and
+        ``$QINGLANG_ONNX_THREADS`` override the thread count (``threads`` overrides both).
+        """
+        d = Path(path)
+        if verify:
+            verify_manifest(d)
+        model_file = config.get("model_file", "model.onnx")
+        for f in (model_file, "tokenizer.json"):
+            if not (d / f).is_file():
+                raise ModelLoadError(f"{d}: missing {f}")
+        cats = config.get("categories")
+        if not cats:
+            raise ModelLoadError(f"{d}/config.json: no 'categories'")
+        runtime = config.get("runtime", {})
+        if threads is None and not os.environ.get(THREADS_ENV):
+            threads = runtime.get("threads")
+        try:
+            window = WindowConfig.from_dict(config.get("window"))
+        except (TypeError, ValueError) as e:
+            raise ModelLoadError(f"{d}/config.json: bad 'window' section ({e})") from None
+        return cls(d / model_file, d / "tokenizer.json", cats, max_length=int(config.get("max_length", 256)),
+                   text_prefix=config.get("text_prefix", ""), temperature=config.get("temperature"),
+                   thresholds=config.get("thresholds"), pad_token_id=int(config.get("pad_token_id", 0)),
+                   window=window, batch_size=int(runtime.get("batch_size", 64)), threads=threads,
+                   providers=providers)
+
+    # ------------------------------------------------------------------ public API
+    def predict_scores(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
+        """Probabilities ``(len(texts), len(categories))`` for normalised texts (max over windows)."""
+        return self.predict_scores_and_spans(texts, titles)[0]
+
+    def predict_scores_and_spans(
+        self, texts: Sequence[str], titles: Sequence[str | None] | None = None, batch_size: int | None = None,
+    ) -> tuple[np.ndarray, list[list[ModelSpan]]]:
+        """Scores plus, per text, the best window ``(start, end, category, score)`` of every category over
+        its threshold; offsets index the given text (the body, never the title)."""
+        texts = list(texts)
+        if titles is not None and len(titles) != len(texts):
+            raise ValueError(f"got {len(titles)} titles for {len(texts)} texts")
+        scores = np.zeros((len(texts), len(self.categories)), np.float32)
+        spans: list[list[ModelSpan]] = [[] for _ in texts]
+        if not texts:
+            return scores, spans
+        pieces = self._pieces(texts, titles)
+        best = np.full((len(texts), len(self.categories)), -1, np.int64)
+        probs = self._score_pieces(pieces, int(batch_size or self.batch_size))
+        for k, (piece, p) in enumerate(zip(pieces, probs)):
+            row = scores[piece.item]
+            better = p > row
+            row[better] = p[better]
+            best[piece.item, better] = k
+        for i in range(len(texts)):
+            for c, cat in enumerate(self.categories):
+                k = best[i, c]
+                if k >= 0 and scores[i, c] >= self._thr[c]:
+                    spans[i].append((pieces[k].start, pieces[k].end, cat, float(scores[i, c])))
+        return scores, spans
+
+    def predict_batch(self, texts: Iterable[str], batch_size: int | None = None,
+                      sort_buffer: int = 16) -> Iterator[np.ndarray]:
+        """Stream scores for any iterable of normalised texts: yields one ``(n_cat,)`` row per text, in order.
+
+        Texts are read ``batch_size * sort_buffer`` at a time, sorted by length inside that buffer and scored
+        one batch at a time, so memory stays flat however many texts come.
+        """
+        bs = int(batch_size or self.batch_size)
+        it = iter(texts)
+        while chunk := list(islice(it, bs * max(1, sort_buffer))):
+            yield from self.predict_scores_and_spans(chunk, batch_size=bs)[0]
+
+    # ------------------------------------------------------------------ internals
+    def _pieces(self, texts: list[str], titles: Sequence[str | None] | None) -> list[_Piece]:
+        """Tokenise every text once (in Rust, in parallel) and cut it into windows of token ids."""
+        titles = titles or [None] * len(texts)
+        heads = [self.text_prefix + (t.strip() + "\n" if t and t.strip() else "") for t in titles]
+        encs = self._tok.encode_batch([h + t for h, t in zip(heads, texts)], add_special_tokens=False)
+        pieces: list[_Piece] = []
+        for i, (head, text, enc) in enumerate(zip(heads, texts, encs)):
+            base = len(head)
+            ids = enc.ids
+            starts = [s for s, _ in enc.offsets]
+            n_head = 0
+            while n_head < len(starts) and starts[n_head] < base:
+                n_head += 1
+            head_ids = ids[:n_head][: self._n_prefix + self.window.title_tokens]
+            body_ids = ids[n_head:]
+            body_starts = [s - base for s in starts[n_head:]]
+            if not body_ids:
+                continue  # empty or whitespace-only text: scores stay 0
+            budget = self.max_body - len(head_ids)
+            windows = split_windows(text, budget, min(self.window.overlap, budget // 2 - 1), token_cost(body_starts))
+            if self.window.max_windows:
+                windows = windows[: self.window.max_windows]
+            for ws, we in windows:
+                a, b = bisect_left(body_starts, ws), bisect_left(body_starts, we)
+                if a == b:
+                    continue
+                pieces.append(_Piece(i, self._prefix_ids + head_ids + body_ids[a:b] + self._suffix_ids, ws, we))
+        return pieces
+
+    def _score_pieces(self, pieces: list[_Piece], batch_size: int) -> np.ndarray:
+        """Probabilities for every piece, batching pieces of similar length together."""
+        out = np.zeros((len(pieces), len(self.categories)), np.float32)
+        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k].ids))
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo:lo + batch_size]
+            logits = self.run_ids([pieces[k].ids for k in idx])
+            out[idx] = 1.0 / (1.0 + np.exp(-logits * self._inv_temp))
+        return out
+
+    def run_ids(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """Raw logits ``(len(batch), n_cat)`` for lists of token ids (already framed), padded here."""
+        width = max(len(x) for x in batch)
+        ids = np.full((len(batch), width), self.pad_token_id, np.int64)
+        mask = np.zeros((len(batch), width), np.int64)
+        for r, x in enumerate(batch):
+            ids[r, : len(x)] = x
+            mask[r, : len(x)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask}
+        for name in self._extra_inputs:
+            feed[name] = np.zeros_like(ids)
+        return np.asarray(self._session.run(None, feed)[0], np.float32)
+
+
+def _providers_from_env() -> list[str]:
+    env = os.environ.get(PROVIDERS_ENV, "")
+    return [p.strip() for p in env.split(",") if p.strip()] or ["CPUExecutionProvider"]
