@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from .errors import DataError, ModelLoadError, QinglangError
+from .moderator import Moderator, load
 from .normalize import Normalized, NormalizeConfig, normalize
 from .result import Result, Span
 from .taxonomy import CATEGORIES, TAXONOMY
@@ -15,6 +16,6 @@ from .taxonomy import CATEGORIES, TAXONOMY
 __version__ = "0.1.0"
 
 __all__ = [
-    "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "Normalized", "NormalizeConfig",
+    "load", "Moderator", "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "Normalized", "NormalizeConfig",
     "QinglangError", "ModelLoadError", "DataError", "__version__",
 ]

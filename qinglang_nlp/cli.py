@@ -1,0 +1,177 @@
+"""The ``qinglang`` command: score, evaluate, train, export, normalize."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .taxonomy import CATEGORIES
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="qinglang-nlp")
+def main() -> None:
+    """qinglang: moderation of Chinese social text (饭圈乱象 fanquan, 低俗 vulgar, 谣言 rumor)."""
+
+
+def _load(model: str, no_lexicon: bool = False):
+    from . import load
+    from .errors import ModelLoadError
+
+    try:
+        return load(None if model == "default" else model, lexicon=not no_lexicon)
+    except ModelLoadError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@main.command()
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="Output JSONL (- for stdout).")
+@click.option("-m", "--model", default="default", show_default=True, help="default, baseline, or a model folder.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tsv"]), default=None,
+              help="Input format (default: from the file name).")
+@click.option("--id-field", default="id", show_default=True)
+@click.option("--text-field", default="text", show_default=True)
+@click.option("--title-field", default="title", show_default=True)
+@click.option("--content-field", default="content", show_default=True, help="Text or WeChat HTML.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--no-lexicon", is_flag=True, help="Score with the model alone.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def score(input_path, output, model, fmt, id_field, text_field, title_field, content_field, batch_size,
+          no_lexicon, quiet):
+    """Score every row of a JSONL/CSV file; every input row yields one output row (result or error)."""
+    from .batch import FieldMap, score_file
+
+    m = _load(model, no_lexicon)
+    fields = FieldMap(id_field, text_field, title_field, content_field)
+    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
+    try:
+        summary = score_file(m, input_path, out, fields, batch_size, fmt, progress=not quiet)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if not quiet:
+        click.echo(f"{summary.rows} rows, {summary.errors} errors, decisions {summary.decisions}, "
+                   f"labels {summary.flagged}, {summary.seconds:.1f}s", err=True)
+    if summary.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("datasets", nargs=-1, required=True)
+@click.option("-m", "--model", "models", multiple=True, default=["default"], show_default=True,
+              help="Model(s): default, baseline or a folder; repeat to compare.")
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
+              help="Shared data folder (default $QINGLANG_DATA or ../shared/data).")
+@click.option("--text-field", default="text", show_default=True, help="For a generic JSONL/CSV file.")
+@click.option("--label-field", default="label", show_default=True, help="For a generic JSONL/CSV file.")
+@click.option("--category", type=click.Choice(CATEGORIES), default="vulgar", show_default=True,
+              help="Category of a generic file's label.")
+@click.option("--limit", type=int, default=None, help="Evaluate on the first N records only.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None, help="Write metrics.json here.")
+@click.option("-q", "--quiet", is_flag=True)
+def evaluate(datasets, models, split, data_dir, text_field, label_field, category, limit, output, quiet):
+    """Evaluate model(s) on dataset adapter(s) (cold, toxicn, swsr, chnci, weibo21, weibo16, ced, fanquan)
+    or generic JSONL/CSV files, and print per-category metrics."""
+    from .datasets import load_dataset, load_generic
+    from .errors import DataError
+    from .evaluate import evaluate_records
+
+    table = []
+    all_metrics = {}
+    for ds in datasets:
+        try:
+            if Path(ds).is_file():
+                recs = load_generic(ds, text_field, label_field, category)
+            else:
+                recs = load_dataset(ds, split, data_dir)
+        except (DataError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
+        if limit:
+            recs = recs[:limit]
+        for mname in models:
+            m = _load(mname)
+            rep = evaluate_records(m, recs, progress=not quiet)
+            all_metrics[f"{ds}|{mname}"] = rep
+            for cat, met in rep["categories"].items():
+                table.append((ds, mname, cat, met))
+    click.echo(f"{'dataset':10} {'model':10} {'category':8} {'n':>6} {'P':>6} {'R':>6} {'F1':>6} {'macF1':>6} "
+               f"{'acc':>6} {'ROC':>6} {'PR':>6}")
+    for ds, mname, cat, x in table:
+        def f(v):
+            return f"{v:6.3f}" if v is not None else "     -"
+        click.echo(f"{Path(ds).name[:10]:10} {Path(mname).name[:10]:10} {cat:8} {x['n']:6d} {f(x['precision'])} "
+                   f"{f(x['recall'])} {f(x['f1'])} {f(x['macro_f1'])} {f(x['accuracy'])} {f(x['roc_auc'])} "
+                   f"{f(x['pr_auc'])}")
+    if output:
+        Path(output).mkdir(parents=True, exist_ok=True)
+        (Path(output) / "metrics.json").write_text(json.dumps(all_metrics, ensure_ascii=False, indent=2))
+
+
+@main.command()
+@click.option("--model", "kind", type=click.Choice(["baseline", "transformer"]), default="baseline",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Model folder to write.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="JSON config (transformer runs).")
+def train(kind, output, data_dir, config_path):
+    """Train a model on the carved train splits (thresholds tuned on dev)."""
+    if kind == "baseline":
+        try:
+            from .train.baseline import train_baseline
+        except ImportError as e:
+            raise click.ClickException(f"training needs the train extra: pip install -e '.[train]' ({e})")
+        train_baseline(output, data_dir, log=lambda s: click.echo(s, err=True))
+    else:
+        try:
+            from .train import finetune
+        except ImportError as e:
+            raise click.ClickException(f"training needs the train extra: pip install -e '.[train]' ({e})")
+        finetune.cli_main(config_path, output, data_dir)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True)
+@click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
+def export(checkpoint, output, quantize):
+    """Export a trained checkpoint to an ONNX model folder (model.onnx, tokenizer, config, manifest)."""
+    try:
+        from .train.export import export as do_export
+    except ImportError as e:
+        raise click.ClickException(f"export needs the train extra: pip install -e '.[train]' ({e})")
+    do_export(checkpoint, output, quantize=None if quantize == "none" else quantize)
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--explain", is_flag=True, help="Show each step's changes with offsets.")
+def normalize(text, explain):
+    """Print the normalised form of TEXT (or of each line of stdin)."""
+    import importlib
+
+    norm_mod = importlib.import_module("qinglang_nlp.normalize")  # the module, not the function
+    lines = [text] if text is not None else [ln.rstrip("\n") for ln in sys.stdin]
+    for t in lines:
+        n = norm_mod.normalize(t)
+        click.echo(n.text)
+        if explain:
+            explain_fn = getattr(norm_mod, "explain", None)
+            if explain_fn is None:
+                click.echo("  (no step trace available)")
+                continue
+            for step in explain_fn(t):
+                click.echo(f"  {step}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,59 @@
+"""The decision stage: model scores + lexicon evidence → labels and pass / review / block.
+
+Rules (thresholds come from the model's ``config.json``, never from code):
+
+- ``labels``: categories whose score reaches ``thresholds[c]``.
+- ``block``: some score reaches ``decision.block[c]``.
+- ``review``: some score reaches ``decision.review[c]``, or a lexicon hit of severity >= ``severe_hit``
+  (a severe deny term forces human review even when the model is unsure). Allow-listed hits never
+  reach this stage: the lexicon suppresses them.
+- ``pass`` otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import ModelLoadError
+from .result import Span
+
+__all__ = ["DecisionPolicy"]
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """Thresholds per category for labels, review and block."""
+
+    categories: tuple[str, ...]
+    thresholds: dict[str, float]
+    review: dict[str, float]
+    block: dict[str, float]
+    severe_hit: int = 3
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "DecisionPolicy":
+        cats = tuple(config["categories"])
+        th = config.get("thresholds") or {}
+        dec = config.get("decision") or {}
+        review = dec.get("review") or th
+        block = dec.get("block") or {}
+        for name, table in (("thresholds", th), ("decision.review", review), ("decision.block", block)):
+            missing = [c for c in cats if c not in table]
+            if missing:
+                raise ModelLoadError(f"model config: {name} has no value for {missing}")
+            bad = [c for c in cats if not 0.0 <= float(table[c]) <= 1.0]
+            if bad:
+                raise ModelLoadError(f"model config: {name} for {bad} is outside [0, 1]")
+        return cls(cats, {c: float(th[c]) for c in cats}, {c: float(review[c]) for c in cats},
+                   {c: float(block[c]) for c in cats}, int(dec.get("severe_hit", 3)))
+
+    def decide(self, scores: dict[str, float], hits: Sequence[Span] = ()) -> tuple[list[str], str]:
+        """Return ``(labels, decision)``."""
+        labels = [c for c in self.categories if scores[c] >= self.thresholds[c]]
+        if any(scores[c] >= self.block[c] for c in self.categories):
+            return labels, "block"
+        if any(scores[c] >= self.review[c] for c in self.categories):
+            return labels, "review"
+        if any((h.severity or 0) >= self.severe_hit for h in hits if h.source == "lexicon"):
+            return labels, "review"
+        return labels, "pass"
