@@ -1,29 +1,112 @@
-"""Normalisation of Chinese social text with an alignment back to the original.
+"""Evasion-proof normalisation of Chinese social text, with an alignment back to the original.
 
-PLACEHOLDER CONTRACT (to be completed by the normalisation work, issue 3): the public names and
-signatures below are stable; the set of steps grows.
+Design (after Hugging Face ``tokenizers``' ``NormalizedString``): every step is a small named object with one
+``normalize(work)`` method; the steps run in a fixed order (``STEP_ORDER``) inside a ``Sequence``, and one
+alignment map (for every current character, its ``(start, end)`` span in the ORIGINAL text) is carried through
+all of them, including steps that delete, merge or expand characters. Evidence found on the normalised text is
+mapped back with ``Normalized.to_original(start, end)``.
+
+Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so training and inference agree):
+
+1. ``html``          strip tags/scripts/styles of (WeChat-article) HTML, keep title and paragraph breaks
+2. ``invisible``     delete zero-width characters, variation selectors, bidi/format and control characters
+3. ``nfkc`` / ``fullwidth`` / ``stylised`` / ``casefold``  Unicode NFKC, full-width -> half-width, 𝐬𝐛 ⓢⓑ ①
+   ⒈ 🅢 and runs of 壹贰 / 〇 -> plain letters and digits, case folding (one fused table lookup)
+4. ``structure``     URLs, @mentions, #话题#, 【title】 and [bracket emoticons] recorded as ``parts`` and
+   protected from the later rewriting steps
+5. ``noise``         noise symbols, spaces and emoji inserted BETWEEN two CJK characters are deleted (傻*逼, 傻 逼,
+   傻🐶逼); Latin words, numbers and punctuation are never glued or removed
+6. ``traditional``   traditional -> simplified through OpenCC (``t2s``)
+7. ``variants``      variant / look-alike characters (儍 -> 傻, ⻢ -> 马)
+8. ``radicals``      radical-split recombination (扌喿 -> 操, 女马 -> 妈)
+9. ``repeats``       runs of one character longer than ``max_repeat`` collapse (哈哈哈哈哈 -> 哈哈哈); the run
+   lengths are kept in ``Normalized.repeats``
+10. ``emoji``        word emoji keep the emoji and gain their Chinese word (🐶 -> 🐶狗)
+11. ``abbreviations``Latin abbreviations / full pinyin / 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了)
+12. ``homophones``   homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼), by table and by
+   whole-syllable pinyin match (the "pinyin step")
+
+The pinyin view (``pinyin_view``) is not part of ``.text``; it is computed lazily, only when asked.
+``normalize_batch`` normalises many texts in one pass over a joined string (same result, much less overhead).
 """
 from __future__ import annotations
 
+import bisect
+import re
+import threading
 import unicodedata
+from array import array
+from collections.abc import Callable, Iterable
+from collections.abc import Sequence as _Seq
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from itertools import accumulate
+from pathlib import Path
+from typing import Any, NamedTuple
 
-__all__ = ["NormalizeConfig", "Normalized", "normalize"]
+__all__ = [
+    "STEP_ORDER",
+    "NormalizeConfig",
+    "Normalized",
+    "Part",
+    "PinyinView",
+    "Repeat",
+    "abbreviation_table",
+    "explain",
+    "fandom_glossary",
+    "normalize",
+    "normalize_batch",
+    "pinyin_view",
+    "to_pinyin",
+]
+
+DATA_DIR = Path(__file__).parent / "data" / "normalize"
+
+STEP_ORDER: tuple[str, ...] = (
+    "html", "invisible", "unicode", "structure", "noise", "traditional", "variants", "radicals", "repeats",
+    "emoji", "abbreviations", "homophones",
+)
 
 
 @dataclass(frozen=True)
 class NormalizeConfig:
-    """Named, individually switchable normalisation steps (saved in a model's config)."""
+    """Named, individually switchable normalisation steps (saved in a model's config).
 
+    Every step is on by default. ``max_repeat`` is the longest run of one character that is kept.
+    """
+
+    html: bool = True
+    invisible: bool = True
     nfkc: bool = True
+    fullwidth: bool = True
+    stylised: bool = True
     casefold: bool = True
+    structure: bool = True
+    noise: bool = True
+    traditional: bool = True
+    variants: bool = True
+    radicals: bool = True
+    repeats: bool = True
+    max_repeat: int = 3
+    emoji: bool = True
+    abbreviations: bool = True
+    homophones: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "max_repeat":
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise ValueError(f"NormalizeConfig.max_repeat must be an int >= 1, got {v!r}")
+            elif not isinstance(v, bool):
+                raise TypeError(f"NormalizeConfig.{f.name} must be a bool, got {type(v).__name__} {v!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field, for a model's config file."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "NormalizeConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> NormalizeConfig:
+        """Inverse of ``to_dict``; missing keys take their defaults, unknown keys raise ``ValueError``."""
         if not d:
             return cls()
         known = {f.name for f in fields(cls)}
@@ -32,42 +115,1092 @@ class NormalizeConfig:
             raise ValueError(f"unknown normalisation steps {sorted(unknown)}; known: {sorted(known)}")
         return cls(**d)
 
+    @classmethod
+    def none(cls) -> NormalizeConfig:
+        """A config with every step off (``.text`` equals the input)."""
+        return cls(**{f.name: False for f in fields(cls) if f.name != "max_repeat"})
+
+
+class Part(NamedTuple):
+    """A structured part of the text: kind is url, mention, topic, title, emoticon or emoji.
+
+    ``start``/``end`` index the normalised text, ``orig_start``/``orig_end`` the original.
+    """
+
+    kind: str
+    start: int
+    end: int
+    orig_start: int
+    orig_end: int
+    value: str
+
+
+class Repeat(NamedTuple):
+    """A collapsed run: ``char`` occurred ``count`` times at ``orig_start:orig_end``; the kept run is at start:end."""
+
+    char: str
+    count: int
+    start: int
+    end: int
+    orig_start: int
+    orig_end: int
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Normalized
+# --------------------------------------------------------------------------------------------------------------
 
 class Normalized:
-    """Normalised text plus, for every normalised character, its span ``(start, end)`` in the original."""
+    """Normalised text plus, for every normalised character, its span ``(start, end)`` in the original.
 
-    __slots__ = ("original", "text", "alignments")
+    ``parts`` lists structured parts (URLs, mentions, topics, titles, emoticons, word emoji) and ``repeats`` the
+    collapsed character runs with their original counts (a feature for the model).
+    """
 
-    def __init__(self, original: str, text: str, alignments: list[tuple[int, int]]):
+    __slots__ = ("_base", "_ends", "_lo", "_starts", "original", "parts", "repeats", "text")
+
+    def __init__(
+        self,
+        original: str,
+        text: str,
+        alignments: list[tuple[int, int]] | None = None,
+        *,
+        parts: _Seq[Part] = (),
+        repeats: _Seq[Repeat] = (),
+    ):
         self.original = original
         self.text = text
-        self.alignments = alignments
+        self.parts = list(parts)
+        self.repeats = list(repeats)
+        self._lo = 0
+        self._base = 0
+        if alignments is None:
+            if len(original) != len(text):
+                raise ValueError("alignments are required when text and original differ in length")
+            self._starts = self._ends = None
+        else:
+            if len(alignments) != len(text):
+                raise ValueError(f"{len(alignments)} alignments for a text of {len(text)} characters")
+            self._starts = array("i", [a for a, _ in alignments])
+            self._ends = array("i", [b for _, b in alignments])
+
+    @classmethod
+    def _from_arrays(cls, original: str, text: str, starts: array | None, ends: array | None, lo: int,
+                     base: int, parts: list[Part], repeats: list[Repeat]) -> Normalized:
+        self = cls.__new__(cls)
+        self.original, self.text, self.parts, self.repeats = original, text, parts, repeats
+        self._starts, self._ends, self._lo, self._base = starts, ends, lo, base
+        return self
+
+    @property
+    def alignments(self) -> list[tuple[int, int]]:
+        """For every normalised character, its ``(start, end)`` span in the original."""
+        n = len(self.text)
+        if self._starts is None:
+            return [(i, i + 1) for i in range(n)]
+        lo, b = self._lo, self._base
+        return [(s - b, e - b) for s, e in zip(self._starts[lo:lo + n], self._ends[lo:lo + n])]
+
+    def _span(self, i: int) -> tuple[int, int]:
+        if self._starts is None:
+            return i, i + 1
+        j = self._lo + i
+        return self._starts[j] - self._base, self._ends[j] - self._base
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map the normalised span ``[start, end)`` to a span of the original text."""
         if not (0 <= start <= end <= len(self.text)):
             raise ValueError(f"span {start}:{end} is outside the normalised text of length {len(self.text)}")
         if start == end:
-            pos = self.alignments[start][0] if start < len(self.alignments) else len(self.original)
+            pos = self._span(start)[0] if start < len(self.text) else len(self.original)
             return pos, pos
-        return self.alignments[start][0], self.alignments[end - 1][1]
+        s = self._span(start)[0]
+        e = self._span(end - 1)[1]
+        return s, max(s, e)
+
+    def to_normalized(self, orig_start: int, orig_end: int) -> tuple[int, int]:
+        """Smallest normalised span whose characters come from inside ``[orig_start, orig_end)`` of the original."""
+        starts = [a for a, _ in self.alignments]
+        return bisect.bisect_left(starts, orig_start), bisect.bisect_left(starts, orig_end)
 
     def __repr__(self) -> str:
         return f"Normalized({self.text!r})"
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Work state and edits (the single alignment map carried through all steps)
+# --------------------------------------------------------------------------------------------------------------
+
+# An edit replaces work.text[s:e] by ``repl``. When len(repl) == e - s and no anchor is given, characters align
+# one-to-one; otherwise every output character aligns to the union of the anchor span (default: s:e).
+Edit = tuple  # (s, e, repl, anchor_s | None, anchor_e | None)
+
+
+class _Work:
+    """Mutable state passed through the steps: current text, alignment arrays, parts and repeats."""
+
+    __slots__ = ("_prot", "ends", "log", "original", "parts", "repeats", "starts", "text")
+
+    def __init__(self, original: str, log: list | None = None):
+        self.original = original
+        self.text = original
+        self.starts: array | None = None  # None = identity alignment
+        self.ends: array | None = None
+        self.parts: list[tuple[str, int, int, str]] = []  # (kind, orig_s, orig_e, value)
+        self.repeats: list[tuple[str, int, int, int]] = []  # (char, count, orig_s, orig_e)
+        self.log = log
+        self._prot: list[tuple[int, int]] | None = None
+
+    def orig_span(self, s: int, e: int) -> tuple[int, int]:
+        if self.starts is None:
+            return s, e
+        if s >= e:
+            p = self.starts[s] if s < len(self.text) else (self.ends[-1] if len(self.text) else 0)
+            return p, p
+        return self.starts[s], self.ends[e - 1]
+
+    def protected(self) -> list[tuple[int, int]]:
+        """Current-text spans of the structured parts (cached until the next edit)."""
+        if self._prot is None:
+            if not self.parts:
+                self._prot = []
+            elif self.starts is None:
+                self._prot = sorted((s, e) for _, s, e, _ in self.parts)
+            else:
+                st = self.starts
+                self._prot = sorted((bisect.bisect_left(st, s), bisect.bisect_left(st, e)) for _, s, e, _ in self.parts)
+        return self._prot
+
+    def is_protected(self, s: int, e: int) -> bool:
+        for ps, pe in self.protected():
+            if ps < e and s < pe:
+                return True
+        return False
+
+    def apply(self, edits: list, step: str) -> None:
+        """Apply sorted, non-overlapping edits to the text and the alignment."""
+        if not edits:
+            return
+        text = self.text
+        if self.starts is None:
+            n = len(text)
+            starts = array("i", range(n))
+            ends = array("i", range(1, n + 1))
+        else:
+            starts, ends = self.starts, self.ends
+        out: list[str] = []
+        ns = array("i")
+        ne = array("i")
+        pos = 0
+        log = self.log
+        for s, e, repl, a, b in edits:
+            if s > pos:
+                out.append(text[pos:s])
+                ns += starts[pos:s]
+                ne += ends[pos:s]
+            if repl:
+                k = len(repl)
+                if a is None and k == e - s:
+                    ns += starts[s:e]
+                    ne += ends[s:e]
+                else:
+                    a0 = s if a is None else a
+                    b0 = e if b is None else b
+                    os_ = starts[a0] if a0 < len(text) else (ends[-1] if len(text) else 0)
+                    oe = ends[b0 - 1] if b0 > a0 else os_
+                    ns += array("i", [os_]) * k
+                    ne += array("i", [oe]) * k
+                out.append(repl)
+            if log is not None:
+                a0 = s if a is None else a
+                b0 = e if b is None else b
+                if b0 > a0:
+                    os_, oe = starts[a0], ends[b0 - 1]
+                else:
+                    os_ = oe = starts[a0] if a0 < len(text) else len(self.original)
+                log.append({"start": os_, "end": oe, "original": self.original[os_:oe],
+                            "before": text[s:e], "after": repl})
+            pos = e
+        if pos < len(text):
+            out.append(text[pos:])
+            ns += starts[pos:]
+            ne += ends[pos:]
+        self.text = "".join(out)
+        self.starts, self.ends = ns, ne
+        self._prot = None
+
+    def replace_same_length(self, new_text: str) -> None:
+        """Swap in a text of the same length whose characters align one-to-one with the current one."""
+        if self.log is not None and new_text != self.text:
+            old = self.text
+            i, n = 0, len(old)
+            while i < n:
+                if old[i] != new_text[i]:
+                    j = i
+                    while j < n and old[j] != new_text[j]:
+                        j += 1
+                    os_, oe = self.orig_span(i, j)
+                    self.log.append({"start": os_, "end": oe, "original": self.original[os_:oe],
+                                     "before": old[i:j], "after": new_text[i:j]})
+                    i = j
+                else:
+                    i += 1
+        self.text = new_text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Character classes and lazily loaded tables
+# --------------------------------------------------------------------------------------------------------------
+
+CJK = "\u2e80-\u2eff\u2f00-\u2fdf\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+_INVISIBLE = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]+")
+_EMOJI = (
+    "\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u2500-\u27bf\u2900-\u297f\u2b00-\u2bff\u3297\u3299"
+    "\U0001f000-\U0001faff"
+)
+# Noise: spaces, ASCII/CJK decoration symbols and emoji/pictographs. Sentence punctuation is not noise.
+_NOISE = " \t\u3000*#@&^~_|/\\\\+=`$%<>\\-\u00b7\u2022\u30fb\u2605\u2606\u203b\u00d7\u00f7\u2014\u2015" + _EMOJI
+_LOCK = threading.RLock()
+_CACHE: dict[str, Any] = {}
+
+
+def _read_tsv(name: str, ncols: int = 2) -> list[list[str]]:
+    rows = []
+    path = DATA_DIR / name
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if len(cols) < ncols:
+                raise ValueError(f"{path}:{lineno}: expected {ncols} tab-separated columns, got {line!r}")
+            rows.append(cols)
+    return rows
+
+
+def _cached(key: str, build: Callable[[], Any]) -> Any:
+    """Per-process lazily built, thread-safe cache."""
+    v = _CACHE.get(key)
+    if v is None:
+        with _LOCK:
+            v = _CACHE.get(key)
+            if v is None:
+                v = build()
+                _CACHE[key] = v
+    return v
+
+
+def _charclass(chars: Iterable[str]) -> str:
+    return "".join(re.escape(c) for c in sorted(set(chars)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------------------------------
+
+class Step:
+    """A normalisation step: ``name`` and one ``normalize(work)`` method that edits the work state."""
+
+    name = "step"
+
+    def normalize(self, w: _Work) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class HtmlStep(Step):
+    """Strip HTML (WeChat articles): tags, scripts, styles and comments; keep title and paragraph breaks."""
+
+    name = "html"
+
+    def normalize(self, w: _Work) -> None:
+        from .html import html_edits, looks_like_html
+
+        if looks_like_html(w.text):
+            w.apply(html_edits(w.text), self.name)
+
+
+class InvisibleStep(Step):
+    """Delete zero-width characters, variation selectors, format and control characters (not \\t \\n \\r)."""
+
+    name = "invisible"
+
+    def normalize(self, w: _Work) -> None:
+        if _INVISIBLE_RE.search(w.text) is None:
+            return
+        w.apply([(m.start(), m.end(), "", None, None) for m in _INVISIBLE_RE.finditer(w.text)], self.name)
+
+
+_FIN_NUM = "〇壹贰貳叁參肆伍陆陸柒捌玖"
+_FIN_MAP = str.maketrans("〇壹贰貳叁參肆伍陆陸柒捌玖", "0122334566789")
+_FIN_RE = re.compile(f"[{_FIN_NUM}]{{2,}}|(?<=[0-9])[{_FIN_NUM}]+|[{_FIN_NUM}](?=[0-9])")
+_STYLISED_RANGES = (
+    (0x00AA, 0x00BA), (0x00B2, 0x00B9), (0x2070, 0x209F), (0x2100, 0x218F), (0x2460, 0x24FF), (0x2776, 0x2793),
+    (0x3220, 0x3247), (0x3251, 0x32BF), (0x1D400, 0x1D7FF), (0x1F100, 0x1F1AF),
+)
+_MARK_CATS = {"Mn", "Mc", "Me"}
+
+
+def _unicode_tables(nfkc: bool, fullwidth: bool, stylised: bool, casefold: bool):
+    """Build (numpy 1:1 table or None, dict of 1:1 maps, dict of 1:n maps, regex of 1:n chars) for a flag set."""
+    import numpy as np
+
+    cps = [i for i in range(1, 0x30000) if not 0xD800 <= i < 0xE000]
+    chars = [chr(i) for i in cps]
+    joined = "\x00".join(chars)
+    cur = chars
+    if nfkc:
+        cur = unicodedata.normalize("NFKC", joined).split("\x00")
+    else:
+        cur = list(chars)
+        if fullwidth:
+            for k, i in enumerate(cps):
+                if 0xFF01 <= i <= 0xFF5E:
+                    cur[k] = chr(i - 0xFEE0)
+                elif i == 0x3000:
+                    cur[k] = " "
+        if stylised:
+            for lo, hi in _STYLISED_RANGES:
+                for i in range(lo, hi + 1):
+                    k = (i if i < 0xD800 else i - 0x800) - 1
+                    r = unicodedata.normalize("NFKC", chars[k])
+                    if r != chars[k] and r.isascii():
+                        cur[k] = r
+    if stylised:  # negative circled / squared Latin letters have no NFKC decomposition
+        for base in (0x1F150, 0x1F170):
+            for j in range(26):
+                cur[base + j - 0x801] = chr(0x61 + j) if casefold else chr(0x41 + j)
+    if casefold:
+        folded = "\x00".join(cur).casefold().split("\x00")
+        if nfkc:
+            folded = unicodedata.normalize("NFKC", "\x00".join(folded)).split("\x00")
+            folded = "\x00".join(folded).casefold().split("\x00")
+        cur = folded
+    one: dict[int, int] = {}
+    many: dict[str, str] = {}
+    for c, r in zip(chars, cur):
+        if r != c:
+            r = _INVISIBLE_RE.sub("", r)
+            if len(r) == 1:
+                one[ord(c)] = ord(r)
+            else:
+                many[c] = r
+    table = None
+    if one:
+        table = np.arange(0x110000, dtype=np.uint32)
+        table[list(one)] = list(one.values())
+    many_re = re.compile(f"[{_charclass(many)}]") if many else None
+    return table, one, many, many_re
+
+
+_MARKS_RE_SRC: list[str] = []
+
+
+def _marks_re() -> re.Pattern:
+    def build() -> re.Pattern:
+        marks = [chr(i) for i in range(0x30000) if not 0xD800 <= i < 0xE000
+                 and (unicodedata.category(chr(i)) in _MARK_CATS or unicodedata.combining(chr(i)))]
+        marks += [chr(i) for i in range(0x1160, 0x1200)] + [chr(i) for i in range(0xD7B0, 0xD800)]
+        return re.compile(f".[{_charclass(marks)}]+", re.DOTALL)
+    return _cached("marks_re", build)
+
+
+_SHORT = 64
+
+
+class UnicodeStep(Step):
+    """NFKC, full-width -> half-width, stylised letters and digits -> plain, case folding (one table lookup)."""
+
+    name = "unicode"
+
+    def __init__(self, nfkc: bool, fullwidth: bool, stylised: bool, casefold: bool):
+        self.flags = (nfkc, fullwidth, stylised, casefold)
+
+    def normalize(self, w: _Work) -> None:
+        nfkc, _, stylised, casefold = self.flags
+        if not any(self.flags):
+            return
+        table, one, many, many_re = _cached(f"unicode:{self.flags}", lambda: _unicode_tables(*self.flags))
+        text = w.text
+        if text.isascii():
+            if casefold and not text.islower() and any("A" <= c <= "Z" for c in text):
+                w.replace_same_length(text.lower())
+            return
+        # 1:1 maps (width, stylised, case, most NFKC): alignment unchanged
+        if table is not None:
+            if len(text) < _SHORT:
+                new = text.translate(one)
+            else:
+                import numpy as np
+                a = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+                b = table[a]
+                new = text if np.array_equal(a, b) else b.tobytes().decode("utf-32-le", "surrogatepass")
+            if new is not text and new != text:
+                w.replace_same_length(new)
+        # 1:n maps (⑩ -> 10, ⒈ -> 1., ß -> ss, ㎏ -> kg): each output aligns to its source character
+        if many_re is not None and many_re.search(w.text):
+            w.apply([(m.start(), m.end(), many[m.group()], m.start(), m.end())
+                     for m in many_re.finditer(w.text)], self.name)
+        if stylised and _FIN_RE.search(w.text):
+            w.apply([(m.start(), m.end(), m.group().translate(_FIN_MAP), None, None)
+                     for m in _FIN_RE.finditer(w.text)], self.name)
+        if nfkc and not unicodedata.is_normalized("NFKC", w.text):
+            self._compose(w, casefold)
+
+    def _compose(self, w: _Work, casefold: bool) -> None:
+        """Slow path: base + combining sequences (and Hangul jamo) normalised as clusters."""
+        def fix(s: str) -> str:
+            for _ in range(3):
+                r = unicodedata.normalize("NFKC", s)
+                if casefold:
+                    r = unicodedata.normalize("NFKC", r.casefold())
+                r = _INVISIBLE_RE.sub("", r)
+                if r == s:
+                    break
+                s = r
+            return s
+
+        edits = []
+        for m in _marks_re().finditer(w.text):
+            g = m.group()
+            r = fix(g)
+            if r != g:
+                edits.append((m.start(), m.end(), r, m.start(), m.end()))
+        w.apply(edits, self.name)
+        if not unicodedata.is_normalized("NFKC", w.text):
+            # last resort: normalise chunks that start at a stable ASCII/CJK character
+            edits = []
+            for m in re.finditer(f"[\\x00-\\x7f{CJK}]?[^\\x00-\\x7f{CJK}]+", w.text):
+                g = m.group()
+                r = fix(g)
+                if r != g:
+                    edits.append((m.start(), m.end(), r, m.start(), m.end()))
+            w.apply(edits, self.name)
+
+
+_URL = r"(?:https?://|www\.)[^\s<>\"'，。！？、）】\]]+"
+_STRUCT_RE = re.compile(
+    rf"(?P<url>{_URL})"
+    r"|(?P<mention>@[\w\-]{1,30})"
+    r"|(?P<topic>#[^#\n]{1,50}#)"
+    r"|(?P<title>【[^【】\n]{1,60}】)"
+    r"|(?P<emoticon>\[(?!\d+\])[\w\u4e00-\u9fff]{1,10}\])",
+    re.IGNORECASE,
+)
+_STRUCT_HINT = re.compile(r"[@#【\[]|https?:|www\.", re.IGNORECASE)
+
+
+class StructureStep(Step):
+    """Record URLs, @mentions, #话题#, 【title】 and [emoticon] as parts and protect them from later steps."""
+
+    name = "structure"
+
+    def normalize(self, w: _Work) -> None:
+        if _STRUCT_HINT.search(w.text) is None:
+            return
+        for m in _STRUCT_RE.finditer(w.text):
+            os_, oe = w.orig_span(m.start(), m.end())
+            w.parts.append((m.lastgroup, os_, oe, m.group()))
+        w._prot = None
+
+
+def _targets() -> dict[str, Any]:
+    def build() -> dict[str, Any]:
+        explicit: dict[str, str] = {}
+        generic: list[str] = []
+        for row in _read_tsv("homophones.tsv"):
+            if row[0] == "target":
+                generic.append(row[1])
+            else:
+                if len(row[0]) != len(row[1]):
+                    raise ValueError(f"homophones.tsv: {row[0]!r} and {row[1]!r} differ in length")
+                explicit[row[0]] = row[1]
+        bigrams = {t[i:i + 2] for t in list(explicit.values()) + generic for i in range(len(t) - 1)}
+        return {"explicit": explicit, "generic": generic, "bigrams": bigrams}
+    return _cached("targets", build)
+
+
+def _emoji_table() -> dict[str, str]:
+    return _cached("emoji", lambda: {r[0]: r[1] for r in _read_tsv("emoji.tsv")})
+
+
+_NOISE_RE = re.compile(f"(?<=[{CJK}])[{_NOISE}]+(?=[{CJK}])")
+
+
+class NoiseStep(Step):
+    """Delete noise symbols, spaces and emoji inserted between two CJK characters (傻*逼, 傻 逼, 傻🐶逼).
+
+    A word emoji (🌿 草) between CJK characters is kept (the emoji step adds its word) unless the two characters
+    around it form part of a known offensive term (傻🐶逼). Parts (@mentions, #topics#) are never touched.
+    """
+
+    name = "noise"
+
+    def normalize(self, w: _Work) -> None:
+        text = w.text
+        if _NOISE_RE.search(text) is None:
+            return
+        emo = _emoji_table()
+        bigrams = _targets()["bigrams"]
+        edits = []
+        for m in _NOISE_RE.finditer(text):
+            s, e = m.start(), m.end()
+            if w.parts and w.is_protected(s - 1, e + 1):
+                continue
+            g = m.group()
+            if any(c in emo for c in g) and (text[s - 1] + text[e]) not in bigrams:
+                continue
+            edits.append((s, e, "", None, None))
+        w.apply(edits, self.name)
+
+
+def _opencc():
+    """The process-wide OpenCC t2s converter, created lazily and thread-safely."""
+    def build():
+        import opencc
+        return opencc.OpenCC("t2s")
+    return _cached("opencc", build)
+
+
+def _trad_re() -> re.Pattern:
+    def build() -> re.Pattern:
+        conv = _opencc()
+        chars = [chr(i) for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2A6E0))
+                 for i in range(*r)]
+        out = conv.convert("\n".join(chars)).split("\n")
+        if len(out) != len(chars):
+            raise RuntimeError("OpenCC changed the number of lines while building the traditional-character table")
+        trad = [c for c, o in zip(chars, out) if c != o]
+        return re.compile(f"[{_charclass(trad)}]")
+    return _cached("trad_re", build)
+
+
+_CTX = 6
+
+
+class TraditionalStep(Step):
+    """Traditional -> simplified with OpenCC's t2s data (phrase-aware, converter cached per process)."""
+
+    name = "traditional"
+
+    def normalize(self, w: _Work) -> None:
+        text = w.text
+        rx = _trad_re()
+        if rx.search(text) is None:
+            return
+        conv = _opencc()
+        edits = []
+        # cluster traditional characters closer than the phrase context, convert a window around each cluster
+        windows: list[list[int]] = []
+        for m in rx.finditer(text):
+            p = m.start()
+            if windows and p - windows[-1][1] <= 2 * _CTX:
+                windows[-1][1] = p + 1
+            else:
+                windows.append([p, p + 1])
+        for s, e in windows:
+            ws, we = max(0, s - _CTX), min(len(text), e + _CTX)
+            seg = text[ws:we]
+            conv_seg = conv.convert(seg)
+            if len(conv_seg) == len(seg):
+                i = 0
+                while i < len(seg):
+                    if seg[i] != conv_seg[i]:
+                        j = i
+                        while j < len(seg) and seg[j] != conv_seg[j]:
+                            j += 1
+                        edits.append((ws + i, ws + j, conv_seg[i:j], None, None))
+                        i = j
+                    else:
+                        i += 1
+            else:  # a phrase changed length: convert the traditional characters one by one
+                for k in range(s, e):
+                    c = text[k]
+                    r = conv.convert(c)
+                    if r != c:
+                        edits.append((k, k + 1, r, None, None) if len(r) == 1 else (k, k + 1, r, k, k + 1))
+        edits.sort()
+        merged = []
+        last = -1
+        for ed in edits:
+            if ed[0] >= last:
+                merged.append(ed)
+                last = ed[1]
+        w.apply(merged, self.name)
+
+
+class _TableStep(Step):
+    """Rewrite every occurrence of the table's keys (one regex alternation, longest first)."""
+
+    name = "table"
+    file = ""
+
+    def _table(self) -> tuple[dict[str, str], re.Pattern]:
+        def build():
+            t = {r[0]: r[1] for r in _read_tsv(self.file)}
+            keys = sorted(t, key=len, reverse=True)
+            return t, re.compile("|".join(re.escape(k) for k in keys))
+        return _cached("table:" + self.file, build)
+
+    def normalize(self, w: _Work) -> None:
+        t, rx = self._table()
+        if rx.search(w.text) is None:
+            return
+        w.apply([(m.start(), m.end(), t[m.group()], None, None) for m in rx.finditer(w.text)
+                 if not (w.parts and w.is_protected(m.start(), m.end()))], self.name)
+
+
+class VariantStep(_TableStep):
+    """Variant and look-alike characters -> the standard character (儍 -> 傻, ⻢ -> 马)."""
+
+    name = "variants"
+    file = "variants.tsv"
+
+
+class RadicalStep(_TableStep):
+    """Radical-split spellings recombined (扌喿 -> 操, 女马 -> 妈, 口丁 -> 叮); output aligns to both parts."""
+
+    name = "radicals"
+    file = "radicals.tsv"
+
+
+class RepeatStep(Step):
+    """Collapse runs of one character longer than ``max_repeat`` (digits and newlines are never collapsed)."""
+
+    name = "repeats"
+
+    def __init__(self, max_repeat: int):
+        self.max_repeat = max_repeat
+        self.rx = re.compile(r"([^\d\n\U0010fffd])\1{" + str(max_repeat) + ",}", re.DOTALL)
+
+    def normalize(self, w: _Work) -> None:
+        if self.rx.search(w.text) is None:
+            return
+        k = self.max_repeat
+        edits = []
+        for m in self.rx.finditer(w.text):
+            s, e = m.start(), m.end()
+            if w.parts and w.is_protected(s, e):
+                continue
+            os_, oe = w.orig_span(s, e)
+            w.repeats.append((m.group(1), e - s, os_, oe))
+            # the last kept character absorbs the dropped ones, so evidence covers the whole run
+            edits.append((s + k - 1, e, m.group(1), s + k - 1, e))
+        w.apply(edits, self.name)
+
+
+class EmojiStep(Step):
+    """Keep each emoji and add the Chinese word it stands for (🐶 -> 🐶狗, 🌿 -> 🌿草)."""
+
+    name = "emoji"
+
+    def normalize(self, w: _Work) -> None:
+        def build():
+            t = _emoji_table()
+            return re.compile("|".join(re.escape(k) for k in sorted(t, key=len, reverse=True)))
+        rx = _cached("emoji_re", build)
+        if rx.search(w.text) is None:
+            return
+        t = _emoji_table()
+        text = w.text
+        edits = []
+        for m in rx.finditer(text):
+            s, e = m.start(), m.end()
+            name = t[m.group()]
+            os_, oe = w.orig_span(s, e)
+            w.parts.append(("emoji", os_, oe, m.group()))
+            if text.startswith(name, e):
+                continue  # already followed by its word (idempotence)
+            edits.append((e, e, name, s, e))
+        w._prot = None
+        w.apply(edits, self.name)
+
+
+_SEP2 = "[*._\\-]?"
+_SEP3 = "[ *._\\-]?"
+
+
+def _abbr_key(spelling: str) -> str:
+    """Lookup key of a spelling: lower case; separators removed from all-Latin spellings."""
+    s = spelling.lower()
+    return _ABBR_SEP_RE.sub("", s) if s.isascii() else s
+
+
+_ABBR_SEP_RE = re.compile("[ *._\\-]")
+
+
+def _abbr() -> tuple[dict[str, str], re.Pattern]:
+    def build():
+        table = {_abbr_key(r[0]): r[1] for r in _read_tsv("abbreviations.tsv", 2)}
+        alts = []
+        for key in sorted(table, key=len, reverse=True):
+            if key.isascii() and key.isalnum():
+                sep = _SEP2 if len(key) <= 2 else _SEP3
+                body = sep.join(re.escape(c) for c in key)
+            else:
+                body = re.escape(key)
+            pre = "(?<![a-z0-9])" if key[0].isascii() else ""
+            post = "(?![a-z0-9])" if key[-1].isascii() else ""
+            alts.append(pre + body + post)
+        return table, re.compile("|".join(alts), re.IGNORECASE)
+    return _cached("abbr", build)
+
+
+_LATIN_RE = re.compile("[a-zA-Z]")
+
+
+class AbbreviationStep(Step):
+    """Latin abbreviations, full pinyin and 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了, 蒸煮 -> 正主).
+
+    Latin spellings match only at Latin word boundaries; every output character aligns to the whole spelling.
+    """
+
+    name = "abbreviations"
+
+    def normalize(self, w: _Work) -> None:
+        table, rx = _abbr()
+        text = w.text
+        if _LATIN_RE.search(text) is None and "煮" not in text:
+            return
+        edits = []
+        for m in rx.finditer(text):
+            s, e = m.start(), m.end()
+            if w.parts and w.is_protected(s, e):
+                continue
+            repl = table.get(_abbr_key(m.group()))
+            if repl is None:
+                continue
+            edits.append((s, e, repl, s, e))
+        w.apply(edits, self.name)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pinyin: per-character syllables (pypinyin default reading, toneless), syllable-id table for fast matching
+# --------------------------------------------------------------------------------------------------------------
+
+_TONE_MAP = {"ü": "v", "ê": "e"}
+
+
+def _strip_tone(s: str) -> str:
+    s = s.replace("ü", "v").replace("Ü", "v")
+    d = unicodedata.normalize("NFD", s)
+    return "".join(c for c in d if not unicodedata.combining(c)).lower().replace("ê", "e")
+
+
+def _syllables() -> dict[str, str]:
+    """Character -> toneless pinyin (first reading of pypinyin's character dictionary, as ``lazy_pinyin``)."""
+    def build() -> dict[str, str]:
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        return {chr(cp): _strip_tone(py.split(",")[0]) for cp, py in pinyin_dict.items()}
+    return _cached("syllables", build)
+
+
+def _syllable_ids():
+    """Numpy table: code point -> private-use code point standing for its syllable (non-CJK unchanged)."""
+    def build():
+        import numpy as np
+
+        syl = _syllables()
+        ids: dict[str, int] = {}
+        table = np.arange(0x110000, dtype=np.uint32)
+        trans: dict[int, int] = {}
+        for ch, s in syl.items():
+            i = ids.setdefault(s, 0xF0000 + len(ids))
+            table[ord(ch)] = i
+            trans[ord(ch)] = i
+        return table, trans
+    return _cached("syllable_ids", build)
+
+
+def _syllable_string(text: str) -> str:
+    table, trans = _syllable_ids()
+    if len(text) < _SHORT:
+        return text.translate(trans)
+    import numpy as np
+
+    a = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    return table[a].tobytes().decode("utf-32-le", "surrogatepass")
+
+
+class HomophoneStep(Step):
+    """Homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼, 辣鸡 -> 垃圾).
+
+    Explicit spellings come from ``homophones.tsv``; the generic targets there are matched on whole pinyin
+    syllables of any CJK spelling. Replacements have the same length, so the alignment stays one-to-one.
+    """
+
+    name = "homophones"
+
+    def normalize(self, w: _Work) -> None:
+        def build():
+            tg = _targets()
+            explicit = tg["explicit"]
+            ex_re = re.compile("|".join(re.escape(k) for k in sorted(explicit, key=len, reverse=True)))
+            gen = {_syllable_string(t): t for t in tg["generic"]}
+            gen_re = re.compile("|".join(re.escape(k) for k in sorted(gen, key=len, reverse=True)))
+            return explicit, ex_re, gen, gen_re
+        explicit, ex_re, gen, gen_re = _cached("homophone_res", build)
+        text = w.text
+        edits: dict[int, tuple] = {}
+        if ex_re.search(text):
+            for m in ex_re.finditer(text):
+                edits[m.start()] = (m.start(), m.end(), explicit[m.group()], None, None)
+        sy = _syllable_string(text)
+        if gen_re.search(sy):
+            for m in gen_re.finditer(sy):
+                s, e = m.start(), m.end()
+                target = gen[m.group()]
+                if text[s:e] != target and s not in edits:
+                    edits[s] = (s, e, target, None, None)
+        if not edits:
+            return
+        out, last = [], -1
+        for s in sorted(edits):
+            ed = edits[s]
+            if ed[0] >= last and not (w.parts and w.is_protected(ed[0], ed[1])):
+                out.append(ed)
+                last = ed[1]
+        w.apply(out, self.name)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sequence, normalize, normalize_batch, explain
+# --------------------------------------------------------------------------------------------------------------
+
+class Sequence:
+    """Steps applied in order to one work state."""
+
+    def __init__(self, steps: list[Step]):
+        self.steps = steps
+
+    def run(self, w: _Work, explain: list | None = None) -> None:
+        for step in self.steps:
+            if explain is not None:
+                w.log = []
+            step.normalize(w)
+            if explain is not None:
+                explain.append({"step": step.name, "changed": bool(w.log), "changes": w.log, "text": w.text})
+        w.log = None
+
+
+def _sequence(cfg: NormalizeConfig) -> Sequence:
+    def build() -> Sequence:
+        steps: list[Step] = []
+        if cfg.html:
+            steps.append(HtmlStep())
+        if cfg.invisible:
+            steps.append(InvisibleStep())
+        if cfg.nfkc or cfg.fullwidth or cfg.stylised or cfg.casefold:
+            steps.append(UnicodeStep(cfg.nfkc, cfg.fullwidth, cfg.stylised, cfg.casefold))
+        if cfg.structure:
+            steps.append(StructureStep())
+        if cfg.noise:
+            steps.append(NoiseStep())
+        if cfg.traditional:
+            steps.append(TraditionalStep())
+        if cfg.variants:
+            steps.append(VariantStep())
+        if cfg.radicals:
+            steps.append(RadicalStep())
+        if cfg.repeats:
+            steps.append(RepeatStep(cfg.max_repeat))
+        if cfg.emoji:
+            steps.append(EmojiStep())
+        if cfg.abbreviations:
+            steps.append(AbbreviationStep())
+        if cfg.homophones:
+            steps.append(HomophoneStep())
+        return Sequence(steps)
+    return _cached("seq:" + repr(cfg), build)
+
+
+def _config(config: NormalizeConfig | dict | None) -> NormalizeConfig:
+    if config is None:
+        return _DEFAULT
+    if isinstance(config, NormalizeConfig):
+        return config
+    if isinstance(config, dict):
+        return NormalizeConfig.from_dict(config)
+    raise TypeError(f"config must be a NormalizeConfig, dict or None, got {type(config).__name__}")
+
+
+_DEFAULT = NormalizeConfig()
+
+
+def _finish(w: _Work, original: str, text: str, starts, ends, lo: int, base: int,
+            parts: list, repeats: list) -> Normalized:
+    n = Normalized._from_arrays(original, text, starts, ends, lo, base, [], [])
+    if parts or repeats:
+        st = None if starts is None else starts[lo:lo + len(text)]
+
+        def to_norm(os_: int, oe: int) -> tuple[int, int]:
+            if st is None:
+                return os_ - base, oe - base
+            return bisect.bisect_left(st, os_), bisect.bisect_left(st, oe)
+        for kind, os_, oe, _ in sorted(parts, key=lambda p: (p[1], p[2])):
+            s, e = to_norm(os_, oe)
+            n.parts.append(Part(kind, s, e, os_ - base, oe - base, text[s:e]))
+        for ch, cnt, os_, oe in repeats:
+            s, e = to_norm(os_, oe)
+            n.repeats.append(Repeat(ch, cnt, s, e, os_ - base, oe - base))
+    return n
+
+
 def normalize(text: str, config: NormalizeConfig | dict | None = None) -> Normalized:
-    """Normalise ``text``; see ``NormalizeConfig`` for the steps."""
+    """Normalise ``text`` with every step of ``config`` (default: all on); see the module docstring."""
     if not isinstance(text, str):
         raise TypeError(f"normalize() expects str, got {type(text).__name__}")
-    cfg = config if isinstance(config, NormalizeConfig) else NormalizeConfig.from_dict(config)
-    out: list[str] = []
-    align: list[tuple[int, int]] = []
-    for i, ch in enumerate(text):
-        t = unicodedata.normalize("NFKC", ch) if cfg.nfkc else ch
-        if cfg.casefold:
-            t = t.casefold()
-        for c in t:
-            out.append(c)
-            align.append((i, i + 1))
-    return Normalized(text, "".join(out), align)
+    cfg = _config(config)
+    w = _Work(text)
+    _sequence(cfg).run(w)
+    return _finish(w, text, w.text, w.starts, w.ends, 0, 0, w.parts, w.repeats)
+
+
+_BATCH_SEP = "\n\U0010fffd\n"
+_BATCH_CHARS = 200_000
+
+
+def normalize_batch(texts: Iterable[str], config: NormalizeConfig | dict | None = None) -> list[Normalized]:
+    """Normalise many texts; identical to ``[normalize(t) for t in texts]`` but runs each step once per chunk
+    of joined texts, which removes most of the per-call overhead on short comments."""
+    cfg = _config(config)
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"normalize_batch(): item {i} is {type(t).__name__}, expected str")
+    out: list[Normalized | None] = [None] * len(texts)
+    chunk: list[int] = []
+    size = 0
+    for i, t in enumerate(texts):
+        if "\U0010fffd" in t or (cfg.html and "<" in t) or len(t) > _BATCH_CHARS:
+            out[i] = normalize(t, cfg)
+            continue
+        chunk.append(i)
+        size += len(t) + 3
+        if size >= _BATCH_CHARS:
+            _run_chunk(texts, chunk, cfg, out)
+            chunk, size = [], 0
+    if chunk:
+        _run_chunk(texts, chunk, cfg, out)
+    return out  # type: ignore[return-value]
+
+
+def _run_chunk(texts: list[str], idx: list[int], cfg: NormalizeConfig, out: list) -> None:
+    joined = _BATCH_SEP.join(texts[i] for i in idx)
+    w = _Work(joined)
+    _sequence(cfg).run(w)
+    pieces = w.text.split(_BATCH_SEP)
+    if len(pieces) != len(idx):  # a step touched the separator: fall back to one text at a time
+        for i in idx:
+            out[i] = normalize(texts[i], cfg)
+        return
+    bases = list(accumulate((len(texts[i]) + len(_BATCH_SEP) for i in idx[:-1]), initial=0))
+    parts = sorted(w.parts, key=lambda p: p[1])
+    pstarts = [p[1] for p in parts]
+    reps = sorted(w.repeats, key=lambda r: r[2])
+    rstarts = [r[2] for r in reps]
+    lo = 0
+    for k, i in enumerate(idx):
+        base = bases[k]
+        t = texts[i]
+        piece = pieces[k]
+        end = base + len(t)
+        pp = parts[bisect.bisect_left(pstarts, base):bisect.bisect_left(pstarts, end)] if parts else []
+        rr = reps[bisect.bisect_left(rstarts, base):bisect.bisect_left(rstarts, end)] if reps else []
+        out[i] = _finish(w, t, piece, w.starts, w.ends, lo, base, pp, rr)
+        lo += len(piece) + len(_BATCH_SEP)
+
+
+def explain(text: str, config: NormalizeConfig | dict | None = None) -> list[dict[str, Any]]:
+    """Run the steps one by one and return one record per step, for ``qinglang normalize --explain``.
+
+    Each record: ``{"step": name, "changed": bool, "text": text after the step, "changes": [{"start", "end",
+    "original", "before", "after"}]}`` where ``start``/``end`` are offsets in the ORIGINAL text,
+    ``original`` is that slice, ``before``/``after`` the step's input and output for it.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"explain() expects str, got {type(text).__name__}")
+    cfg = _config(config)
+    w = _Work(text)
+    records: list[dict[str, Any]] = []
+    _sequence(cfg).run(w, explain=records)
+    return records
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pinyin view
+# --------------------------------------------------------------------------------------------------------------
+
+class PinyinView:
+    """The normalised text with each CJK character replaced by its toneless pinyin (no separators).
+
+    ``to_original`` maps a view span to the ORIGINAL text; ``is_boundary(pos)`` says whether ``pos`` starts or
+    ends one source character's syllable, so matches can be restricted to whole syllables.
+    """
+
+    __slots__ = ("_offsets", "normalized", "text")
+
+    def __init__(self, normalized: Normalized):
+        syl = _syllables()
+        src = normalized.text
+        pieces = list(map(syl.get, src, src))
+        self.text = "".join(pieces)
+        self.normalized = normalized
+        self._offsets = list(accumulate(map(len, pieces), initial=0))  # view offset of each source char
+
+    def _char(self, pos: int) -> int:
+        return bisect.bisect_right(self._offsets, pos) - 1
+
+    def to_normalized(self, start: int, end: int) -> tuple[int, int]:
+        """Map a view span to the span of normalised characters it touches."""
+        if not (0 <= start <= end <= len(self.text)):
+            raise ValueError(f"span {start}:{end} is outside the pinyin view of length {len(self.text)}")
+        s = self._char(start) if start < len(self.text) else len(self.normalized.text)
+        if end == start:
+            return s, s
+        e = self._char(end - 1) + 1
+        return s, e
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map the view span ``[start, end)`` to a span of the original text."""
+        s, e = self.to_normalized(start, end)
+        return self.normalized.to_original(s, e)
+
+    def is_boundary(self, pos: int) -> bool:
+        """True where ``pos`` is the start or end of one source character's syllable."""
+        if not 0 <= pos <= len(self.text):
+            return False
+        i = bisect.bisect_left(self._offsets, pos)
+        return i < len(self._offsets) and self._offsets[i] == pos
+
+    def __repr__(self) -> str:
+        return f"PinyinView({self.text!r})"
+
+
+def pinyin_view(n: Normalized) -> PinyinView:
+    """Pinyin view of a normalised text (computed on demand; per-character lookups are cached)."""
+    if not isinstance(n, Normalized):
+        raise TypeError(f"pinyin_view() expects a Normalized, got {type(n).__name__}")
+    return PinyinView(n)
+
+
+def to_pinyin(term: str, config: NormalizeConfig | dict | None = None) -> str:
+    """Normalise a lexicon term, then pinyin-ise it the same way as ``pinyin_view`` (to_pinyin("傻逼") == "shabi")."""
+    return pinyin_view(normalize(term, config)).text
+
+
+def abbreviation_table() -> list[dict[str, str]]:
+    """The abbreviation / pinyin / 饭圈 expansion table: spelling, canonical, kind, gloss."""
+    return [{"spelling": r[0], "canonical": r[1], "kind": r[2] if len(r) > 2 else "",
+             "gloss": r[3] if len(r) > 3 else ""} for r in _read_tsv("abbreviations.tsv")]
+
+
+def fandom_glossary() -> dict[str, str]:
+    """饭圈 vocabulary (already canonical in the text) with a short English gloss."""
+    return {r[0]: r[1] for r in _read_tsv("fandom.tsv")}
