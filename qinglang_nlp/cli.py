@@ -76,44 +76,71 @@ def score(input_path, output, model, fmt, id_field, text_field, title_field, con
 @click.option("--category", type=click.Choice(CATEGORIES), default="vulgar", show_default=True,
               help="Category of a generic file's label.")
 @click.option("--limit", type=int, default=None, help="Evaluate on the first N records only.")
-@click.option("-o", "--output", type=click.Path(file_okay=False), default=None, help="Write metrics.json here.")
+@click.option("--dev-threshold/--no-dev-threshold", default=True, show_default=True,
+              help="Also report metrics at the F1-optimal threshold found on the dataset's dev split.")
+@click.option("--perturb", "perturb", default=None,
+              help="Robustness: 'all' or comma-separated evasion families (see qinglang_nlp.perturb).")
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="Bootstrap resamples for 95% intervals.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Write metrics.json, report.md and report.html here.")
 @click.option("-q", "--quiet", is_flag=True)
-def evaluate(datasets, models, split, data_dir, text_field, label_field, category, limit, output, quiet):
+def evaluate(datasets, models, split, data_dir, text_field, label_field, category, limit, dev_threshold,
+             perturb, bootstrap, output, quiet):
     """Evaluate model(s) on dataset adapter(s) (cold, toxicn, swsr, chnci, weibo21, weibo16, ced, fanquan)
-    or generic JSONL/CSV files, and print per-category metrics."""
+    or generic JSONL/CSV files, and print one comparison table."""
     from .datasets import load_dataset, load_generic
     from .errors import DataError
+    from .eval_report import comparison_rows, write_reports
     from .evaluate import evaluate_records
 
-    table = []
-    all_metrics = {}
+    families = None
+    if perturb:
+        from .perturb import FAMILIES
+
+        names = list(FAMILIES) if perturb == "all" else [p.strip() for p in perturb.split(",") if p.strip()]
+        unknown = [n for n in names if n not in FAMILIES]
+        if unknown:
+            raise click.BadParameter(f"unknown families {unknown}; known: {sorted(FAMILIES)}", param_hint="--perturb")
+        families = {n: FAMILIES[n] for n in names}
+    loaded = {name: _load(name) for name in models}
+    runs, curves = {}, {}
     for ds in datasets:
+        dev = None
         try:
             if Path(ds).is_file():
                 recs = load_generic(ds, text_field, label_field, category)
             else:
                 recs = load_dataset(ds, split, data_dir)
+                if dev_threshold and split == "test":
+                    dev = load_dataset(ds, "dev", data_dir)
         except (DataError, ValueError) as e:
             raise click.ClickException(str(e)) from None
         if limit:
             recs = recs[:limit]
-        for mname in models:
-            m = _load(mname)
-            rep = evaluate_records(m, recs, progress=not quiet)
-            all_metrics[f"{ds}|{mname}"] = rep
-            for cat, met in rep["categories"].items():
-                table.append((ds, mname, cat, met))
-    click.echo(f"{'dataset':10} {'model':10} {'category':8} {'n':>6} {'P':>6} {'R':>6} {'F1':>6} {'macF1':>6} "
-               f"{'acc':>6} {'ROC':>6} {'PR':>6}")
-    for ds, mname, cat, x in table:
-        def f(v):
-            return f"{v:6.3f}" if v is not None else "     -"
-        click.echo(f"{Path(ds).name[:10]:10} {Path(mname).name[:10]:10} {cat:8} {x['n']:6d} {f(x['precision'])} "
-                   f"{f(x['recall'])} {f(x['f1'])} {f(x['macro_f1'])} {f(x['accuracy'])} {f(x['roc_auc'])} "
-                   f"{f(x['pr_auc'])}")
+            dev = dev[:limit] if dev else dev
+        for mname, m in loaded.items():
+            cv: dict = {}
+            key = f"{Path(ds).name if Path(ds).is_file() else ds}|{mname}"
+            runs[key] = evaluate_records(m, recs, progress=not quiet, dev_records=dev, n_boot=bootstrap,
+                                         perturb=families, curves=cv)
+            curves.update({f"{key}|{c}": v for c, v in cv.items()})
+    rows = comparison_rows(runs)
+
+    def f(v):
+        return f"{v:6.3f}" if v is not None else "     -"
+
+    click.echo(f"{'dataset':10} {'model':10} {'category':8} {'n':>6} {'P':>6} {'R':>6} {'F1':>6} {'F1 95% CI':>13} "
+               f"{'macF1':>6} {'acc':>6} {'ROC':>6} {'PR':>6} {'ECE':>6}")
+    for x in rows:
+        ci = f"[{x['f1_ci95'][0]:.3f},{x['f1_ci95'][1]:.3f}]"
+        click.echo(f"{x['dataset'][:10]:10} {Path(x['model']).name[:10]:10} {x['category']:8} {x['n']:6d} "
+                   f"{f(x['precision'])} {f(x['recall'])} {f(x['f1'])} {ci:>13} {f(x['macro_f1'])} "
+                   f"{f(x['accuracy'])} {f(x['roc_auc'])} {f(x['pr_auc'])} {f(x['ece'])}")
     if output:
-        Path(output).mkdir(parents=True, exist_ok=True)
-        (Path(output) / "metrics.json").write_text(json.dumps(all_metrics, ensure_ascii=False, indent=2))
+        paths = write_reports(output, runs, curves, command="qinglang evaluate " + " ".join(sys.argv[2:]))
+        if not quiet:
+            click.echo(f"wrote {paths['metrics']}, {paths['md']}, {paths['html']}", err=True)
 
 
 @main.command()
