@@ -28,7 +28,6 @@ import io
 import json
 import os
 import threading
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .normalize import NormalizeConfig, Normalized, normalize
+from .normalize import NormalizeConfig, Normalized, normalize, normalize_batch
 from .result import Span
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
@@ -277,6 +276,12 @@ def _is_latin(ch: str) -> bool:
 Finder = Callable[[str], list[tuple[int, int, int]]]
 
 
+def _needs_checks(t: Term, key: str) -> bool:
+    lb = t.latin_boundary
+    latin_edge = lb is True or (lb is None and (_is_latin(key[0]) or _is_latin(key[-1])))
+    return t.whole_word or latin_edge
+
+
 def _build_finder(keys: list[str], backend: str) -> Finder | None:
     """Return ``find(text) -> [(key_index, start, end)]`` over all (overlapping) occurrences."""
     if not keys:
@@ -312,6 +317,7 @@ class _Keyed:
     term: Term
     key: str
     pinyin_key: str | None
+    checks: bool  # has a whole-word or Latin-boundary constraint to test per hit
 
 
 class _Index:
@@ -380,7 +386,7 @@ class _WordSegmenter:
         return start in bounds and end in bounds
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     ns: int  # normalised-text offsets
     ne: int
@@ -432,20 +438,27 @@ class LexiconMatcher:
         return c if isinstance(c, NormalizeConfig) else NormalizeConfig.from_dict(c)
 
     def _keyed(self, t: Term) -> _Keyed:
-        key = normalize(t.term, self._cfg).text
-        if not key:
-            raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation")
-        py_key = None
-        if self.pinyin and t.pinyin and not t.allow and sum(map(_is_cjk, key)) >= 2:
-            py_key = self._pinyin_key(t.term)
-            if py_key == key:
-                py_key = None
-        return _Keyed(t, key, py_key)
+        return self._keyed_many([t])[0]
 
-    def _pinyin_key(self, term: str) -> str:
-        from .normalize import pinyin_view  # provided by the normalisation module
-
-        return pinyin_view(normalize(term, self._cfg)).text
+    def _keyed_many(self, terms: list[Term]) -> list[_Keyed]:
+        """Normalise many terms in one ``normalize_batch`` call and give each its text and pinyin keys."""
+        cfg = self._cfg
+        normed = normalize_batch([t.term for t in terms], cfg) if len(terms) > 1 else [normalize(terms[0].term, cfg)]
+        out = []
+        view = None
+        for t, nz in zip(terms, normed):
+            k = nz.text
+            if not k:
+                raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation")
+            pk = None
+            if self.pinyin and t.pinyin and not t.allow and sum(map(_is_cjk, k)) >= 2:
+                if view is None:
+                    from .normalize import pinyin_view as view
+                pk = view(nz).text
+                if pk == k:
+                    pk = None
+            out.append(_Keyed(t, k, pk, _needs_checks(t, k)))
+        return out
 
     def _coerce(self, name: str, terms: Any, defaults: Mapping[str, Any]) -> list[Term]:
         if isinstance(terms, (str, os.PathLike)):
@@ -453,7 +466,7 @@ class LexiconMatcher:
         out = []
         for t in terms:
             if isinstance(t, Term):
-                out.append(replace(t, list_name=name))
+                out.append(t if t.list_name == name else replace(t, list_name=name))
             elif isinstance(t, str):
                 out.append(Term(t, list_name=name, **defaults))
             else:
@@ -476,9 +489,8 @@ class LexiconMatcher:
 
     def _keyed_list(self, terms: Iterable[Term]) -> dict[str, _Keyed]:
         out: dict[str, _Keyed] = {}
-        for t in terms:
-            k = self._keyed(t)
-            out[k.key] = k  # a later duplicate replaces an earlier one
+        for k in self._keyed_many(list(terms)):
+            out.setdefault(k.key, k)  # the first spelling of a key wins (傻逼 before sb, 傻b, shabi)
         return out
 
     def _get(self) -> _Snapshot:
@@ -511,7 +523,7 @@ class LexiconMatcher:
                 lists[name] = lst
                 dead.add((name, key))
                 delta.pop((name, key), None)
-            keyed = [self._keyed(t) for t in adds]
+            keyed = self._keyed_many(list(adds)) if adds else []
             for k in keyed:
                 lst = dict(lists.get(k.term.list_name, {}))
                 lst[k.key] = k
@@ -663,7 +675,7 @@ class LexiconMatcher:
             deny.extend(self._pinyin_hits(n, snap, indexes))
         if not deny:
             return []
-        deny = [h for h in deny if self._constraints_ok(t, h)]
+        deny = [h for h in deny if not h.entry.checks or self._constraints_ok(t, h)]
         if allow and deny:
             deny = [h for h in deny if not _allowed(h, allow)]
         if any(h.entry.term.context_window for h in deny):
@@ -681,12 +693,14 @@ class LexiconMatcher:
             for ki, s, e in idx.py_find(pv.text):
                 if not (pv.is_boundary(s) and pv.is_boundary(e)):
                     continue
-                ns, ne = _pinyin_to_normalized(pv, n, s, e)
+                ns, ne = pv.to_normalized(s, e)
                 if ns >= ne or not any(map(_is_cjk, n.text[ns:ne])):
                     continue  # Latin-only stretches ("made" vs 妈的) are left to explicit Latin terms
                 for k in idx.py_payload[ki]:
                     if idx_no == 0 and snap.dead and (k.term.list_name, k.key) in snap.dead:
                         continue
+                    if ne - ns != len(k.key):
+                        continue  # one syllable per character: 先 (xian) is not 西安 (xi an)
                     out.append(_Hit(ns, ne, k, "pinyin"))
         return out
 
@@ -731,33 +745,21 @@ class LexiconMatcher:
         return spans
 
 
-def _pinyin_to_normalized(pv: Any, n: Normalized, s: int, e: int) -> tuple[int, int]:
-    """Offsets in the normalised text of the pinyin-view span ``[s, e)`` (via the original text).
-
-    Returns the normalised characters whose original spans lie inside the original span of the hit.
-    """
-    os_, oe = pv.to_original(s, e)
-    al = n.alignments
-    ns = bisect_left([a[0] for a in al], os_)
-    ne = ns
-    while ne < len(al) and al[ne][1] <= oe:
-        ne += 1
-    return ns, ne
-
-
 def _drop_nested(hits: list[_Hit]) -> list[_Hit]:
     """Drop a hit lying strictly inside a longer hit of the same category (被开盒 covers 开盒)."""
     if len(hits) < 2:
         return hits
+    hits = sorted(hits, key=lambda h: (h.ns, -h.ne))
+    best: dict[str | None, tuple[int, int]] = {}  # category -> (end, start) of the longest-reaching hit so far
     out = []
     for h in hits:
         cat = h.entry.term.category
-        if not any(
-            o is not h and o.entry.term.category == cat and o.ns <= h.ns and h.ne <= o.ne
-            and (o.ne - o.ns) > (h.ne - h.ns)
-            for o in hits
-        ):
-            out.append(h)
+        b = best.get(cat)
+        if b is not None and (b[0] > h.ne or (b[0] == h.ne and b[1] < h.ns)):
+            continue
+        out.append(h)
+        if b is None or h.ne > b[0]:
+            best[cat] = (h.ne, h.ns)
     return out
 
 

@@ -6,7 +6,6 @@ import threading
 
 import pytest
 
-from qinglang_nlp import normalize as norm_mod
 from qinglang_nlp.errors import DataError
 from qinglang_nlp.lexicon import (
     BUNDLED_LISTS,
@@ -19,8 +18,6 @@ from qinglang_nlp.lexicon import (
 from qinglang_nlp.normalize import normalize
 from qinglang_nlp.taxonomy import SUBLABELS
 
-HAS_PINYIN = hasattr(norm_mod, "pinyin_view")
-needs_pinyin = pytest.mark.skipif(not HAS_PINYIN, reason="normalize.pinyin_view not available yet")
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +68,21 @@ def test_fandom_hits_carry_labels_and_spans(default):
 
 
 def test_spans_slice_the_users_spelling():
-    m = LexiconMatcher({"v": [Term("sb", "vulgar", "vu_abuse"), Term("傻逼", "vulgar", "vu_abuse")]}, pinyin=False)
-    text = "😀你才是ＳＢ，真是個傻逼啊"
+    m = LexiconMatcher({"v": [Term("傻逼", "vulgar", "vu_abuse"), Term("av", "vulgar", "vu_sexual")]}, pinyin=False)
+    text = "😀你才是傻X，天天看ＡＶ的傻 逼"
     spans = m.match(text)
     check_spans(text, spans)
-    assert [s.text for s in spans] == ["ＳＢ", "傻逼"]
-    assert spans[0].term == "sb" and spans[0].view == "variant"  # full-width spelling kept on the span
-    assert spans[1].view == "text"
+    assert [(s.text, s.term, s.view) for s in spans] == [
+        ("傻X", "傻逼", "variant"),  # the user's spelling on the span, the canonical entry as term
+        ("ＡＶ", "av", "variant"),
+        ("傻 逼", "傻逼", "variant"),
+    ]
+    assert m.match("傻逼")[0].view == "text"
+
+
+def test_first_spelling_of_a_key_is_the_reported_term(default):
+    spans = default.match("你sb吧")
+    assert [(s.text, s.term, s.view) for s in spans] == [("sb", "傻逼", "variant")]
 
 
 def test_match_accepts_normalized(default):
@@ -115,7 +120,6 @@ def test_reported_false_positives_do_not_fire(default, text):
     ("他妈的烦死了", "他妈的"),
     ("喜欢口交", "口交"),
     ("看av", "av"),
-    ("你sb吧", "sb"),
     ("她被开盒了，家里电话都被扒出来", "被开盒"),
     ("对家粉丝又来撕了", "对家"),
     ("你就是个垃圾", "垃圾"),
@@ -309,18 +313,25 @@ def test_hit_features_have_fixed_keys(default):
 # ------------------------------------------------------------------------------- pinyin view
 
 
-@needs_pinyin
 def test_pinyin_view_catches_homophones():
-    m = LexiconMatcher({"v": [Term("傻逼", "vulgar", "vu_abuse")]})
-    for text in ["你个煞笔", "真是啥比"]:
+    m = LexiconMatcher({"v": [Term("约炮", "vulgar", "vu_sexual"), Term("智障", "vulgar", "vu_abuse")]})
+    for text, orig in [("有没有人约泡", "约泡"), ("你是智樟吗", "智樟")]:
         spans = m.match(text)
         check_spans(text, spans)
-        assert [(s.term, s.view) for s in spans] == [("傻逼", "pinyin")]
-    assert [s.view for s in m.match("你个傻逼")] == ["text"]  # text view wins the duplicate
-    assert m.match("I made it") == []
+        assert [(s.text, s.view) for s in spans] == [(orig, "pinyin")]
+    assert [s.view for s in m.match("有没有人约炮")] == ["text"]  # the text view wins the duplicate
+    assert LexiconMatcher({"v": [Term("约炮", "vulgar", "vu_sexual")]}, pinyin=False).match("有没有人约泡") == []
 
 
-@needs_pinyin
+def test_pinyin_view_needs_whole_syllables_and_a_cjk_character():
+    m = LexiconMatcher({"v": [Term("妈的", "vulgar", "vu_abuse"), Term("西安", "vulgar", "vu_hate")]})
+    assert m.match("I made it") == []  # Latin-only stretch: left to explicit Latin terms
+    assert m.match("先去") == []  # 先 (xian) is one syllable, 西安 two
+    assert [s.text for s in m.match("洗按摩")] == ["洗按"]
+
+
 def test_pinyin_view_skips_single_characters_and_nopy():
-    m = LexiconMatcher({"v": [Term("干", "vulgar", "vu_abuse"), Term("打投", "fanquan", "fq_datafraud", pinyin=False)]})
+    m = LexiconMatcher({"v": [Term("干", "vulgar", "vu_abuse"),
+                              Term("打投", "fanquan", "fq_datafraud", pinyin=False)]})
     assert m.match("赶紧去") == [] and m.match("大头照") == []
+    assert [s.term for s in m.match("快去打投")] == ["打投"]
