@@ -169,7 +169,8 @@ def iter_dataset(name: str, split: str, data_dir_: str | os.PathLike | None = No
         for item in load_fanquan(split, data_dir=data_dir_):
             yield Record(item["text"], "fanquan", item["id"],
                          _labels(fanquan=item["fanquan"], vulgar=item.get("vulgar"), rumor=item.get("rumor")),
-                         {"subtype": item.get("subtype"), "origin": item.get("origin"), "style": item.get("style")})
+                         {"subtype": item.get("subtype"), "origin": item.get("origin"), "style": item.get("style"),
+                          "origin_kind": str(item.get("origin", "")).split(":")[0]})
         return
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted([*DATASETS, 'fanquan'])}")

@@ -26,7 +26,7 @@ from .taxonomy import CATEGORIES
 __all__ = ["score_records", "evaluate_records", "best_f1_threshold", "bootstrap_ci", "LENGTH_BUCKETS"]
 
 LENGTH_BUCKETS = ((0, 20), (20, 60), (60, 200), (200, 10**9))
-FINE_FIELDS = ("subtype", "origin", "style", "category", "topic", "toxic_type", "expression", "genre", "target")
+FINE_FIELDS = ("subtype", "origin_kind", "style", "category", "topic", "toxic_type", "expression", "genre", "target")
 
 
 def score_records(model: Moderator, records: Sequence[Record], batch_size: int = 64, progress: bool = False,
@@ -96,9 +96,13 @@ def _group_table(keys: list, y: np.ndarray, pred: np.ndarray) -> dict[str, dict[
     for key in sorted({str(k) for k in keys}):
         m = np.array([str(k) == key for k in keys])
         pos = m & (y == 1)
+        tp = int((pos & (pred == 1)).sum())
+        flagged = int((m & (pred == 1)).sum())
+        prec = tp / flagged if flagged else None
+        rec = float(pred[pos].mean()) if pos.any() else None
+        f1 = (2 * prec * rec / (prec + rec) if prec and rec else 0.0) if prec is not None and rec is not None else None
         out[key] = {"n": int(m.sum()), "positives": int(pos.sum()),
-                    "accuracy": float((y[m] == pred[m]).mean()),
-                    "recall": float(pred[pos].mean()) if pos.any() else None,
+                    "accuracy": float((y[m] == pred[m]).mean()), "precision": prec, "recall": rec, "f1": f1,
                     "flag_rate": float(pred[m].mean())}
     return out
 
