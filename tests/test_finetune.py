@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -87,3 +88,113 @@ def test_missing_file_is_named(tiny, tmp_path):
     (d / "heads.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="heads.safetensors"):
         MultiTaskClassifier.from_checkpoint(d)
+
+
+# --- fine-tuning on generated records ------------------------------------------------------------------------
+
+def _records():
+    from qinglang_nlp.datasets import Record
+
+    def rec(text, src, i, **lab):
+        labels = {"fanquan": None, "vulgar": None, "rumor": None}
+        labels.update(lab)
+        fine = {"subtype": lab.pop("subtype", None)} if "subtype" in labels else {}
+        labels.pop("subtype", None)
+        return Record(text, src, f"{src}:{i}", labels, fine)
+
+    vul = ["你这个傻逼滚", "垃圾东西恶心死了", "脑残别说话", "贱狗滚出去"]
+    ok = ["今天天气真好", "我们一起去学习", "这个电影不错", "明天见"]
+    rum = ["网传地震转发扩散", "病毒谣言疫情假消息", "转发这条地震消息"]
+    fq = ["黑粉控评打投冲", "集资应援刷榜", "撕逼引战拉踩"]
+    train = {
+        "cold": [rec(t, "cold", i, vulgar=1) for i, t in enumerate(vul * 6)]
+                + [rec(t, "cold", 100 + i, vulgar=0) for i, t in enumerate(ok * 6)],
+        "weibo21": [rec(t, "weibo21", i, rumor=1) for i, t in enumerate(rum * 6)]
+                   + [rec(t, "weibo21", 100 + i, rumor=0) for i, t in enumerate(ok * 5)],
+        "fanquan": [rec(t, "fanquan", i, fanquan=1, subtype="fq_war" if "撕" in t else "fq_datafraud")
+                    for i, t in enumerate(fq * 6)]
+                   + [rec(t, "fanquan", 100 + i, fanquan=0) for i, t in enumerate(ok * 4)],
+    }
+    dev = {k: v[::3] for k, v in train.items()}
+    return {"train": train, "dev": dev, "eval": {}}
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny, tmp_path_factory):
+    from qinglang_nlp.train.finetune import load_config, prepare_records
+    cfg = load_config(None, backbone=str(tiny), datasets={"cold": {}, "weibo21": {}, "fanquan": {}},
+                      sublabels=["fq_war", "fq_datafraud"], max_length=32, weak_negatives={"fanquan": {"cold": 5}},
+                      batch_size=8, epochs=2, checkpoint_every_s=0, run_log=None, text_prefix="query: ")
+    out = prepare_records(_records(), cfg, load_tokenizer(tiny), tmp_path_factory.mktemp("prep") / "p")
+    return cfg, out
+
+
+def test_prepare_masks_unjudged_categories(prepared):
+    from qinglang_nlp.train.finetune import PreparedData
+    cfg, out = prepared
+    d = PreparedData(out)
+    src = [d.info["sources"][s] for s in d.source]
+    cold_rows = [i for i, s in enumerate(src) if s == "cold"]
+    # COLD judges only vulgar: rumor is always masked (-1); fanquan is -1 except the weak negatives (0)
+    assert set(d.labels[cold_rows, 2].tolist()) == {-1}
+    assert set(d.labels[cold_rows, 0].tolist()) == {-1, 0}
+    cold_train = [i for i in cold_rows if d.split[i] == 0]
+    assert (d.labels[cold_train, 0] == 0).sum() == 5
+    fq_rows = [i for i, s in enumerate(src) if s == "fanquan" and d.split[i] == 0]
+    assert set(d.labels[fq_rows, 0].tolist()) == {0, 1}
+    # a fanquan positive has a one-hot sub-label, a negative all zeros
+    pos = [i for i in fq_rows if d.labels[i, 0] == 1]
+    assert all(d.sub[i].sum() == 1 for i in pos)
+    assert all((d.sub[i] == 0).all() for i in fq_rows if d.labels[i, 0] == 0)
+    assert d.info["normalize"] and d.info["text_prefix"] == "query: "
+    assert set(d.info["data_hashes"]) >= {"cold/train", "cold/dev", "fanquan/train"}
+    assert d.lengths.max() <= 32
+
+
+def test_masked_bce_ignores_unknown():
+    from qinglang_nlp.train.finetune import masked_bce
+    z = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    y_known = torch.tensor([[1, -1], [0, -1]])
+    y_other = torch.tensor([[1, 0], [0, 1]])
+    a = masked_bce(z, y_known)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(torch.tensor([2.0, 0.5]), torch.tensor([1.0, 0.0]))
+    assert torch.allclose(a, ref)
+    assert not torch.allclose(masked_bce(z, y_other), a)
+
+
+def test_length_grouped_batches_cover_rows_once_and_are_deterministic():
+    from qinglang_nlp.train.finetune import length_grouped_batches
+    rows = np.arange(103)
+    lengths = np.random.default_rng(0).integers(3, 200, 103)
+    b1 = length_grouped_batches(rows, lengths, 8, seed=1, epoch=0, group=4)
+    b2 = length_grouped_batches(rows, lengths, 8, seed=1, epoch=0, group=4)
+    assert sorted(np.concatenate(b1).tolist()) == rows.tolist()
+    assert all((x == y).all() for x, y in zip(b1, b2))
+    # inside a group, lengths in a batch are close: padding waste is below random batching's
+    waste = np.mean([lengths[b].max() - lengths[b].mean() for b in b1])
+    rand = [rows[i:i + 8] for i in range(0, 103, 8)]
+    assert waste < np.mean([lengths[b].max() - lengths[b].mean() for b in rand])
+
+
+def test_train_resume_equals_uninterrupted_and_writes_checkpoint(prepared, tmp_path):
+    """A run cut after 3 steps and resumed ends with exactly the weights of an uninterrupted run."""
+    from qinglang_nlp.train.finetune import train
+    cfg, out = prepared
+    cfg = dict(cfg, run_log=str(tmp_path / "runlog.jsonl"), max_steps=6, epochs=3)
+    full = train(cfg, out, tmp_path / "full", device="cpu", log=lambda s: None)
+    cut = train(cfg, out, tmp_path / "cut", device="cpu", log=lambda s: None, stop_at_step=3)
+    assert cut["metrics"]["training"]["steps"] == 3 and cut["metrics"]["training"]["stopped"]
+    train(cfg, out, tmp_path / "cut", device="cpu", log=lambda s: None)
+    a = MultiTaskClassifier.from_checkpoint(tmp_path / "full" / "model")
+    b = MultiTaskClassifier.from_checkpoint(tmp_path / "cut" / "model")
+    for (n, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(p, q, atol=1e-6), n
+    assert full["metrics"]["training"]["steps"] == 6
+    lines = (tmp_path / "runlog.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3
+    rec = json.loads(lines[0])
+    assert rec["prepared"]["data_hashes"] and rec["config"]["max_steps"] == 6
+    meta = json.loads((tmp_path / "full" / "model" / "qinglang.json").read_text(encoding="utf-8"))
+    assert meta["normalize"] and set(meta["temperature"]) == {"fanquan", "vulgar", "rumor"}
+    assert set(meta["thresholds"]["vulgar"]) == {"review", "label", "block"}
+    assert "calibration" in meta["metrics"]
