@@ -1,41 +1,161 @@
-"""Batch scoring of files: every input row yields exactly one output row (a result or an error record)."""
+"""Batch scoring of files: every input row yields exactly one output row (a result or an error record).
+
+Post schema (input; names mappable with :class:`FieldMap`): ``id``, ``account`` (公众号 or Weibo user name),
+``title``, ``content`` (text or WeChat HTML, cleaned by :func:`qinglang_nlp.html.clean_html`), or ``text``
+(a Weibo post or comment: scored as is), ``url``, ``published_at``. Every other field is passed through
+untouched under ``extra``.
+
+Output record (JSONL; Parquet has the same columns, see :data:`OUTPUT_SCHEMA`)::
+
+    {"id", "line", "account", "title", "url", "published_at",
+     "scores": {category: float}, "labels": [...], "decision": "pass|review|block",
+     "evidence": [{"start", "end", "text", "category", "source", ...}],   # offsets into the scored text
+     "model": "name@version", "stage": 1|2 (cascade only), "truncated": true (only if), "extra": {...}}
+    {"id", "line", ..., "error": "why the row could not be scored", "model": ...}
+
+The scored text is ``title + "\\n" + cleaned content`` (or ``text``); ``--keep-text`` adds it as ``text``
+so evidence offsets can be checked (``text[start:end] == evidence.text``).
+
+Crash safety: :func:`score_file` appends committed chunks. JSONL output is fsynced and then the state file
+``OUTPUT.state.json`` (written atomically) records how many rows and bytes are committed; on resume the output
+is cut back to the committed size and that many input rows are skipped. Parquet output commits one part file
+per chunk under ``OUTPUT.parts/`` and merges them into ``OUTPUT`` at the end.
+"""
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 import json
+import os
+import re
+import shutil
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from .io import Row, iter_rows
-from .moderator import Moderator
+from .io import Row, count_rows, detect_format, iter_rows
+from .taxonomy import CATEGORIES
 
-__all__ = ["FieldMap", "ScoreSummary", "row_text", "score_rows", "score_file"]
+__all__ = [
+    "FieldMap", "ScoreSummary", "ResumeError", "row_text", "prepare_row", "score_rows", "score_file",
+    "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored",
+]
+
+_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+\d*);")
+STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
 class FieldMap:
-    """Which input fields hold the id and the text. ``text`` wins; else ``title`` + ``content``."""
+    """Input field names. ``text`` wins when present; else ``title`` + ``content`` (HTML is cleaned)."""
 
     id: str = "id"
     text: str = "text"
     title: str = "title"
     content: str = "content"
+    account: str = "account"
+    url: str = "url"
+    published_at: str = "published_at"
+
+    def used(self) -> set[str]:
+        """Field names consumed by the schema (the rest are passed through under ``extra``)."""
+        return set(asdict(self).values())
 
 
 @dataclass
 class ScoreSummary:
-    """Counts of a scoring run."""
+    """Counts of a scoring run (cumulative over resumed runs)."""
 
     rows: int = 0
     errors: int = 0
     flagged: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    duplicate_examples: list[dict[str, Any]] = field(default_factory=list)
+    missing_ids: int = 0
     seconds: float = 0.0
+    input_bytes: int = 0
+    resumed_from: int = 0
+    complete: bool = False
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Count one output record."""
+        self.rows += 1
+        if "error" in rec:
+            self.errors += 1
+            return
+        self.decisions[rec["decision"]] = self.decisions.get(rec["decision"], 0) + 1
+        for lab in rec["labels"]:
+            self.flagged[lab] = self.flagged.get(lab, 0) + 1
+        if "stage" in rec:
+            k = str(rec["stage"])
+            self.stages[k] = self.stages.get(k, 0) + 1
+
+    def counts(self) -> dict[str, Any]:
+        """The counters that a resumed run carries over."""
+        return {"rows": self.rows, "errors": self.errors, "flagged": self.flagged, "decisions": self.decisions,
+                "stages": self.stages}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, plus rates, as plain JSON."""
+        d = asdict(self)
+        scored_now = self.rows - self.resumed_from
+        d["rows_per_s"] = round(scored_now / self.seconds, 2) if self.seconds > 0 else None
+        whole = self.seconds > 0 and not self.resumed_from
+        d["mb_per_s"] = round(self.input_bytes / 1e6 / self.seconds, 3) if whole else None
+        return d
+
+    def line(self) -> str:
+        """One human line for the terminal."""
+        fl = ", ".join(f"{c} {self.flagged.get(c, 0)}" for c in CATEGORIES)
+        dec = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
+        extra = f", resumed at row {self.resumed_from}" if self.resumed_from else ""
+        st = f", stages {self.stages}" if self.stages else ""
+        return (f"{self.rows} rows, {self.errors} errors, flagged: {fl}; decisions: {dec}; "
+                f"{self.duplicates} duplicate ids{st}; {self.seconds:.1f}s{extra}")
+
+
+class ResumeError(ValueError):
+    """The existing partial output cannot be continued (different input, model or options)."""
+
+
+class _Dups:
+    """Remembers the first line of every id to report duplicates (never merges rows)."""
+
+    def __init__(self, keep: int = 1000):
+        self.first: dict[str, int] = {}
+        self.count = 0
+        self.missing = 0
+        self.examples: list[dict[str, Any]] = []
+        self.keep = keep
+
+    def see(self, rid: Any, line: int) -> None:
+        if rid is None or rid == "":
+            self.missing += 1
+            return
+        key = rid if isinstance(rid, str) else json.dumps(rid, default=str)
+        first = self.first.setdefault(key, line)
+        if first != line:
+            self.count += 1
+            if len(self.examples) < self.keep:
+                self.examples.append({"id": rid, "first_line": first, "line": line})
+
+
+def _clean_content(v: str) -> str:
+    if not (_HTML_TAG.search(v) or _ENTITY.search(v)):
+        return v
+    from .html import clean_html  # WeChat articles arrive as HTML
+
+    cleaned = clean_html(v)
+    return cleaned if isinstance(cleaned, str) else cleaned.text
 
 
 def row_text(data: dict[str, Any], fields: FieldMap) -> str:
-    """The text to score for one row; raises ``ValueError`` naming the missing field."""
+    """The text to score for one row; raises ``ValueError`` naming the missing or non-text field."""
     if fields.text in data and data[fields.text] is not None:
         v = data[fields.text]
         if not isinstance(v, str):
@@ -48,11 +168,8 @@ def row_text(data: dict[str, Any], fields: FieldMap) -> str:
             continue
         if not isinstance(v, str):
             raise ValueError(f"field {f!r} is {type(v).__name__}, not text")
-        if f == fields.content and "<" in v and ">" in v:
-            from .html import clean_html  # WeChat articles arrive as HTML
-
-            cleaned = clean_html(v)
-            v = cleaned if isinstance(cleaned, str) else cleaned.text
+        if f == fields.content:
+            v = _clean_content(v)
         parts.append(v)
     if not parts:
         raise ValueError(f"row has no {fields.text!r} (or {fields.title!r}/{fields.content!r}) field; "
@@ -60,61 +177,424 @@ def row_text(data: dict[str, Any], fields: FieldMap) -> str:
     return "\n".join(parts)
 
 
-def score_rows(model: Moderator, rows: Iterable[Row], fields: FieldMap = FieldMap(), batch_size: int = 64,
-               ) -> Iterator[dict[str, Any]]:
-    """Yield one output record per input row, in input order."""
-    pending: list[tuple[Row, Any, str]] = []
+def _plain(v: Any) -> Any:
+    """JSON-safe copy of a passthrough value (datetimes from Parquet become ISO strings)."""
+    if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def prepare_row(data: dict[str, Any] | None, fields: FieldMap) -> dict[str, Any]:
+    """The schema fields of one input row (id, account, title, url, published_at, extra)."""
+    if not data:
+        return {"id": None}
+    meta: dict[str, Any] = {"id": _plain(data.get(fields.id))}
+    for k in ("account", "title", "url", "published_at"):
+        v = data.get(getattr(fields, k))
+        if v is not None:
+            meta[k] = _plain(v)
+    used = fields.used()
+    extra = {k: _plain(v) for k, v in data.items() if k not in used}
+    if extra:
+        meta["extra"] = extra
+    return meta
+
+
+def _model_name(model: Any) -> str:
+    return getattr(model, "name", type(model).__name__)
+
+
+def score_rows(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(), batch_size: int = 64,
+               keep_text: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield one output record per input row, in input order.
+
+    ``model`` is a :class:`~qinglang_nlp.moderator.Moderator` or a :class:`~qinglang_nlp.cascade.Cascade`
+    (whose records also carry ``stage``).
+    """
+    pending: list[tuple[Row, dict[str, Any], str, str]] = []
+    staged = hasattr(model, "predict_staged")
+    name = _model_name(model)
 
     def flush() -> Iterator[dict[str, Any]]:
-        texts = [p[2] for p in pending]
-        results = model.predict_batch(texts, batch_size=batch_size) if texts else []
-        for (row, rid, _), res in zip(pending, results):
-            yield {"id": rid, "line": row.line, **res.to_dict()}
+        texts = [p[2] for p in pending]  # as read: the model truncates again and says so
+        if staged:
+            out = model.predict_staged(texts, batch_size=batch_size) if texts else []
+        else:
+            out = [(r, None) for r in model.predict_batch(texts, batch_size=batch_size)] if texts else []
+        for (row, meta, _, text), (res, stage) in zip(pending, out):
+            rec = {"line": row.line, **meta, **res.to_dict()}
+            rec.setdefault("model", name)
+            if stage is not None:
+                rec["stage"] = stage
+            if keep_text:
+                rec["text"] = text
+            yield _ordered(rec)
         pending.clear()
 
     for row in rows:
-        rid = row.data.get(fields.id) if row.data else None
+        meta = prepare_row(row.data, fields)
         err = row.error
-        text = None
+        text = scored = None
         if err is None:
             try:
                 text = row_text(row.data, fields)
-                model._prepare(text, f"line {row.line}")
+                scored = model._prepare(text, f"line {row.line}")[0]
             except (TypeError, ValueError) as e:
                 err = str(e)
+            except ImportError as e:  # e.g. the HTML cleaner is missing
+                err = f"cannot clean this row: {e}"
         if err is not None:
             yield from flush()
-            yield {"id": rid, "line": row.line, "error": err, "model": model.name}
+            yield _ordered({"line": row.line, **meta, "error": err, "model": name})
             continue
-        pending.append((row, rid, text))
+        pending.append((row, meta, text, scored))
         if len(pending) >= batch_size:
             yield from flush()
     yield from flush()
 
 
-def score_file(model: Moderator, input_path: str | Path, out: IO[str], fields: FieldMap = FieldMap(),
-               batch_size: int = 64, fmt: str | None = None, progress: bool = False) -> ScoreSummary:
-    """Score a JSONL/CSV file into ``out`` (JSONL); return counts."""
-    summary = ScoreSummary()
-    t0 = time.perf_counter()
-    rows: Iterable[Row] = iter_rows(input_path, fmt)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+_KEY_ORDER = ("id", "line", "account", "title", "url", "published_at", "error", "scores", "labels", "decision",
+              "evidence", "truncated", "model", "stage", "text", "extra")
 
-        bar = tqdm(unit="rows", desc="scoring")
-    for rec in score_rows(model, rows, fields, batch_size):
-        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        summary.rows += 1
-        if "error" in rec:
-            summary.errors += 1
+
+def _ordered(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: rec[k] for k in _KEY_ORDER if k in rec}
+
+
+# -- Parquet output ----------------------------------------------------------------------------------
+
+def _arrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("Parquet output needs pyarrow (pip install pyarrow)") from None
+    return pa, pq
+
+
+def output_schema():
+    """The Arrow schema of Parquet output (the same for the local and the Ray engine)."""
+    pa, _ = _arrow()
+    span = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string()),
+                      ("category", pa.string()), ("source", pa.string()), ("term", pa.string()),
+                      ("sublabel", pa.string()), ("list_name", pa.string()), ("view", pa.string()),
+                      ("severity", pa.int64()), ("score", pa.float64())])
+    return pa.schema([
+        ("id", pa.string()), ("line", pa.int64()), ("account", pa.string()), ("title", pa.string()),
+        ("url", pa.string()), ("published_at", pa.string()), ("error", pa.string()),
+        ("scores", pa.struct([(c, pa.float64()) for c in CATEGORIES])), ("labels", pa.list_(pa.string())),
+        ("decision", pa.string()), ("evidence", pa.list_(span)), ("truncated", pa.bool_()),
+        ("model", pa.string()), ("stage", pa.int8()), ("text", pa.string()), ("extra", pa.string()),
+    ])
+
+
+OUTPUT_SCHEMA = "see output_schema()"  # documented name; the schema itself needs pyarrow
+
+
+def _s(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def to_arrow_rows(records: list[dict[str, Any]]) -> dict[str, list]:
+    """Columns for ``pyarrow.Table.from_pydict(cols, schema=output_schema())`` from output records."""
+    cols: dict[str, list] = {k: [] for k in ("id", "line", "account", "title", "url", "published_at", "error",
+                                              "scores", "labels", "decision", "evidence", "truncated", "model",
+                                              "stage", "text", "extra")}
+    for r in records:
+        cols["id"].append(_s(r.get("id")))
+        cols["line"].append(r["line"])
+        for k in ("account", "title", "url", "published_at", "error", "decision", "model", "text"):
+            cols[k].append(_s(r.get(k)))
+        cols["scores"].append(r.get("scores"))
+        cols["labels"].append(r.get("labels"))
+        cols["evidence"].append(r.get("evidence"))
+        cols["truncated"].append(bool(r.get("truncated", False)) if "error" not in r else None)
+        cols["stage"].append(r.get("stage"))
+        cols["extra"].append(json.dumps(r["extra"], ensure_ascii=False, sort_keys=True) if "extra" in r else None)
+    return cols
+
+
+def _arrow_table(records: list[dict[str, Any]]):
+    pa, _ = _arrow()
+    return pa.Table.from_pydict(to_arrow_rows(records), schema=output_schema())
+
+
+def _from_arrow_row(r: dict[str, Any]) -> dict[str, Any]:
+    """An output record back from a Parquet row (nulls dropped, ``extra`` parsed)."""
+    out = {k: v for k, v in r.items() if v is not None}
+    if out.get("truncated") is False:
+        del out["truncated"]
+    if "evidence" in out:
+        out["evidence"] = [{k: v for k, v in s.items() if v is not None} for s in out["evidence"]]
+    if "extra" in out:
+        out["extra"] = json.loads(out["extra"])
+    return _ordered(out)
+
+
+def read_scored(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Stream output records from a scored JSONL file, a Parquet file, or a folder of Parquet parts (Ray)."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.parquet"))
+        if not files:
+            raise ValueError(f"{p}: folder has no .parquet files")
+    elif str(p).lower().endswith(".parquet"):
+        files = [p]
+    else:
+        with open(p, encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError as e:
+                        raise ValueError(f"{p}: line {i}: not a scored record ({e})") from None
+        return
+    _, pq = _arrow()
+    for fpath in files:
+        for batch in pq.ParquetFile(fpath).iter_batches(batch_size=2048):
+            for r in batch.to_pylist():
+                yield _from_arrow_row(r)
+
+
+# -- resumable file scoring --------------------------------------------------------------------------
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if st.st_size > 2 << 20:
+            f.seek(st.st_size - (1 << 20))
+            h.update(f.read())
+    return {"bytes": st.st_size, "sha256_head_tail": h.hexdigest()}
+
+
+def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def state_path(output: str | os.PathLike) -> Path:
+    """Where the resume state of ``output`` lives."""
+    return Path(str(output) + ".state.json")
+
+
+def parts_dir(output: str | os.PathLike) -> Path:
+    """Where committed Parquet parts of ``output`` live until the final merge."""
+    return Path(str(output) + ".parts")
+
+
+class _Sink:
+    """Committed-chunk writer for one output file (JSONL or Parquet)."""
+
+    def __init__(self, output: Path, out_fmt: str, state: dict[str, Any]):
+        self.output, self.fmt, self.state = output, out_fmt, state
+        self.spath = state_path(output)
+        if out_fmt == "jsonl":
+            self.f = open(output, "ab")
+            self.f.truncate(state["bytes"])  # cut off a chunk written after the last commit
+            self.f.seek(state["bytes"])
         else:
-            summary.decisions[rec["decision"]] = summary.decisions.get(rec["decision"], 0) + 1
-            for lab in rec["labels"]:
-                summary.flagged[lab] = summary.flagged.get(lab, 0) + 1
-        if bar is not None:
+            self.pdir = parts_dir(output)
+            self.pdir.mkdir(parents=True, exist_ok=True)
+            keep = {f"part-{k:06d}.parquet" for k in range(state["parts"])}
+            for f in self.pdir.iterdir():  # parts written after the last commit, or temporaries
+                if f.name not in keep:
+                    f.unlink()
+
+    def commit(self, records: list[dict[str, Any]], summary: ScoreSummary) -> None:
+        if not records:
+            return
+        if self.fmt == "jsonl":
+            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+            self.f.write(data)
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            self.state["bytes"] += len(data)
+        else:
+            _, pq = _arrow()
+            name = f"part-{self.state['parts']:06d}.parquet"
+            tmp = self.pdir / (name + ".tmp")
+            pq.write_table(_arrow_table(records), tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, self.pdir / name)
+            _fsync_dir(self.pdir)
+            self.state["parts"] += 1
+        self.state["rows"] += len(records)
+        self.state["counts"] = summary.counts()
+        _write_json_atomic(self.spath, self.state)
+
+    def finish(self) -> None:
+        if self.fmt == "jsonl":
+            self.f.close()
+        else:
+            pa, pq = _arrow()
+            tmp = self.output.with_name(self.output.name + ".tmp")
+            with pq.ParquetWriter(tmp, output_schema()) as w:
+                for k in range(self.state["parts"]):
+                    w.write_table(pq.read_table(self.pdir / f"part-{k:06d}.parquet", schema=output_schema()))
+                if self.state["parts"] == 0:
+                    w.write_table(pa.Table.from_pylist([], schema=output_schema()))
+            os.replace(tmp, self.output)
+        self.state["complete"] = True
+        _write_json_atomic(self.spath, self.state)
+        if self.fmt == "parquet":
+            shutil.rmtree(self.pdir, ignore_errors=True)
+
+    def close(self) -> None:
+        if self.fmt == "jsonl" and not self.f.closed:
+            self.f.close()
+
+
+def _check_state(state: dict[str, Any], want: dict[str, Any], output: Path) -> None:
+    for k in ("input", "input_fingerprint", "input_format", "output_format", "fields", "model", "options"):
+        if state.get(k) != want.get(k):
+            raise ResumeError(
+                f"{output}: the partial output was written with a different {k.replace('_', ' ')} "
+                f"({state.get(k)!r}, now {want.get(k)!r}); rerun with --overwrite to start over")
+
+
+def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathLike | IO[str],
+               fields: FieldMap = FieldMap(), batch_size: int = 64, fmt: str | None = None,
+               out_fmt: str | None = None, resume: bool = True, overwrite: bool = False,
+               chunk_rows: int = 1000, commit_seconds: float = 10.0, progress: bool = False,
+               keep_text: bool = False) -> ScoreSummary:
+    """Score a JSONL/CSV/TSV/Parquet file into JSONL or Parquet, one output row per input row, in order.
+
+    ``output`` is a path (resumable: see the module docstring) or an open text stream (JSONL, not resumable).
+    A finished output is left as it is unless ``overwrite``. Raises :class:`ResumeError` when a partial
+    output was made from another input, model or options, and ``ValueError`` for unreadable input.
+    """
+    inp = Path(input_path)
+    fmt = fmt or detect_format(inp)
+    summary = ScoreSummary(input_bytes=inp.stat().st_size)
+    t0 = time.perf_counter()
+    dups = _Dups()
+    if not isinstance(output, (str, os.PathLike)):
+        for rec in _progress(score_rows(model, _track(iter_rows(inp, fmt), dups, fields), fields, batch_size,
+                                        keep_text), progress, inp, fmt, 0):
+            output.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            summary.add(rec)
+        return _finish_summary(summary, dups, t0, True)
+
+    out = Path(output)
+    out_fmt = out_fmt or ("parquet" if str(out).lower().endswith(".parquet") else "jsonl")
+    if out_fmt not in ("jsonl", "parquet"):
+        raise ValueError(f"unsupported output format {out_fmt!r} (jsonl, parquet)")
+    if out_fmt == "parquet":
+        _arrow()
+    spath = state_path(out)
+    want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
+            "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),
+            "options": {"keep_text": keep_text}}
+    state = None
+    if overwrite or not resume:
+        if not overwrite and (out.exists() or spath.exists()):
+            raise ResumeError(f"{out} exists; pass --overwrite to replace it (or --resume to continue it)")
+        for p in (out, spath):
+            if p.exists():
+                p.unlink()
+        shutil.rmtree(parts_dir(out), ignore_errors=True)
+    elif spath.exists():
+        try:
+            state = json.loads(spath.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise ResumeError(f"{spath}: unreadable resume state ({e}); rerun with --overwrite") from None
+        _check_state(state, want, out)
+        if state.get("complete"):
+            done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}))
+            done.resumed_from, done.complete = done.rows, True
+            return done
+        if out_fmt == "jsonl" and (not out.exists() or out.stat().st_size < state["bytes"]):
+            raise ResumeError(f"{out} is shorter than its committed state ({state['bytes']} bytes); "
+                              "rerun with --overwrite")
+    elif out.exists():
+        raise ResumeError(f"{out} exists but has no resume state ({spath.name}); pass --overwrite to replace it")
+    if state is None:
+        state = {**want, "rows": 0, "bytes": 0, "parts": 0, "complete": False, "counts": {}}
+        if out_fmt == "jsonl":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(b"")
+        _write_json_atomic(spath, state)
+    skip = int(state["rows"])
+    for k, v in state.get("counts", {}).items():
+        setattr(summary, k, v)
+    summary.resumed_from = skip
+
+    rows = _track(iter_rows(inp, fmt), dups, fields)
+    for k in range(skip):  # rows committed before: re-read for duplicate ids, not scored again
+        if next(rows, None) is None:
+            raise ResumeError(f"{inp} has fewer rows ({k}) than the committed output ({skip}); "
+                              "rerun with --overwrite")
+    sink = _Sink(out, out_fmt, state)
+    try:
+        chunk: list[dict[str, Any]] = []
+        last = time.monotonic()
+        for rec in _progress(score_rows(model, rows, fields, batch_size, keep_text), progress, inp, fmt, skip):
+            chunk.append(rec)
+            summary.add(rec)
+            if len(chunk) >= chunk_rows or time.monotonic() - last >= commit_seconds:
+                sink.commit(chunk, summary)
+                chunk, last = [], time.monotonic()
+        sink.commit(chunk, summary)
+        sink.finish()
+    finally:
+        sink.close()
+    return _finish_summary(summary, dups, t0, True)
+
+
+def _track(rows: Iterator[Row], dups: _Dups, fields: FieldMap) -> Iterator[Row]:
+    for row in rows:
+        if row.data is not None:
+            dups.see(row.data.get(fields.id), row.line)
+        yield row
+
+
+def _progress(recs: Iterator[dict[str, Any]], on: bool, inp: Path, fmt: str, initial: int,
+              ) -> Iterator[dict[str, Any]]:
+    if not on:
+        yield from recs
+        return
+    from tqdm import tqdm
+
+    total = count_rows(inp, fmt)
+    with tqdm(total=total, initial=initial, unit="rows", desc="scoring", file=sys.stderr, smoothing=0.1,
+              dynamic_ncols=True) as bar:
+        for rec in recs:
+            yield rec
             bar.update(1)
-    if bar is not None:
-        bar.close()
+
+
+def _finish_summary(summary: ScoreSummary, dups: _Dups, t0: float, complete: bool) -> ScoreSummary:
+    summary.duplicates, summary.duplicate_examples, summary.missing_ids = dups.count, dups.examples, dups.missing
     summary.seconds = time.perf_counter() - t0
+    summary.complete = complete
     return summary

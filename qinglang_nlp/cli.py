@@ -30,36 +30,83 @@ def _load(model: str, no_lexicon: bool = False):
 
 @main.command()
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-", show_default=True,
-              help="Output JSONL (- for stdout).")
+@click.option("-o", "--output", type=click.Path(), default="-", show_default=True,
+              help="Output .jsonl or .parquet (- for JSONL on stdout, not resumable); a folder for --engine ray.")
 @click.option("-m", "--model", default="default", show_default=True, help="default, baseline, or a model folder.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tsv"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "tsv", "parquet"]), default=None,
               help="Input format (default: from the file name).")
+@click.option("--output-format", "out_fmt", type=click.Choice(["jsonl", "parquet"]), default=None,
+              help="Output format (default: from the output name).")
 @click.option("--id-field", default="id", show_default=True)
-@click.option("--text-field", default="text", show_default=True)
+@click.option("--text-field", default="text", show_default=True, help="Plain text (Weibo post/comment).")
 @click.option("--title-field", default="title", show_default=True)
 @click.option("--content-field", default="content", show_default=True, help="Text or WeChat HTML.")
+@click.option("--account-field", default="account", show_default=True, help="公众号 / user name.")
+@click.option("--url-field", default="url", show_default=True)
+@click.option("--time-field", default="published_at", show_default=True)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--chunk-rows", default=1000, show_default=True, type=click.IntRange(1, 10_000_000),
+              help="Rows per committed chunk (also committed every 10 s).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue a partial output left by a crash or Ctrl-C.")
+@click.option("--overwrite", is_flag=True, help="Delete an existing output and start over.")
+@click.option("--cascade", "cascade_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Cascade file: a cheap first stage sends only candidate rows to --model.")
+@click.option("--keep-text", is_flag=True, help="Add the scored (cleaned) text to each row.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 10_000),
+              help="Ray: scoring actors (each loads the model once).")
+@click.option("--ray-address", default=None, help="Ray: cluster address (default: start a local Ray).")
 @click.option("--no-lexicon", is_flag=True, help="Score with the model alone.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def score(input_path, output, model, fmt, id_field, text_field, title_field, content_field, batch_size,
-          no_lexicon, quiet):
-    """Score every row of a JSONL/CSV file; every input row yields one output row (result or error)."""
+def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_field, content_field,
+          account_field, url_field, time_field, batch_size, chunk_rows, resume, overwrite, cascade_path,
+          keep_text, engine, workers, ray_address, no_lexicon, quiet):
+    """Score every row of a JSONL/CSV/Parquet file; every input row yields one output row (result or error),
+    in input order. A file output is committed in chunks: rerun the same command after a crash to continue."""
     from .batch import FieldMap, score_file
 
-    m = _load(model, no_lexicon)
-    fields = FieldMap(id_field, text_field, title_field, content_field)
-    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
-    try:
-        summary = score_file(m, input_path, out, fields, batch_size, fmt, progress=not quiet)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    fields = FieldMap(id_field, text_field, title_field, content_field, account_field, url_field, time_field)
+    if engine == "ray":
+        from .ray_engine import score_ray
+
+        if output == "-":
+            raise click.ClickException("--engine ray writes a folder of Parquet files: pass -o FOLDER")
+        try:
+            summary = score_ray(input_path, output, model, fields=fields, batch_size=batch_size,
+                                workers=workers, fmt=fmt, lexicon=not no_lexicon, cascade=cascade_path,
+                                keep_text=keep_text, overwrite=overwrite, address=ray_address,
+                                progress=not quiet)
+        except (ValueError, ImportError) as e:
+            raise click.ClickException(str(e)) from None
+    else:
+        m = _load(model, no_lexicon)
+        if cascade_path:
+            from .cascade import load_cascade
+
+            try:
+                m = load_cascade(cascade_path, m, lexicon=not no_lexicon)
+            except ValueError as e:
+                raise click.ClickException(str(e)) from None
+        target = sys.stdout if output == "-" else output
+        try:
+            summary = score_file(m, input_path, target, fields, batch_size, fmt, out_fmt, resume=resume,
+                                 overwrite=overwrite, chunk_rows=chunk_rows, progress=not quiet,
+                                 keep_text=keep_text)
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted: committed rows are kept; rerun the same command to "
+                                       "continue") from None
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+    if output != "-":
+        Path(str(output).rstrip("/") + ".summary.json").write_text(
+            json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     if not quiet:
-        click.echo(f"{summary.rows} rows, {summary.errors} errors, decisions {summary.decisions}, "
-                   f"labels {summary.flagged}, {summary.seconds:.1f}s", err=True)
+        if summary.complete and summary.resumed_from == summary.rows and summary.rows:
+            click.echo(f"{output} is already complete (pass --overwrite to score again)", err=True)
+        click.echo(summary.line(), err=True)
+        for d in summary.duplicate_examples[:5]:
+            click.echo(f"  duplicate id {d['id']!r}: line {d['line']} (first at line {d['first_line']})", err=True)
     if summary.errors:
         sys.exit(1)
 

@@ -1,16 +1,23 @@
-"""Streaming readers for JSONL and CSV inputs that never drop a row: bad rows become error records."""
+"""Streaming readers for JSONL, CSV/TSV and Parquet that never drop a row: bad rows become error records.
+
+Every reader yields ``Row(line, data, error)`` in file order. ``line`` is the 1-based physical line of the
+row (JSONL, CSV: the line where the record ends) or the 1-based row number (Parquet). Readers hold one
+record (JSONL/CSV) or one record batch (Parquet) in memory at a time. Parquet needs ``pyarrow``,
+imported only when a Parquet file is read.
+"""
 from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["Row", "iter_rows", "detect_format"]
+__all__ = ["FORMATS", "Row", "Shard", "count_rows", "detect_format", "iter_rows", "iter_shard", "plan_shards"]
+
+FORMATS = ("jsonl", "csv", "tsv", "parquet")
 
 
 @dataclass
@@ -29,12 +36,22 @@ def detect_format(path: str | Path) -> str:
                      (".tsv", "tsv"), (".parquet", "parquet")):
         if s.endswith(ext):
             return fmt
-    raise ValueError(f"cannot tell the format of {path!r}: use .jsonl, .csv, .tsv or .parquet, or pass --format")
+    raise ValueError(f"cannot tell the format of {path!r}: use .jsonl, .csv, .tsv or .parquet, "
+                     "or pass --format")
 
 
-def _decode_lines(f) -> Iterator[tuple[int, str | None, str | None]]:
-    """Yield (line_no, text, error) for each line of a binary stream, decoding UTF-8 (BOM allowed)."""
-    for i, raw in enumerate(f, start=1):
+def _decode_lines(f, first_line: int = 1, end: int | None = None,
+                  ) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield (line_no, text, error) for each line of a binary stream, decoding UTF-8 (BOM allowed).
+
+    Stops before the line that starts at byte ``end`` (a shard boundary) when ``end`` is given.
+    """
+    i = first_line - 1
+    while end is None or f.tell() < end:
+        raw = f.readline()
+        if not raw:
+            return
+        i += 1
         if i == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8):]
         try:
@@ -44,9 +61,10 @@ def _decode_lines(f) -> Iterator[tuple[int, str | None, str | None]]:
                             "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)")
 
 
-def _iter_jsonl(path: Path) -> Iterator[Row]:
+def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[Row]:
     with open(path, "rb") as f:
-        for i, line, err in _decode_lines(f):
+        f.seek(start)
+        for i, line, err in _decode_lines(f, first_line, end):
             if err:
                 yield Row(i, None, err)
                 continue
@@ -66,38 +84,158 @@ def _iter_jsonl(path: Path) -> Iterator[Row]:
 
 def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with open(path, "rb") as fb:
-        data = fb.read()
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+    bad_lines: list[int] = []  # physical lines that were not valid UTF-8
+
+    def lines() -> Iterator[str]:
+        with open(path, "rb") as fb:
+            for i, raw in enumerate(fb, start=1):
+                if i == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad_lines.append(i)
+                    yield raw.decode("utf-8", errors="replace")
+
+    reader = csv.DictReader(lines(), delimiter=delimiter)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line}: invalid UTF-8 at byte {e.start} "
-                         "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader.fieldnames  # noqa: B018 - reads the header
+    except csv.Error as e:
+        raise ValueError(f"{path}: line 1: malformed CSV header ({e})") from None
+    if bad_lines and bad_lines[0] == 1:
+        raise ValueError(f"{path}: line 1: the header is not valid UTF-8 "
+                         "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)")
+    prev_end = reader.line_num
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
+            prev_end = reader.line_num
             yield Row(reader.line_num, None, f"line {reader.line_num}: malformed CSV ({e})")
+            continue
+        start, end = prev_end + 1, reader.line_num
+        prev_end = end
+        bad = [b for b in bad_lines if start <= b <= end]
+        if bad:
+            del bad_lines[:]
+            yield Row(end, None, f"line {bad[0]}: invalid UTF-8 "
+                                 "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)")
             continue
         if None in row:  # more cells than header columns
             extra = row.pop(None)
-            yield Row(reader.line_num, None, f"line {reader.line_num}: {len(extra)} more cells than the header")
+            yield Row(end, None, f"line {end}: {len(extra)} more cells than the header")
             continue
-        yield Row(reader.line_num, dict(row))
+        yield Row(end, dict(row))
+
+
+def _iter_parquet(path: Path, row_groups: list[int] | None = None, first_row: int = 1,
+                  batch_rows: int = 4096) -> Iterator[Row]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid/OSError for non-Parquet files
+        raise ValueError(f"{path}: not a readable Parquet file ({e})") from None
+    n = first_row - 1
+    for batch in pf.iter_batches(batch_size=batch_rows, row_groups=row_groups):
+        for rec in batch.to_pylist():
+            n += 1
+            yield Row(n, rec)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A contiguous piece of one input file that can be read on its own (for distributed scoring).
+
+    JSONL: bytes ``[start, end)`` beginning at line ``first``; Parquet: ``row_groups`` beginning at row
+    ``first``; CSV/TSV: the whole file (quoted newlines make byte splits unsafe).
+    """
+
+    path: str
+    fmt: str
+    first: int = 1
+    start: int = 0
+    end: int | None = None
+    row_groups: tuple[int, ...] | None = None
+
+
+def plan_shards(path: str | Path, fmt: str | None = None, rows_per_shard: int = 5000) -> list[Shard]:
+    """Split ``path`` into shards of about ``rows_per_shard`` rows; read in order, they give the file."""
+    p = Path(path)
+    fmt = fmt or detect_format(p)
+    if fmt == "jsonl":
+        shards = []
+        with open(p, "rb") as f:
+            start, first, line = 0, 1, 0
+            for raw in iter(f.readline, b""):
+                line += 1
+                if line - first + 1 >= rows_per_shard:
+                    shards.append(Shard(str(p), fmt, first, start, f.tell()))
+                    start, first = f.tell(), line + 1
+            if f.tell() > start or not shards:
+                shards.append(Shard(str(p), fmt, first, start, f.tell()))
+        return shards
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        md = pq.ParquetFile(p).metadata
+        shards, group, first, rows = [], [], 1, 0
+        for g in range(md.num_row_groups):
+            group.append(g)
+            rows += md.row_group(g).num_rows
+            if rows >= rows_per_shard:
+                shards.append(Shard(str(p), fmt, first, row_groups=tuple(group)))
+                first += rows
+                group, rows = [], 0
+        if group or not shards:
+            shards.append(Shard(str(p), fmt, first, row_groups=tuple(group)))
+        return shards
+    return [Shard(str(p), fmt)]
+
+
+def iter_shard(shard: Shard) -> Iterator[Row]:
+    """Rows of one shard, with the same line numbers and errors as ``iter_rows`` gives them."""
+    p = Path(shard.path)
+    if shard.fmt == "jsonl":
+        return _iter_jsonl(p, shard.start, shard.end, shard.first)
+    if shard.fmt == "parquet":
+        return _iter_parquet(p, list(shard.row_groups or ()), shard.first)
+    return iter_rows(p, shard.fmt)
+
+
+def count_rows(path: str | Path, fmt: str | None = None) -> int | None:
+    """Number of rows, cheaply: Parquet metadata, or non-blank lines of a JSONL file; None for CSV."""
+    p = Path(path)
+    fmt = fmt or detect_format(p)
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(p).metadata.num_rows)
+        except Exception:  # the reader reports the real problem
+            return None
+    if fmt == "jsonl":
+        n = 0
+        with open(p, "rb") as f:
+            for raw in f:
+                if raw.strip():
+                    n += 1
+        return n
+    return None
 
 
 def iter_rows(path: str | Path, fmt: str | None = None) -> Iterator[Row]:
-    """Stream rows of a JSONL/CSV/TSV file; malformed rows come back with ``error`` set and their line."""
+    """Stream rows of a JSONL/CSV/TSV/Parquet file; malformed rows come back with ``error`` and their line."""
     p = Path(path)
     fmt = fmt or detect_format(p)
     if fmt == "jsonl":
         return _iter_jsonl(p)
     if fmt in ("csv", "tsv"):
         return _iter_csv(p, "," if fmt == "csv" else "\t")
-    raise ValueError(f"unsupported format {fmt!r} (jsonl, csv, tsv)")
+    if fmt == "parquet":
+        return _iter_parquet(p)
+    raise ValueError(f"unsupported format {fmt!r} (jsonl, csv, tsv, parquet)")

@@ -1,0 +1,208 @@
+"""Two-stage scoring: a cheap first stage (baseline + lexicon) sends only candidate rows to the expensive model.
+
+A row is a *candidate* when the first stage scores any category at or above that category's cut-off, or (with
+``lexicon_gate``) when any lexicon term hits. Candidates get the second model's full result (``stage`` 2);
+the others are passed with the first stage's scores, no labels and no evidence (``stage`` 1).
+
+Cut-offs are chosen on dev data by :func:`calibrate` so that, per category, at least ``target_recall`` of the
+rows the second model flags on dev are candidates. The recall actually kept on other data is measured by
+:func:`measure` (and ``benchmarks/batch_speed.py``); it is not guaranteed.
+
+Cascade file (JSON)::
+
+    {"kind": "cascade", "first": "models/baseline", "lexicon_gate": true, "target_recall": 0.99,
+     "cutoffs": {"fanquan": 0.12, "vulgar": 0.08, "rumor": 0.2}, "second": "name@version it was tuned for",
+     "dev": {...calibration statistics...}}
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .result import Result
+from .taxonomy import CATEGORIES
+
+__all__ = ["Cascade", "calibrate", "measure", "load_cascade"]
+
+
+class Cascade:
+    """A first-stage ``Moderator`` gating a second-stage ``Moderator``; same ``predict_batch`` surface."""
+
+    def __init__(self, first: Any, second: Any, cutoffs: dict[str, float], lexicon_gate: bool = True):
+        missing = [c for c in CATEGORIES if c not in cutoffs]
+        if missing:
+            raise ValueError(f"cascade cut-offs lack categories {missing} (need {list(CATEGORIES)})")
+        self.first, self.second = first, second
+        self.cutoffs = {c: float(cutoffs[c]) for c in CATEGORIES}
+        self.lexicon_gate = bool(lexicon_gate)
+        self.name = f"cascade({first.name}>{second.name})"
+        self.max_chars = second.max_chars
+
+    def __repr__(self) -> str:
+        return f"Cascade({self.name!r}, cutoffs={self.cutoffs})"
+
+    def _prepare(self, text: Any, index: Any) -> tuple[str, bool]:
+        """Input checks of the second stage (whose limits apply)."""
+        return self.second._prepare(text, index)
+
+    def is_candidate(self, r: Result) -> bool:
+        """Whether a first-stage result goes on to the second stage."""
+        if any(r.scores[c] >= self.cutoffs[c] for c in CATEGORIES):
+            return True
+        return self.lexicon_gate and any(s.source == "lexicon" for s in r.evidence)
+
+    def predict_staged(self, texts: Sequence[str], batch_size: int = 64) -> list[tuple[Result, int]]:
+        """One ``(result, stage)`` per text, in order; stage 2 results come from the second model."""
+        texts = [self._prepare(t, i)[0] for i, t in enumerate(texts)]
+        first = self.first.predict_batch(texts, batch_size=batch_size)
+        cand = [i for i, r in enumerate(first) if self.is_candidate(r)]
+        second = self.second.predict_batch([texts[i] for i in cand], batch_size=batch_size) if cand else []
+        out: list[tuple[Result, int]] = [
+            (Result(dict(r.scores), [], "pass", [], r.truncated, self.first.name), 1) for r in first]
+        for i, r in zip(cand, second):
+            out[i] = (r, 2)
+        return out
+
+    def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[Result]:
+        """Results only (see :meth:`predict_staged`)."""
+        return [r for r, _ in self.predict_staged(texts, batch_size)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The cascade file content (without calibration statistics)."""
+        return {"kind": "cascade", "first": str(getattr(self.first, "path", "") or ""),
+                "second": self.second.name, "lexicon_gate": self.lexicon_gate, "cutoffs": self.cutoffs}
+
+
+def _cutoff_for_recall(first_scores: np.ndarray, gated: np.ndarray, target: float) -> float:
+    """Largest cut-off t such that (#gated or score>=t) / n >= target, over the positives given."""
+    n = len(first_scores)
+    need = int(np.ceil(target * n - 1e-9))
+    have = int(gated.sum())
+    if have >= need:
+        return 1.0 + 1e-9  # the lexicon alone reaches the target: the score gate never opens
+    s = np.sort(first_scores[~gated])[::-1]
+    return float(s[need - have - 1])
+
+
+def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: float = 0.99,
+              lexicon_gate: bool = True, batch_size: int = 64) -> dict[str, Any]:
+    """Choose per-category cut-offs on ``texts`` (dev) for ``target_recall`` of the second model's flags.
+
+    Returns the cascade file content, with the dev statistics under ``dev``. A category the second model
+    never flags on dev gets the first stage's review threshold (recall cannot be estimated; says so).
+    """
+    if not 0.0 < target_recall <= 1.0:
+        raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
+    if not texts:
+        raise ValueError("calibrate needs dev texts, got none")
+    r1 = first.predict_batch(list(texts), batch_size=batch_size)
+    r2 = second.predict_batch(list(texts), batch_size=batch_size)
+    s1 = np.array([[r.scores[c] for c in CATEGORIES] for r in r1])
+    lex = np.array([any(s.source == "lexicon" for s in r.evidence) for r in r1]) if lexicon_gate \
+        else np.zeros(len(r1), dtype=bool)
+    cutoffs, stats = {}, {"n": len(texts), "target_recall": target_recall, "categories": {}}
+    for j, c in enumerate(CATEGORIES):
+        pos = np.array([c in r.labels for r in r2])
+        if not pos.any():
+            thr = first.policy.review.get(c, 0.5) if hasattr(first, "policy") else 0.5
+            cutoffs[c] = float(thr)
+            stats["categories"][c] = {"second_flagged": 0, "note": "second model flags none on dev: "
+                                      "cut-off = first stage review threshold, recall not estimated"}
+            continue
+        cutoffs[c] = _cutoff_for_recall(s1[pos, j], lex[pos], target_recall)
+        kept = (s1[pos, j] >= cutoffs[c]) | lex[pos]
+        stats["categories"][c] = {"second_flagged": int(pos.sum()), "dev_recall": round(float(kept.mean()), 4)}
+    cand = (s1 >= np.array([cutoffs[c] for c in CATEGORIES])).any(axis=1) | lex
+    stats["candidate_rate"] = round(float(cand.mean()), 4)
+    return {"kind": "cascade", "first": str(getattr(first, "path", "") or ""), "second": second.name,
+            "lexicon_gate": lexicon_gate, "target_recall": target_recall, "cutoffs": cutoffs, "dev": stats}
+
+
+def measure(cascade: Cascade, texts: Sequence[str], batch_size: int = 64) -> dict[str, Any]:
+    """Recall kept and speed-up of ``cascade`` against its second model alone, on ``texts`` (not dev).
+
+    Recall per category = share of rows the second model alone labels ``c`` that the cascade also labels
+    ``c``. Times are wall-clock seconds of one pass each, on this machine.
+    """
+    texts = list(texts)
+    t0 = time.perf_counter()
+    full = cascade.second.predict_batch(texts, batch_size=batch_size)
+    t_full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    staged = cascade.predict_staged(texts, batch_size=batch_size)
+    t_cas = time.perf_counter() - t0
+    out: dict[str, Any] = {"n": len(texts), "seconds_second_only": round(t_full, 3),
+                           "seconds_cascade": round(t_cas, 3),
+                           "speedup": round(t_full / t_cas, 3) if t_cas > 0 else None,
+                           "candidate_rate": round(sum(s == 2 for _, s in staged) / max(1, len(texts)), 4),
+                           "categories": {}}
+    flagged_all = kept_all = 0
+    for c in CATEGORIES:
+        pos = [i for i, r in enumerate(full) if c in r.labels]
+        kept = [i for i in pos if c in staged[i][0].labels]
+        flagged_all += len(pos)
+        kept_all += len(kept)
+        out["categories"][c] = {"second_flagged": len(pos),
+                                "recall": round(len(kept) / len(pos), 4) if pos else None}
+    out["recall_all"] = round(kept_all / flagged_all, 4) if flagged_all else None
+    return out
+
+
+def load_cascade(path: str | os.PathLike, second: Any, lexicon: bool = True) -> Cascade:
+    """Build a :class:`Cascade` from a cascade file and a loaded second-stage model."""
+    from .moderator import load
+
+    p = Path(path)
+    try:
+        cfg = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{p}: cannot read cascade file ({e})") from None
+    if not isinstance(cfg, dict) or cfg.get("kind") != "cascade" or "cutoffs" not in cfg or not cfg.get("first"):
+        raise ValueError(f"{p}: not a cascade file (needs kind='cascade', first, cutoffs)")
+    first_path = Path(cfg["first"])
+    if not first_path.is_absolute() and (p.parent / first_path).is_dir():
+        first_path = p.parent / first_path
+    first = load(first_path if first_path.is_dir() else cfg["first"], lexicon=lexicon)
+    return Cascade(first, second, cfg["cutoffs"], cfg.get("lexicon_gate", True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qinglang_nlp.cascade FIRST SECOND DEV.jsonl -o cascade.json [--recall 0.99]``."""
+    import argparse
+
+    from .batch import FieldMap, row_text
+    from .io import iter_rows
+    from .moderator import load
+
+    ap = argparse.ArgumentParser(prog="python -m qinglang_nlp.cascade", description=main.__doc__)
+    ap.add_argument("first", help="first-stage model (baseline folder or name)")
+    ap.add_argument("second", help="second-stage model (folder or name)")
+    ap.add_argument("dev", help="dev posts (JSONL/CSV/Parquet with text or title/content)")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--recall", type=float, default=0.99)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--no-lexicon-gate", action="store_true")
+    a = ap.parse_args(argv)
+    texts = []
+    for row in iter_rows(a.dev):
+        if row.data is None:
+            continue
+        try:
+            texts.append(row_text(row.data, FieldMap()))
+        except ValueError:
+            continue
+        if a.limit and len(texts) >= a.limit:
+            break
+    cfg = calibrate(load(a.first), load(a.second), texts, a.recall, not a.no_lexicon_gate)
+    Path(a.output).write_text(json.dumps(cfg, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(json.dumps(cfg["dev"], ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
