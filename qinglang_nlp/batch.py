@@ -43,7 +43,6 @@ __all__ = [
     "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored",
 ]
 
-_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+\d*);")
 STATE_VERSION = 1
 
@@ -146,9 +145,10 @@ class _Dups:
 
 
 def _clean_content(v: str) -> str:
-    if not (_HTML_TAG.search(v) or _ENTITY.search(v)):
+    from .html import clean_html, looks_like_html  # WeChat articles arrive as HTML
+
+    if not (looks_like_html(v) or _ENTITY.search(v)):
         return v
-    from .html import clean_html  # WeChat articles arrive as HTML
 
     cleaned = clean_html(v)
     return cleaned if isinstance(cleaned, str) else cleaned.text
