@@ -112,6 +112,37 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
 
 
 @main.command()
+@click.argument("scored", type=click.Path(exists=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="Self-contained HTML report.")
+@click.option("--markdown", "md_path", type=click.Path(dir_okay=False), default=None,
+              help="Markdown report (default: OUTPUT with .md; charts in <name>_charts/).")
+@click.option("--queue", "queue_path", type=click.Path(dir_okay=False), default=None,
+              help="Review queue CSV, riskiest first (default: OUTPUT with _review_queue.csv).")
+@click.option("--no-markdown", is_flag=True, help="Write no Markdown report.")
+@click.option("--max-accounts", default=200, show_default=True, type=click.IntRange(1))
+def report(scored, output, md_path, queue_path, no_markdown, max_accounts):
+    """Report on SCORED (output of `qinglang score`: JSONL, Parquet or a Ray folder): per account, per
+    category, most risky posts, and a review queue CSV."""
+    from .report import build_report, write_html, write_markdown, write_queue_csv
+
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        rep = build_report(scored)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    write_html(rep, out, max_accounts=max_accounts)
+    written = [str(out)]
+    if not no_markdown:
+        written.append(str(write_markdown(rep, md_path or out.with_suffix(".md"), max_accounts=max_accounts)))
+    q = write_queue_csv(rep, queue_path or out.with_name(out.stem + "_review_queue.csv"))
+    written.append(str(q))
+    click.echo(f"{rep.rows} posts, {len(rep.accounts)} accounts, {len(rep.queue)} in the review queue; "
+               f"wrote {', '.join(written)}", err=True)
+
+
+@main.command()
 @click.argument("datasets", nargs=-1, required=True)
 @click.option("-m", "--model", "models", multiple=True, default=["default"], show_default=True,
               help="Model(s): default, baseline or a folder; repeat to compare.")
