@@ -424,6 +424,7 @@ class LexiconMatcher:
         self._snap: _Snapshot | None = None
         self._lock = threading.RLock()
         self._words = _WordSegmenter()
+        self._key_cache: dict[str, tuple[str, str]] = {}  # term -> keys; written only under self._lock
 
     @classmethod
     def default(cls, **kwargs: Any) -> LexiconMatcher:
@@ -440,23 +441,31 @@ class LexiconMatcher:
     def _keyed(self, t: Term) -> _Keyed:
         return self._keyed_many([t])[0]
 
+    def _keys(self, raw: list[str]) -> list[tuple[str, str]]:
+        """(normalised text, pinyin view) of each term, through a per-matcher cache (called under the lock)."""
+        cache = self._key_cache
+        todo = list(dict.fromkeys(r for r in raw if r not in cache))
+        if todo:
+            cfg = self._cfg
+            normed = normalize_batch(todo, cfg) if len(todo) > 1 else [normalize(todo[0], cfg)]
+            view = None
+            if self.pinyin:
+                from .normalize import pinyin_view as view
+            for r, nz in zip(todo, normed):
+                py = view(nz).text if view is not None and sum(map(_is_cjk, nz.text)) >= 2 else ""
+                cache[r] = (nz.text, py)
+        return [cache[r] for r in raw]
+
     def _keyed_many(self, terms: list[Term]) -> list[_Keyed]:
-        """Normalise many terms in one ``normalize_batch`` call and give each its text and pinyin keys."""
-        cfg = self._cfg
-        normed = normalize_batch([t.term for t in terms], cfg) if len(terms) > 1 else [normalize(terms[0].term, cfg)]
+        """Normalise many terms in one ``normalize_batch`` call and give each its text and pinyin keys.
+
+        Pinyin keys exist only for deny terms of at least two CJK characters that allow pinyin.
+        """
         out = []
-        view = None
-        for t, nz in zip(terms, normed):
-            k = nz.text
+        for t, (k, py) in zip(terms, self._keys([t.term for t in terms])):
             if not k:
                 raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation")
-            pk = None
-            if self.pinyin and t.pinyin and not t.allow and sum(map(_is_cjk, k)) >= 2:
-                if view is None:
-                    from .normalize import pinyin_view as view
-                pk = view(nz).text
-                if pk == k:
-                    pk = None
+            pk = py if (t.pinyin and not t.allow and py and py != k) else None
             out.append(_Keyed(t, k, pk, _needs_checks(t, k)))
         return out
 
@@ -580,17 +589,18 @@ class LexiconMatcher:
 
         Raises ``KeyError`` when the term is in none of the lists searched.
         """
-        snap = self._get()
-        key = normalize(term.strip(), self._cfg).text
-        names = [list_name] if list_name is not None else list(snap.lists)
-        if list_name is not None and list_name not in snap.lists:
-            raise KeyError(f"no lexicon list named {list_name!r}; lists: {sorted(snap.lists)}")
-        found = [(n, key) for n in names if key in snap.lists[n]]
-        if not found:
-            where = f"list {list_name!r}" if list_name else f"any list ({sorted(snap.lists)})"
-            raise KeyError(f"term {term!r} is not in {where}")
-        self._edit(removes=found)
-        return len(found)
+        with self._lock:  # re-entrant: _edit takes it again
+            snap = self._get()
+            key = self._keys([term.strip()])[0][0]
+            names = [list_name] if list_name is not None else list(snap.lists)
+            if list_name is not None and list_name not in snap.lists:
+                raise KeyError(f"no lexicon list named {list_name!r}; lists: {sorted(snap.lists)}")
+            found = [(n, key) for n in names if key in snap.lists[n]]
+            if not found:
+                where = f"list {list_name!r}" if list_name else f"any list ({sorted(snap.lists)})"
+                raise KeyError(f"term {term!r} is not in {where}")
+            self._edit(removes=found)
+            return len(found)
 
     def add_list(
         self,

@@ -19,10 +19,9 @@ from qinglang_nlp.normalize import normalize
 from qinglang_nlp.taxonomy import SUBLABELS
 
 
-
 @pytest.fixture(scope="module")
 def default() -> LexiconMatcher:
-    return LexiconMatcher.default(pinyin=False).build()
+    return LexiconMatcher.default().build()
 
 
 def terms_of(spans) -> list[str]:
@@ -111,6 +110,10 @@ def test_rejects_other_input(default):
     "买了根usb线",
     "开盒即食的自热火锅",
     "对家出牌太快了",
+    "敌军很快被打投降了",
+    "大盘回踩五日线后反弹",
+    "买了几把雨伞",
+    "他出生在北京",
 ])
 def test_reported_false_positives_do_not_fire(default, text):
     assert default.match(text) == []
