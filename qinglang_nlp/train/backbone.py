@@ -487,8 +487,8 @@ def check_backbone(hf_dir: str | os.PathLike, wheel_dirs: list[str] | None = Non
     """Rebuilt model vs the wheel's C engine (cosine), and query/passage retrieval accuracy on Chinese pairs."""
     qs = [q for q, _ in RETRIEVAL_PAIRS]
     ps = [p for _, p in RETRIEVAL_PAIRS]
-    eq = embed_torch(hf_dir, ["query: " + q for q in qs])
-    ep = embed_torch(hf_dir, ["passage: " + p for p in ps])
+    e = embed_torch(hf_dir, ["query: " + q for q in qs] + ["passage: " + p for p in ps])
+    eq, ep = e[:len(qs)], e[len(qs):]
     sim = eq @ ep.T
     report: dict[str, Any] = {
         "retrieval_top1": float(np.mean(sim.argmax(1) == np.arange(len(qs)))),
