@@ -112,7 +112,8 @@ def test_rejects_other_input(default):
     "对家出牌太快了",
     "敌军很快被打投降了",
     "大盘回踩五日线后反弹",
-    "买了几把雨伞",
+    "司马光砸缸",
+    "打印机的纸张不够了",
     "他出生在北京",
 ])
 def test_reported_false_positives_do_not_fire(default, text):
