@@ -83,6 +83,9 @@ def corpus_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(__file__).resolve().parent.parent / "training" / "data" / "fanquan"
 
 
+_corpus_root = corpus_dir  # load_fanquan's parameter of the same name shadows the function
+
+
 def text_sha256(text: str) -> str:
     """Hex sha256 of the UTF-8 bytes of ``text`` (the value stored in ``text_ref.sha256``)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -261,21 +264,18 @@ def load_fanquan(split: str, data_dir: str | os.PathLike | None = None,
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    path = _corpus_path(corpus_dir) / f"{split}.jsonl"
+    path = _corpus_root(corpus_dir) / f"{split}.jsonl"
     records = read_jsonl(path)
     validate(records, source=str(path))
     resolved, failed = resolve_texts(records, data_dir)
     if failed:
-        reasons = Counter(why.split(" row ")[0] if "row" in why else why for _, why in failed)
+        kinds = Counter("sha256 mismatch" if "sha256" in why else "missing file" if why.endswith("missing")
+                        else "no such row" for _, why in failed)
         warnings.warn(
             f"{path.name}: dropped {len(failed)} of {len(records)} items whose text_ref could not be resolved "
-            f"from {_shared_data_dir(data_dir)} ({dict(reasons)}; first: {failed[0][0]}: {failed[0][1]})",
+            f"from {_shared_data_dir(data_dir)} ({dict(kinds)}; first: {failed[0][0]}: {failed[0][1]})",
             UnresolvedTextWarning, stacklevel=2)
     return resolved
-
-
-def _corpus_path(path: str | os.PathLike | None) -> Path:
-    return corpus_dir(path)
 
 
 # --- near-duplicates -------------------------------------------------------------------------------
