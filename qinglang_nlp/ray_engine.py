@@ -17,8 +17,8 @@ On a cluster: every node must see the input path and the model folder at the sam
 network file system) and the output folder must be shared too (or an ``s3://``-style URI that pyarrow
 supports). Start Ray on the nodes (``ray start --head`` / ``ray start --address=HEAD:6379``), then run
 ``qinglang score posts.jsonl -o out_folder --engine ray --workers 16 --ray-address auto``. The local engine's
-crash-safe resume does not apply here: Ray retries failed actor tasks (``max_task_retries``), and a run
-that fails as a whole is rerun with ``--overwrite``.
+crash-safe resume does not apply here: Ray Data retries failed tasks on its own, and a run that fails as a
+whole is rerun with ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -112,8 +112,7 @@ def score_ray(input_path: str | os.PathLike, output_dir: str | os.PathLike, mode
     ds = ds.map_batches(
         _ShardScorer, batch_size=1, batch_format="numpy", concurrency=workers, num_cpus=1,
         fn_constructor_kwargs={"model": model_arg, "fields": asdict(fields), "batch_size": batch_size,
-                               "lexicon": lexicon, "cascade": cascade_arg, "keep_text": keep_text},
-        max_task_retries=2, max_restarts=2)
+                               "lexicon": lexicon, "cascade": cascade_arg, "keep_text": keep_text})
     ds.write_parquet(str(out.resolve()))
 
     summary = ScoreSummary(input_bytes=inp.stat().st_size)
