@@ -8,10 +8,11 @@ view. Each configuration runs in its own subprocess so that its peak RSS (VmHWM)
     .venv/bin/python benchmarks/lexicon_speed.py [--mb 10] [--repeats 3] [--data DIR] [--json out.json]
 
 Reported per configuration (medians over ``--repeats``): build seconds (normalising the terms + automata),
-automaton seconds (the automata alone, from normalised keys), ``match(Normalized)`` MB/s (matching only: the
-Moderator normalises once for lexicon and model), ``normalize_batch`` + ``match`` MB/s (end to end), both as
-wall-clock and as CPU-time throughput (the machine is shared, so CPU time is the steadier number), the hit count
-and peak RSS (MiB). A first line gives ``normalize_batch`` and ``pinyin_view`` alone and the load average.
+automaton seconds (the automata alone, from normalised keys), add/remove latency of one term (ms), matching
+throughput on already normalised texts (the Moderator normalises once for lexicon and model) one ``match`` call
+per comment and ``match_many`` over batches of 256, end-to-end ``match_many`` on raw strings (normalisation
+included, one run), each as wall-clock and CPU-time MB/s (the machine is shared, so CPU time is the steadier
+number), the hit count and peak RSS (MiB). A first line gives ``normalize_batch`` and ``pinyin_view`` alone and the load average.
 """
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ def _timed(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+BATCH = 256  # texts per match_many call (a Moderator batch)
 WARM = ["预热一下：傻逼粉丝又去集资打投了 nmsl https://t.cn/x", "路口交通 他妈妈 have av"]
 
 
@@ -109,16 +111,27 @@ def run_one(n: int | None, backend: str, pinyin: bool, mb: float, repeats: int, 
     for w in WARM:
         m.match(w)
     normed = normalize_batch(texts)
+    chunks = [normed[i:i + BATCH] for i in range(0, len(normed), BATCH)]
+    raw_chunks = [texts[i:i + BATCH] for i in range(0, len(texts), BATCH)]
     hits = sum(len(m.match(nz)) for nz in normed)
-    only_w, only_c = _timed(lambda: [m.match(nz) for nz in normed], repeats)
-    e2e_w, e2e_c = _timed(lambda: [m.match(nz) for nz in normalize_batch(texts)], 1)  # normalisation-bound
+    one_w, one_c = _timed(lambda: [m.match(nz) for nz in normed], repeats)
+    many_w, many_c = _timed(lambda: [m.match_many(c) for c in chunks], repeats)
+    e2e_w, e2e_c = _timed(lambda: [m.match_many(c) for c in raw_chunks], 1)  # normalisation-bound
+    edits = []
+    for i in range(20):  # one add + one remove of a new term, as a user would at run time
+        t0 = time.perf_counter()
+        m.add_term(f"测试词{i}号", category="vulgar", list_name="konsheng")
+        m.remove_term(f"测试词{i}号", list_name="konsheng")
+        edits.append((time.perf_counter() - t0) / 2)
     mbs = nbytes / 1e6
     return {
         "terms": len(terms), "keys": len(entries), "backend": backend, "pinyin": pinyin,
         "texts": len(texts), "mb": mbs, "hits": hits,
         "build_s": statistics.median(builds), "automaton_s": statistics.median(kb_builds),
+        "edit_ms": 1000 * statistics.median(edits),
+        "one_mbs": mbs / one_w, "one_cpu_mbs": mbs / one_c,
+        "many_mbs": mbs / many_w, "many_cpu_mbs": mbs / many_c,
         "e2e_mbs": mbs / e2e_w, "e2e_cpu_mbs": mbs / e2e_c,
-        "match_mbs": mbs / only_w, "match_cpu_mbs": mbs / only_c,
         "peak_rss_mib": vmhwm_mib(),
     }
 
@@ -172,9 +185,9 @@ def main() -> None:
           f"{os.cpu_count()} CPUs; normalize_batch alone {ref['normalize_mbs']:.2f} MB/s "
           f"(CPU {ref['normalize_cpu_mbs']:.2f}); pinyin_view alone {ref['pinyin_view_mbs']:.1f} MB/s "
           f"(CPU {ref['pinyin_view_cpu_mbs']:.1f})")
-    print("| terms (keys) | backend | pinyin | build s (incl. normalising terms) | automaton s "
-          "| match(Normalized) MB/s wall / CPU | normalize_batch+match MB/s wall / CPU | hits | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| terms (keys) | backend | pinyin | build s | automaton s | add/remove ms | match() MB/s wall / CPU "
+          f"| match_many({BATCH}) MB/s wall / CPU | normalise+match_many MB/s wall / CPU | hits | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for size in args.sizes.split(","):
         for backend in args.backends.split(","):
@@ -184,7 +197,8 @@ def main() -> None:
                 r = sub(f"{size}:{backend}:{py}")
                 rows.append(r)
                 print(f"| {r['terms']} ({r['keys']}) | {backend} | {py} | {r['build_s']:.2f} | {r['automaton_s']:.2f} "
-                      f"| {r['match_mbs']:.1f} / {r['match_cpu_mbs']:.1f} | {r['e2e_mbs']:.2f} / {r['e2e_cpu_mbs']:.2f} "
+                      f"| {r['edit_ms']:.1f} | {r['one_mbs']:.1f} / {r['one_cpu_mbs']:.1f} "
+                      f"| {r['many_mbs']:.1f} / {r['many_cpu_mbs']:.1f} | {r['e2e_mbs']:.2f} / {r['e2e_cpu_mbs']:.2f} "
                       f"| {r['hits']} | {r['peak_rss_mib']:.0f} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"reference": ref, "rows": rows}, indent=1))

@@ -27,10 +27,13 @@ import csv
 import io
 import json
 import os
+import re
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -463,8 +466,8 @@ class LexiconMatcher:
         """
         out = []
         for t, (k, py) in zip(terms, self._keys([t.term for t in terms])):
-            if not k:
-                raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation")
+            if not k or _SEP in k:
+                raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation or has NUL")
             pk = py if (t.pinyin and not t.allow and py and py != k) else None
             out.append(_Keyed(t, k, pk, _needs_checks(t, k)))
         return out
@@ -662,57 +665,82 @@ class LexiconMatcher:
 
     def match(self, text: str | Normalized) -> list[Span]:
         """All deny hits in ``text`` (a ``str`` or a ``Normalized``) as ``Span``s sorted by start."""
-        if isinstance(text, Normalized):
-            n = text
-        elif isinstance(text, str):
-            n = normalize(text, self._cfg)
+        return self.match_many([text])[0]
+
+    def match_many(self, texts: Iterable[str | Normalized]) -> list[list[Span]]:
+        """``match`` for many texts: one automaton pass over all of them (much less per-call overhead).
+
+        Plain strings are normalised with ``normalize_batch`` and this matcher's config.
+        """
+        items = list(texts)
+        normed: list[Normalized] = []
+        raw_idx = [i for i, x in enumerate(items) if not isinstance(x, Normalized)]
+        for i in raw_idx:
+            if not isinstance(items[i], str):
+                raise TypeError(f"match() expects str or Normalized, got {type(items[i]).__name__} (item {i})")
+        if raw_idx:
+            done = dict(zip(raw_idx, normalize_batch([items[i] for i in raw_idx], self._cfg)))
+            normed = [done[i] if i in done else items[i] for i in range(len(items))]  # type: ignore[misc]
         else:
-            raise TypeError(f"match() expects str or Normalized, got {type(text).__name__}")
-        snap = self._get()
+            normed = items  # type: ignore[assignment]
+        snap = self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
-        deny: list[_Hit] = []
-        allow: list[_Hit] = []
-        t = n.text
+        deny: dict[int, list[_Hit]] = {}
+        allow: dict[int, list[_Hit]] = {}
+        dead = snap.dead
+        texts_ = [n.text for n in normed]
         for idx_no, idx in enumerate(indexes):
             if idx.text_find is None:
                 continue
-            for ki, s, e in idx.text_find(t):
+            for i, ki, s, e in _find_all(idx.text_find, texts_):
                 for k in idx.text_payload[ki]:
-                    if idx_no == 0 and snap.dead and (k.term.list_name, k.key) in snap.dead:
+                    if idx_no == 0 and dead and (k.term.list_name, k.key) in dead:
                         continue
-                    (allow if k.term.allow else deny).append(_Hit(s, e, k, "text"))
+                    (allow if k.term.allow else deny).setdefault(i, []).append(_Hit(s, e, k, "text"))
         if self.pinyin and any(idx.py_find is not None for idx in indexes):
-            deny.extend(self._pinyin_hits(n, snap, indexes))
-        if not deny:
-            return []
+            self._pinyin_hits(normed, snap, indexes, deny)
+        out: list[list[Span]] = [[] for _ in normed]
+        for i, hits in deny.items():
+            out[i] = self._finish(normed[i], hits, allow.get(i), snap)
+        return out
+
+    def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None, snap: _Snapshot) -> list[Span]:
+        """Constraints, allow lists, context, nesting; then spans on the original text."""
+        t = n.text
         deny = [h for h in deny if not h.entry.checks or self._constraints_ok(t, h)]
         if allow and deny:
             deny = [h for h in deny if not _allowed(h, allow)]
         if any(h.entry.term.context_window for h in deny):
             deny = _context_filter(t, deny, snap.context_keys)
-        return self._to_spans(n, _drop_nested(deny))
+        return self._to_spans(n, _drop_nested(deny)) if deny else []
 
-    def _pinyin_hits(self, n: Normalized, snap: _Snapshot, indexes: list[_Index]) -> list[_Hit]:
+    def _pinyin_hits(
+        self, normed: list[Normalized], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_Hit]]
+    ) -> None:
         from .normalize import pinyin_view
 
-        pv = pinyin_view(n)
-        out = []
+        sel = [i for i, n in enumerate(normed) if _has_two_cjk(n.text)]
+        if not sel:
+            return
+        views = [pinyin_view(normed[i]) for i in sel]
+        vtexts = [v.text for v in views]
         for idx_no, idx in enumerate(indexes):
             if idx.py_find is None:
                 continue
-            for ki, s, e in idx.py_find(pv.text):
+            for j, ki, s, e in _find_all(idx.py_find, vtexts):
+                pv = views[j]
                 if not (pv.is_boundary(s) and pv.is_boundary(e)):
                     continue
                 ns, ne = pv.to_normalized(s, e)
-                if ns >= ne or not any(map(_is_cjk, n.text[ns:ne])):
+                i = sel[j]
+                if ns >= ne or not any(map(_is_cjk, normed[i].text[ns:ne])):
                     continue  # Latin-only stretches ("made" vs 妈的) are left to explicit Latin terms
                 for k in idx.py_payload[ki]:
                     if idx_no == 0 and snap.dead and (k.term.list_name, k.key) in snap.dead:
                         continue
                     if ne - ns != len(k.key):
                         continue  # one syllable per character: 先 (xian) is not 西安 (xi an)
-                    out.append(_Hit(ns, ne, k, "pinyin"))
-        return out
+                    deny.setdefault(i, []).append(_Hit(ns, ne, k, "pinyin"))
 
     def _constraints_ok(self, t: str, h: _Hit) -> bool:
         term = h.entry.term
@@ -753,6 +781,30 @@ class LexiconMatcher:
             )
         spans.sort(key=lambda sp: (sp.start, sp.end, sp.category, sp.term or ""))
         return spans
+
+
+_SEP = "\x00"  # joins texts for one automaton pass; never inside a key (checked when keys are made)
+
+
+def _find_all(find: Finder, texts: list[str]) -> list[tuple[int, int, int, int]]:
+    """``(text index, key index, start, end)`` of every hit, from one pass over the joined texts."""
+    if len(texts) == 1:
+        return [(0, ki, s, e) for ki, s, e in find(texts[0])]
+    starts = list(accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    out = []
+    for ki, s, e in find(_SEP.join(texts)):
+        i = bisect_right(starts, s) - 1
+        b = starts[i]
+        out.append((i, ki, s - b, e - b))
+    return out
+
+
+_CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
+
+
+def _has_two_cjk(text: str) -> bool:
+    m = _CJK_RE.search(text)
+    return m is not None and _CJK_RE.search(text, m.end()) is not None
 
 
 def _drop_nested(hits: list[_Hit]) -> list[_Hit]:

@@ -89,9 +89,15 @@ def test_match_accepts_normalized(default):
     assert default.match(normalize(text)) == default.match(text)
 
 
+def test_match_many_equals_match_one_by_one(default):
+    texts = ["姐妹们快去打投！控评组集合", "", "前面路口交通管制", "你个傻逼\x00傻逼", "有没有人约泡", "看av", "傻"]
+    assert default.match_many(texts) == [default.match(t) for t in texts]
+    assert default.match_many([normalize(t) for t in texts]) == default.match_many(texts)
+
+
 def test_rejects_other_input(default):
-    with pytest.raises(TypeError, match="str or Normalized"):
-        default.match(b"bytes")
+    with pytest.raises(TypeError, match=r"str or Normalized, got bytes \(item 1\)"):
+        default.match_many(["好", b"bytes"])
 
 
 # ------------------------------------------------------------------------------ reported FPs
