@@ -198,3 +198,56 @@ def test_train_resume_equals_uninterrupted_and_writes_checkpoint(prepared, tmp_p
     assert meta["normalize"] and set(meta["temperature"]) == {"fanquan", "vulgar", "rumor"}
     assert set(meta["thresholds"]["vulgar"]) == {"review", "label", "block"}
     assert "calibration" in meta["metrics"]
+
+
+def test_delta_travels_and_reassembles_to_the_same_model(prepared, tmp_path):
+    """With frozen word embeddings, delta + backbone rebuild the checkpoint (fp16-rounded encoder)."""
+    from qinglang_nlp.train.finetune import assemble, train, write_delta
+    cfg, out = prepared
+    cfg = dict(cfg, run_log=str(tmp_path / "runlog.jsonl"), max_steps=2, freeze_word_embeddings=True)
+    train(cfg, out, tmp_path / "run", device="cpu", log=lambda s: None)
+    files = write_delta(tmp_path / "run" / "model", tmp_path / "delta")
+    assert len(files) <= 6 and all(f.stat().st_size < 16 * 2**20 for f in files)
+    back = assemble(tmp_path / "delta", cfg["backbone"], tmp_path / "back")
+    a = MultiTaskClassifier.from_checkpoint(tmp_path / "run" / "model")
+    b = MultiTaskClassifier.from_checkpoint(back)
+    ids, mask = encode_batch(a.tokenizer, TEXTS, 32, a.meta.pad_token_id)
+    with torch.no_grad():
+        assert torch.allclose(a(ids, mask), b(ids, mask), atol=1e-2)
+    assert a.meta.thresholds == b.meta.thresholds
+    # a delta cannot be put on another backbone
+    other = make_tiny_checkpoint(tmp_path / "other", seed=1)
+    with pytest.raises(ValueError, match="word embeddings differ"):
+        assemble(tmp_path / "delta", other, tmp_path / "bad")
+
+
+# --- calibration ---------------------------------------------------------------------------------------------
+
+def test_temperature_scaling_recovers_a_known_temperature_and_lowers_ece():
+    from qinglang_nlp.train.calibrate import ece, fit_temperature, sigmoid
+    rng = np.random.default_rng(0)
+    true = rng.normal(0, 2, 20000)
+    y = (rng.random(20000) < sigmoid(true)).astype(float)
+    over = true * 3.0  # an over-confident model: logits three times too large
+    t = fit_temperature(over, y)
+    assert t == pytest.approx(3.0, rel=0.1)
+    assert ece(sigmoid(over / t), y) < ece(sigmoid(over), y) / 3
+
+
+def test_thresholds_meet_precision_targets_or_never_fire():
+    from qinglang_nlp.train.calibrate import calibrate_categories, threshold_for_precision
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2000)
+    p = np.clip(y * 0.4 + rng.random(2000) * 0.6, 0, 1)  # positives score higher on average
+    r = threshold_for_precision(p, y, 0.9)
+    sel = p >= r["threshold"]
+    assert r["met"] and y[sel].mean() >= 0.9 and r["recall"] == pytest.approx(y[sel].sum() / y.sum())
+    noise = rng.random(2000)
+    r2 = threshold_for_precision(noise, y, 0.99)
+    assert not r2["met"] and r2["threshold"] == 1.0  # unreachable precision: the label never fires
+    z = np.log(p / (1 - p + 1e-9) + 1e-9)[:, None]
+    cal = calibrate_categories(z, y[:, None], ["vulgar"], {"review": 0.7, "label": 0.85, "block": 0.95})
+    th = cal["thresholds"]["vulgar"]
+    assert th["review"] <= th["label"] <= th["block"]
+    rep = cal["report"]["vulgar"]
+    assert rep["ece_after"] <= rep["ece_before"] + 1e-9

@@ -66,13 +66,15 @@ def threshold_for_precision(probs: np.ndarray, labels: np.ndarray, target: float
     """Lowest threshold whose precision on dev is >= ``target`` (so recall is the highest possible).
 
     Only thresholds with at least ``min_support`` predicted positives count, so one lucky top score does not
-    set the threshold. Returns {"threshold", "precision", "recall", "met"}; when no threshold meets the target,
-    the threshold with the best precision is returned with ``met`` False.
+    set the threshold. Returns {"threshold", "precision", "recall", "met", "best_precision"}; when no threshold
+    meets the target the threshold is 1.0 (never fires: a model that cannot reach the precision on dev must not
+    label or block) with ``met`` False.
     """
     p = np.asarray(probs, np.float64)
     y = np.asarray(labels, np.int64)
     if p.size == 0 or y.sum() == 0:
-        return {"threshold": 1.0, "precision": float("nan"), "recall": float("nan"), "met": False}
+        return {"threshold": 1.0, "precision": float("nan"), "recall": 0.0, "met": False,
+                "best_precision": float("nan")}
     order = np.argsort(-p, kind="stable")
     ps, ys = p[order], y[order]
     tp = np.cumsum(ys)
@@ -85,14 +87,12 @@ def threshold_for_precision(probs: np.ndarray, labels: np.ndarray, target: float
     if not ok.any():
         ok = last
     good = ok & (prec >= target)
-    if good.any():
-        i = int(np.flatnonzero(good)[-1])
-        met = True
-    else:
-        cand = np.flatnonzero(ok)
-        i = int(cand[np.argmax(prec[cand])])
-        met = False
-    return {"threshold": float(ps[i]), "precision": float(prec[i]), "recall": float(rec[i]), "met": met}
+    best = float(prec[ok].max())
+    if not good.any():
+        return {"threshold": 1.0, "precision": float("nan"), "recall": 0.0, "met": False, "best_precision": best}
+    i = int(np.flatnonzero(good)[-1])
+    return {"threshold": float(ps[i]), "precision": float(prec[i]), "recall": float(rec[i]), "met": True,
+            "best_precision": best}
 
 
 def calibrate_categories(logits: np.ndarray, labels: np.ndarray, categories: list[str],
@@ -112,6 +112,10 @@ def calibrate_categories(logits: np.ndarray, labels: np.ndarray, categories: lis
         before, after = sigmoid(z), sigmoid(z / t)
         temps[c] = t
         th = {name: threshold_for_precision(after, y, tgt) for name, tgt in targets.items()}
+        # a stricter precision target never gets a lower threshold (review <= label <= block)
+        floor = 0.0
+        for name in sorted(targets, key=lambda k: targets[k]):
+            th[name]["threshold"] = floor = max(floor, th[name]["threshold"])
         thresholds[c] = {name: r["threshold"] for name, r in th.items()}
         report[c] = {"n": int(m.sum()), "positives": int(y.sum()), "temperature": t,
                      "ece_before": ece(before, y, n_bins), "ece_after": ece(after, y, n_bins),

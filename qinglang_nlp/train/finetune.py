@@ -79,6 +79,8 @@ DEFAULTS: dict[str, Any] = {
     "grad_clip": 1.0,
     "pos_weight": "auto",                     # "auto" = sqrt(neg/pos) clipped to [1, 10]; or {cat: w}; or null
     "sub_loss_weight": 0.5,
+    "freeze_word_embeddings": False,          # True: the model differs from the backbone only outside the
+                                              # word embeddings, so a small delta can travel back (see ``delta``)
     "bf16": True,
     "checkpoint_every_s": 90,
     "eval_every_steps": 0,                    # 0 = only at the end
@@ -482,6 +484,8 @@ def train(cfg: dict[str, Any], prepared: str | os.PathLike, run_dir: str | os.Pa
     torch.manual_seed(seed)
     bb = _load_backbone(backbone or cfg["backbone"], run)
     model = _build_model(cfg, prep, bb).to(dev)
+    if cfg["freeze_word_embeddings"]:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     model.train()
     cats = model.meta.categories
     tr_rows = prep.rows("train")
@@ -492,9 +496,10 @@ def train(cfg: dict[str, Any], prepared: str | os.PathLike, run_dir: str | os.Pa
     bs = int(cfg["batch_size"])
     n_batches = math.ceil(len(tr_rows) / bs)
     total = int(cfg["max_steps"] or n_batches * int(cfg["epochs"]))
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head_params = [p for n, p in trainable if not n.startswith("encoder.")]
     no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
-    enc_named = [(n, p) for n, p in model.named_parameters() if n.startswith("encoder.")]
+    enc_named = [(n, p) for n, p in trainable if n.startswith("encoder.")]
     groups = [
         {"params": [p for n, p in enc_named if not n.endswith(no_decay)], "lr": cfg["lr"],
          "weight_decay": cfg["weight_decay"]},
@@ -632,6 +637,77 @@ def train(cfg: dict[str, Any], prepared: str | os.PathLike, run_dir: str | os.Pa
     return record
 
 
+WORD_EMB = "embeddings.word_embeddings.weight"
+SHARD_BYTES = 15 * 1024 * 1024
+
+
+def write_delta(model_dir: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+    """Write what a checkpoint adds to its backbone, small enough to travel back from a lent machine.
+
+    Everything but the (frozen) word embeddings, in fp16 shards under 15 MiB (``delta-NN.safetensors``), plus
+    ``heads.safetensors`` and ``delta.json`` (the checkpoint's ``config.json`` and ``qinglang.json``, and the
+    sha256 of the word embeddings and tokenizer it was trained with, checked by ``assemble``): 5 files for
+    e5-small. fp16 storage rounds the encoder weights to ~3 significant digits.
+    """
+    from safetensors.torch import load_file, save_file
+
+    d, o = Path(model_dir), Path(out)
+    o.mkdir(parents=True, exist_ok=True)
+    sd = load_file(str(d / "model.safetensors"))
+    emb = sd.pop(WORD_EMB)
+    written: list[Path] = []
+    shard: dict[str, Any] = {}
+    size = 0
+    for k in sorted(sd):
+        t = sd[k].half().contiguous()
+        if shard and size + t.numel() * 2 > SHARD_BYTES:
+            written.append(o / f"delta-{len(written):02d}.safetensors")
+            save_file(shard, str(written[-1]))
+            shard, size = {}, 0
+        shard[k] = t
+        size += t.numel() * 2
+    if shard:
+        written.append(o / f"delta-{len(written):02d}.safetensors")
+        save_file(shard, str(written[-1]))
+    (o / "heads.safetensors").write_bytes((d / "heads.safetensors").read_bytes())
+    info = {"word_embeddings_sha256": hashlib.sha256(emb.float().numpy().tobytes()).hexdigest(),
+            "tokenizer_sha256": _sha_file(d / "tokenizer.json"), "shards": [p.name for p in written],
+            "config.json": json.loads((d / "config.json").read_text(encoding="utf-8")),
+            "qinglang.json": json.loads((d / "qinglang.json").read_text(encoding="utf-8"))}
+    (o / "delta.json").write_text(json.dumps(info, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return [*written, o / "heads.safetensors", o / "delta.json"]
+
+
+def assemble(delta_dir: str | os.PathLike, backbone: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Rebuild a full checkpoint folder from a delta (``write_delta``) and the backbone it was trained from."""
+    from safetensors.torch import load_file, save_file
+
+    dd, bb, o = Path(delta_dir), Path(backbone), Path(out)
+    info = json.loads((dd / "delta.json").read_text(encoding="utf-8"))
+    bsd = load_file(str(bb / "model.safetensors"))
+    emb = bsd[WORD_EMB]
+    got = hashlib.sha256(emb.float().numpy().tobytes()).hexdigest()
+    if got != info["word_embeddings_sha256"]:
+        raise ValueError(f"backbone {bb}: word embeddings differ from the ones the delta was trained with "
+                         "(was freeze_word_embeddings on, and is this the same backbone pack?)")
+    sd = {WORD_EMB: emb}
+    for name in info["shards"]:
+        sd.update({k: v.float() for k, v in load_file(str(dd / name)).items()})
+    o.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(o / "model.safetensors"), metadata={"format": "pt"})
+    (o / "heads.safetensors").write_bytes((dd / "heads.safetensors").read_bytes())
+    for f in ("config.json", "qinglang.json"):
+        (o / f).write_text(json.dumps(info[f], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (o / "tokenizer.json").write_bytes((bb / "tokenizer.json").read_bytes())
+    from .model import MultiTaskClassifier, _configured_tokenizer, load_tokenizer
+    meta = json.loads((o / "qinglang.json").read_text(encoding="utf-8"))
+    _configured_tokenizer(load_tokenizer(o), meta["max_length"], meta["pad_token_id"]).save(str(o / "tokenizer.json"))
+    if _sha_file(o / "tokenizer.json") != info["tokenizer_sha256"]:
+        raise ValueError(f"backbone {bb}: tokenizer.json differs from the one the delta was trained with")
+    MultiTaskClassifier.from_checkpoint(o)  # refuse a folder that does not load
+    return o
+
+
 def _ece_known(p: np.ndarray, y: np.ndarray) -> float | None:
     from .calibrate import ece
     m = y >= 0
@@ -668,7 +744,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--no-resume", action="store_true")
     t.add_argument("--stop-at-step", type=int, default=None, help="stop (checkpointed) at this step, as a cut-off")
     t.add_argument("--run-log", default=None)
+    dl = sub.add_parser("delta", help="write a checkpoint's delta from its backbone (to bring back from a GPU)")
+    dl.add_argument("model")
+    dl.add_argument("out")
+    asm = sub.add_parser("assemble", help="rebuild a checkpoint folder from a delta and its backbone")
+    asm.add_argument("delta")
+    asm.add_argument("--backbone", required=True)
+    asm.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    if a.cmd == "delta":
+        print("\n".join(str(p) for p in write_delta(a.model, a.out)))
+        return 0
+    if a.cmd == "assemble":
+        print(assemble(a.delta, a.backbone, a.out))
+        return 0
     if a.cmd == "prepare":
         cfg = load_config(a.config)
         if a.max_train_rows:
