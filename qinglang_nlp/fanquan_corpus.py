@@ -31,17 +31,20 @@ from .normalize import normalize
 from .taxonomy import TAXONOMY
 
 __all__ = [
+    "ADJUDICABLE",
     "REQUIRED_FIELDS",
     "SPLITS",
     "STYLES",
     "SUBTYPES",
     "TEXT_REF_SOURCES",
     "UnresolvedTextWarning",
+    "apply_adjudication",
     "corpus_dir",
     "dedup_key",
     "load_fanquan",
     "near_duplicate_groups",
     "near_duplicate_pairs",
+    "read_adjudication",
     "read_jsonl",
     "resolve_texts",
     "shingles",
@@ -276,6 +279,74 @@ def load_fanquan(split: str, data_dir: str | os.PathLike | None = None,
             f"from {_shared_data_dir(data_dir)} ({dict(kinds)}; first: {failed[0][0]}: {failed[0][1]})",
             UnresolvedTextWarning, stacklevel=2)
     return resolved
+
+
+# --- adjudication ---------------------------------------------------------------------------------
+
+#: label fields an adjudication row may set
+ADJUDICABLE: tuple[str, ...] = ("fanquan", "subtype", "vulgar", "rumor")
+
+
+def read_adjudication(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of ``adjudication.jsonl`` (``id, fields, a, b, final, rule, reason, source``), checked for shape.
+
+    An absent file gives ``[]``. Raises ``DataError`` naming the line for a row without an id, with a
+    ``final`` that sets a field other than :data:`ADJUDICABLE`, or with an id adjudicated twice.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return []
+    rows = read_jsonl(p)
+    seen: set[str] = set()
+    for n, row in enumerate(rows, 1):
+        rid, final = row.get("id"), row.get("final")
+        if not isinstance(rid, str) or not rid:
+            raise DataError(f"{p} row {n}: missing id")
+        if not isinstance(final, dict) or not final:
+            raise DataError(f"{p} row {n} ({rid}): 'final' must be a non-empty object")
+        bad = sorted(set(final) - set(ADJUDICABLE))
+        if bad:
+            raise DataError(f"{p} row {n} ({rid}): final sets {bad}; only {list(ADJUDICABLE)} may be adjudicated")
+        if not isinstance(row.get("reason"), str) or not row["reason"].strip():
+            raise DataError(f"{p} row {n} ({rid}): a reason is required")
+        if rid in seen:
+            raise DataError(f"{p} row {n}: id {rid} is adjudicated twice (merge the rows)")
+        seen.add(rid)
+    return rows
+
+
+def apply_adjudication(records: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
+                       ) -> tuple[list[dict[str, Any]], Counter[str], list[str]]:
+    """Copies of ``records`` with each adjudication row's ``final`` labels applied (final labels win).
+
+    Returns ``(records, changes, stale)``: ``changes`` counts changed values per field (``fanquan``,
+    ``subtype`` …) plus ``"items"``; ``stale`` lists ids whose raw value no longer equals the row's ``a``
+    (the raw file changed after adjudication; the final label is still applied). Raises ``DataError`` for an
+    id that is not among ``records`` or when the result breaks the schema (e.g. ``subtype`` without
+    ``fanquan``).
+    """
+    out = [dict(r) for r in records]
+    by_id = {r["id"]: r for r in out}
+    changes: Counter[str] = Counter()
+    stale: list[str] = []
+    for row in rows:
+        rec = by_id.get(row["id"])
+        if rec is None:
+            raise DataError(f"adjudication row for {row['id']}: no such item in raw/*.jsonl")
+        a = row.get("a") or {}
+        if any(k in rec and rec[k] != v for k, v in a.items()):
+            stale.append(row["id"])
+        changed = False
+        for k, v in row["final"].items():
+            if rec.get(k) != v:
+                rec[k] = v
+                changes[k] += 1
+                changed = True
+        changes["items"] += changed
+        problems = validate_record(rec)
+        if problems:
+            raise DataError(f"adjudication of {row['id']} gives an invalid item: {'; '.join(problems)}")
+    return out, changes, stale
 
 
 # --- near-duplicates -------------------------------------------------------------------------------

@@ -13,13 +13,17 @@ import pytest
 from qinglang_nlp.datasets import data_dir, is_carved_test
 from qinglang_nlp.errors import DataError
 from qinglang_nlp.fanquan_corpus import (
+    ADJUDICABLE,
     SPLITS,
     SUBTYPES,
     UnresolvedTextWarning,
+    apply_adjudication,
     corpus_dir,
     dedup_key,
     load_fanquan,
+    near_duplicate_groups,
     near_duplicate_pairs,
+    read_adjudication,
     read_jsonl,
     resolve_texts,
     text_sha256,
@@ -28,15 +32,19 @@ from qinglang_nlp.fanquan_corpus import (
 )
 
 CORPUS = corpus_dir()
+sys.path.insert(0, str(CORPUS.parent.parent.parent / "training"))  # training/ is not a package
+import build_fanquan
+
 SHARED = data_dir()
 needs_data = pytest.mark.skipif(not (SHARED / "chnci" / "train.csv").is_file(),
                                 reason=f"shared data not found at {SHARED} (set QINGLANG_DATA): "
                                        "text_ref rows cannot be resolved")
 
 # Issue 5 asks for >= 4,000 items, >= 1,500 positives and >= 120 positives per sub-label; the committed splits
-# meet these, so they are asserted as they stand. Real items have their own floors (what is true now).
+# meet these, so they are asserted as they stand. Real items have their own floors (what is true now, after
+# adjudication under GUIDELINE v2, which turned non-fandom celebrity hoaxes and veiled jabs into negatives).
 ISSUE_TARGETS = {"items": 4000, "positives": 1500, "per_sublabel": 120}
-FLOORS = {**ISSUE_TARGETS, "real_items": 2400, "real_positives": 240}
+FLOORS = {**ISSUE_TARGETS, "real_items": 2400, "real_positives": 200}
 
 
 @pytest.fixture(scope="module")
@@ -252,10 +260,87 @@ def test_every_committed_text_ref_resolves_and_stays_disjoint(splits):
 
 
 @needs_data
-def test_committed_splits_match_a_rebuild_from_raw():
-    sys.path.insert(0, str(CORPUS.parent.parent.parent / "training"))
-    from build_fanquan import build
-
-    files, _ = build(CORPUS, None, 2021, 0.8)
+def test_committed_splits_match_a_rebuild_from_raw_adjudication_and_current_splits():
+    files, _ = build_fanquan.build(CORPUS, None, 2021, 0.8)
     stale = [s for s in SPLITS if (CORPUS / f"{s}.jsonl").read_text(encoding="utf-8") != files[s]]
-    assert not stale, f"{stale} differ from raw/*.jsonl: rerun .venv/bin/python training/build_fanquan.py"
+    assert not stale, (f"{stale} differ from raw/*.jsonl + adjudication.jsonl: "
+                       "rerun .venv/bin/python training/build_fanquan.py")
+
+
+# --- adjudication -------------------------------------------------------------------------------------
+
+def test_committed_splits_carry_the_adjudicated_labels(splits):
+    rows = read_adjudication(CORPUS / "adjudication.jsonl")
+    assert rows, "adjudication.jsonl is empty"
+    by_id = {r["id"]: r for _, r in _all(splits)}
+    raw = {r["id"]: r for f in sorted((CORPUS / "raw").glob("*.jsonl")) for r in read_jsonl(f)}
+    b_ids = {r["id"] for r in read_jsonl(CORPUS / "annotations_b.jsonl")}
+    for row in rows:
+        assert row["id"] in by_id and row["id"] in raw, row["id"]
+        assert set(row["final"]) <= set(ADJUDICABLE) and row["fields"] == list(row["final"]), row["id"]
+        assert all(by_id[row["id"]][k] == v for k, v in row["final"].items()), row["id"]
+        assert (row["source"] == "pass-b") == (row["id"] in b_ids), row["id"]
+        assert row["a"] == {k: raw[row["id"]][k] for k in row["final"]}, f"{row['id']}: raw changed since"
+
+
+def _ws(i: int, text: str, subtype: str = "none", **kw) -> dict:
+    rec = {"id": f"ws-{i:05d}", "text": text, "fanquan": int(subtype != "none"), "subtype": subtype,
+           "vulgar": 0, "rumor": 0, "origin": "written", "style": "weibo_comment"}
+    rec.update(kw)
+    return rec
+
+
+def test_adjudication_final_labels_win_and_problems_are_named(tmp_path):
+    recs = [_ws(1, "你家哥哥就是个糊咖，别来碰瓷", "fq_war"), _ws(2, "兄弟姐妹们三连走一波，这条视频必须上热门",
+                                                    "fq_datafraud")]
+    rows = [{"id": "ws-00002", "fields": ["fanquan", "subtype"], "a": {"fanquan": 1, "subtype": "fq_datafraud"},
+             "final": {"fanquan": 0, "subtype": "none"}, "reason": "no fandom frame"},
+            {"id": "ws-00001", "fields": ["vulgar"], "a": {"vulgar": 1}, "final": {"vulgar": 1},
+             "reason": "糊咖 used as an insult"}]
+    out, changes, stale = apply_adjudication(recs, rows)
+    assert [(r["fanquan"], r["subtype"], r["vulgar"]) for r in out] == [(1, "fq_war", 1), (0, "none", 0)]
+    assert recs[1]["fanquan"] == 1, "the input records must not be modified"
+    assert changes == Counter({"items": 2, "fanquan": 1, "subtype": 1, "vulgar": 1}) and stale == ["ws-00001"]
+    with pytest.raises(DataError, match="ws-00002 gives an invalid item"):
+        apply_adjudication(recs, [{**rows[0], "final": {"subtype": "none"}}])
+    with pytest.raises(DataError, match="ws-00009: no such item"):
+        apply_adjudication(recs, [{**rows[0], "id": "ws-00009"}])
+    f = tmp_path / "adjudication.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (rows[0], {**rows[0], "reason": "x"})),
+                 encoding="utf-8")
+    with pytest.raises(DataError, match="ws-00002 is adjudicated twice"):
+        read_adjudication(f)
+    f.write_text(json.dumps({**rows[0], "final": {"style": "douyin_comment"}}, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(DataError, match=r"final sets \['style'\]"):
+        read_adjudication(f)
+    assert read_adjudication(tmp_path / "absent.jsonl") == []
+
+
+# --- sticky split assignment ----------------------------------------------------------------------------
+
+def test_existing_items_keep_their_split_and_new_items_fill_the_shares():
+    texts = [f"第{i}号：对家粉丝又来控评了，姐妹们冲她超话，今天必须把热评{i * 7 % 13}条拿下" for i in range(200)]
+    recs = [_ws(i, t, "fq_datafraud" if i % 2 else "none") for i, t in enumerate(texts)]
+    groups = near_duplicate_groups([dedup_key(t) for t in texts])
+    first, how = build_fanquan.assign_splits(recs[:100], groups[:100], 2021)
+    assert how == Counter({"new": 100})
+    previous = {r["id"]: s for r, s in zip(recs[:100], first)}
+    # relabel some old items, then add 100 new ones: no old item moves
+    relabelled = [dict(r, subtype="fq_war") if i % 5 == 0 and r["fanquan"] else r for i, r in enumerate(recs)]
+    second, how = build_fanquan.assign_splits(relabelled, groups, 2021, previous)
+    assert second[:100] == first and how["kept"] == 100 and how["new"] + how["joined"] == 100
+    for sub in ("none", "fq_datafraud"):
+        n = Counter(s for r, s in zip(recs, second) if r["subtype"] == sub)
+        assert abs(n["train"] - 70) <= 3 and abs(n["dev"] - 15) <= 3 and abs(n["test"] - 15) <= 3, (sub, n)
+    # a seed change reshuffles only what is new
+    third, _ = build_fanquan.assign_splits(recs, groups, 7, previous)
+    assert third[:100] == first
+
+
+def test_a_new_near_duplicate_joins_the_split_of_its_group():
+    a = "内部人士爆料，某某已经秘密结婚生子，公司压着不让说，大家懂的都懂"
+    recs = [_ws(1, a, "fq_rumor", rumor=1), _ws(2, "哥哥新歌太好听了，循环一整天"), _ws(3, a + "！！", "fq_rumor", rumor=1)]
+    groups = near_duplicate_groups([dedup_key(r["text"]) for r in recs])
+    assert groups[0] == groups[2] != groups[1]
+    out, how = build_fanquan.assign_splits(recs, groups, 2021, {"ws-00001": "test", "ws-00002": "train"})
+    assert out == ["test", "train", "test"] and how == Counter({"kept": 2, "joined": 1})

@@ -1,14 +1,20 @@
-"""Build the 饭圈 corpus splits: merge ``raw/*.jsonl`` -> check -> group near-duplicates -> split -> write.
+"""Build the 饭圈 corpus splits: merge ``raw/*.jsonl`` -> adjudicate -> check -> group near-duplicates -> split.
 
     .venv/bin/python training/build_fanquan.py            # writes {train,dev,test}.jsonl and README stats
     .venv/bin/python training/build_fanquan.py --check    # exit 1 if the committed splits differ from a rebuild
 
-Deterministic and rerunnable: the same raw files, seed and shared data give byte-identical outputs.
-Rules (GUIDELINE.md §6, issue 5): 70/15/15 split stratified by (subtype, real/written); items whose
-normalised text is identical or whose character 5-gram Jaccard is >= 0.8 form one group, and a group goes
-whole to one split; real items never come from another dataset's carved test split. ``text_ref`` rows are
-resolved from ``QINGLANG_DATA`` (default ../shared/data) only to compare texts; they are written back
-without text.
+Labels: the writers' and pass A's labels in ``raw/*.jsonl`` are never edited by hand for adjudication; the
+rows of ``adjudication.jsonl`` (final labels after pass B and guideline v2) are applied on top, and the build
+reports how many values they changed.
+
+Split assignment is *sticky*: an item whose id is already in the split files keeps that split, whatever
+changes in ``raw/``, in the labels or in the normalisation code. Only new ids are assigned: a new item that is a
+near-duplicate (identical normalised text or character 5-gram Jaccard >= 0.8) of an item already placed joins
+that item's split; the other new groups are placed one by one, in a seeded hash order, into the split that is
+furthest below its 70/15/15 share of their stratum (subtype, real/written). Ids gone from ``raw/`` leave the
+splits. ``--fresh`` ignores the existing split files (bootstrap only; it reshuffles everything). Real items
+never come from another dataset's carved test split. ``text_ref`` rows are resolved from ``QINGLANG_DATA``
+(default ../shared/data) only to compare texts; they are written back without text.
 """
 from __future__ import annotations
 
@@ -29,9 +35,11 @@ from qinglang_nlp.errors import DataError
 from qinglang_nlp.fanquan_corpus import (
     SPLITS,
     SUBTYPES,
+    apply_adjudication,
     corpus_dir,
     dedup_key,
     near_duplicate_groups,
+    read_adjudication,
     read_jsonl,
     resolve_texts,
     validate,
@@ -70,33 +78,66 @@ def _rank(seed: int, rid: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{rid}".encode()).digest()[:8], "big")
 
 
-def assign_splits(recs: list[dict[str, Any]], groups: list[int], seed: int) -> list[str]:
-    """Split name per item: groups stay whole; each stratum is cut 70/15/15 along a seeded hash order.
+def previous_splits(cdir: Path) -> dict[str, str]:
+    """id -> split of the split files now in ``cdir`` (empty when there are none)."""
+    out: dict[str, str] = {}
+    for s in SPLITS:
+        f = cdir / f"{s}.jsonl"
+        if f.is_file():
+            for r in read_jsonl(f):
+                if r.get("id") in out:
+                    raise DataError(f"{r.get('id')} is in both {out[r['id']]}.jsonl and {s}.jsonl")
+                out[r["id"]] = s
+    return out
 
-    Groups are ordered by a hash of (seed, their smallest id) and cut where the running item count passes
-    70 % and 85 % of the stratum, so adding items to ``raw/`` later moves only items near the cuts.
+
+def assign_splits(recs: list[dict[str, Any]], groups: list[int], seed: int,
+                  previous: dict[str, str] | None = None) -> tuple[list[str], Counter[str]]:
+    """Split name per item, plus counts of how items were placed (``kept``, ``joined``, ``new``).
+
+    Items whose id is in ``previous`` keep their split. A new item whose near-duplicate group already has
+    a placed member joins that member's split (the split of the smallest placed id if they disagree). The
+    remaining new groups, taken in a hash order of (seed, smallest id), each go whole to the split with
+    the largest deficit against 70/15/15 of its stratum (the group's most common (subtype, real/written),
+    ties to the smaller), counting the items already placed in that stratum.
     """
+    previous = previous or {}
     members: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
         members[g].append(i)
-    by_stratum: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
-    for g, idx in members.items():
-        strata = Counter((recs[i]["subtype"], origin_kind(recs[i])) for i in idx)
-        top = max(strata.values())
-        by_stratum[min(s for s, c in strata.items() if c == top)].append(sorted(idx, key=lambda i: recs[i]["id"]))
-    cuts = (SHARES["train"], SHARES["train"] + SHARES["dev"])
     out = [""] * len(recs)
-    for stratum in sorted(by_stratum):
-        grp = sorted(by_stratum[stratum], key=lambda idx: _rank(seed, recs[idx[0]]["id"]))
-        total = sum(len(idx) for idx in grp)
-        done = 0
-        for idx in grp:
-            mid = (done + len(idx) / 2) / total
-            name = "train" if mid < cuts[0] else "dev" if mid < cuts[1] else "test"
-            done += len(idx)
-            for i in idx:
-                out[i] = name
-    return out
+    how: Counter[str] = Counter()
+    placed: Counter[tuple[tuple[str, str], str]] = Counter()
+    strat = [(r["subtype"], origin_kind(r)) for r in recs]
+    for i, r in enumerate(recs):
+        if r["id"] in previous:
+            out[i] = previous[r["id"]]
+            placed[(strat[i], out[i])] += 1
+            how["kept"] += 1
+    fresh: list[list[int]] = []
+    for g, idx in members.items():
+        new = [i for i in idx if not out[i]]
+        if not new:
+            continue
+        old = sorted((recs[i]["id"], out[i]) for i in idx if out[i])
+        if old:
+            for i in new:
+                out[i] = old[0][1]
+                placed[(strat[i], out[i])] += 1
+                how["joined"] += 1
+        else:
+            fresh.append(sorted(new, key=lambda i: recs[i]["id"]))
+    for idx in sorted(fresh, key=lambda idx: (_rank(seed, recs[idx[0]]["id"]), recs[idx[0]]["id"])):
+        c = Counter(strat[i] for i in idx)
+        top = max(c.values())
+        st = min(s for s, n in c.items() if n == top)
+        total = sum(placed[(st, s)] for s in SPLITS) + len(idx)
+        name = max(SPLITS, key=lambda s: (SHARES[s] * total - placed[(st, s)], -SPLITS.index(s)))
+        for i in idx:
+            out[i] = name
+            placed[(strat[i], name)] += 1
+            how["new"] += 1
+    return out, how
 
 
 def ordered(rec: dict[str, Any]) -> dict[str, Any]:
@@ -159,9 +200,19 @@ def stats_markdown(recs: list[dict[str, Any]], texts: list[str], split: list[str
     return "\n".join(lines) + "\n"
 
 
-def build(cdir: Path, data: Path | None, seed: int, threshold: float) -> tuple[dict[str, str], str]:
-    """The three split files' contents and the stats block, computed from ``raw/``."""
-    recs = load_raw(cdir)
+def build(cdir: Path, data: Path | None, seed: int, threshold: float, fresh: bool = False,
+          log=None) -> tuple[dict[str, str], str]:
+    """The three split files' contents and the stats block, from ``raw/``, adjudication and current splits.
+
+    ``log`` (default: stderr) receives one line on the adjudication and one on the split assignment.
+    """
+    log = log or sys.stderr
+    raw = load_raw(cdir)
+    recs, changes, stale = apply_adjudication(raw, read_adjudication(cdir / "adjudication.jsonl"))
+    detail = ", ".join(f"{k} {n}" for k, n in changes.items() if k != "items")
+    print(f"adjudication: {changes['items']} items changed ({detail or 'no values'})"
+          + (f"; {len(stale)} rows whose raw value changed since adjudication: {stale[:5]}" if stale else ""),
+          file=log)
     resolved, failed = resolve_texts(recs, data)
     if failed:
         raise DataError(f"{len(failed)} text_ref rows cannot be resolved from {data_dir(data)} "
@@ -180,7 +231,9 @@ def build(cdir: Path, data: Path | None, seed: int, threshold: float) -> tuple[d
     n_conf = sum(1 for v in conflicts.values() if len(v) > 1)
     if n_conf:
         print(f"note: {n_conf} near-duplicate groups carry different labels (kept; same split)", file=sys.stderr)
-    split = assign_splits(recs, groups, seed)
+    split, how = assign_splits(recs, groups, seed, {} if fresh else previous_splits(cdir))
+    print(f"splits: {how['kept']} items kept their split, {how['joined']} new items joined a near-duplicate's "
+          f"split, {how['new']} new items assigned", file=log)
     files = {}
     for s in SPLITS:
         rows = sorted((ordered(r) for r, s2 in zip(recs, split) if s2 == s), key=lambda r: r["id"])
@@ -209,9 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2021)
     ap.add_argument("--threshold", type=float, default=0.8, help="5-gram Jaccard for near-duplicates")
     ap.add_argument("--check", action="store_true", help="only compare a rebuild with the committed files")
+    ap.add_argument("--fresh", action="store_true",
+                    help="ignore the existing split files and reassign every item (bootstrap only)")
     args = ap.parse_args(argv)
     cdir = corpus_dir(args.corpus)
-    files, block = build(cdir, args.data, args.seed, args.threshold)
+    files, block = build(cdir, args.data, args.seed, args.threshold, fresh=args.fresh)
     if args.check:
         stale = [s for s in SPLITS if not (cdir / f"{s}.jsonl").is_file()
                  or (cdir / f"{s}.jsonl").read_text(encoding="utf-8") != files[s]]
