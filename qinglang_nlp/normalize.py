@@ -252,6 +252,7 @@ def _identity(n: int) -> tuple[array, array]:
 
 # Parts whose characters later steps leave alone (topics and titles are ordinary text and are normalised).
 _PROTECTED = frozenset({"url", "mention", "emoticon"})
+_NOISE_PROTECTED = _PROTECTED | {"topic"}  # the # of #话题# is not noise
 
 
 class _Work:
@@ -267,7 +268,7 @@ class _Work:
         self.parts: list[tuple[str, int, int, str]] = []  # (kind, orig_s, orig_e, value)
         self.repeats: list[tuple[str, int, int, int]] = []  # (char, count, orig_s, orig_e)
         self.log = log
-        self._prot: tuple[list[int], list[int]] | None = None
+        self._prot: dict[frozenset[str], tuple[list[int], list[int]]] | None = None
 
     def orig_span(self, s: int, e: int) -> tuple[int, int]:
         if self.starts is None:
@@ -277,21 +278,24 @@ class _Work:
             return p, p
         return self.starts[s], self.ends[e - 1]
 
-    def protected(self) -> tuple[list[int], list[int]]:
-        """ORIGINAL-text starts and ends of the protected parts, sorted (cached until parts change)."""
+    def protected(self, kinds: frozenset[str]) -> tuple[list[int], list[int]]:
+        """ORIGINAL-text starts and ends of the parts of these kinds, sorted (cached until parts change)."""
         if self._prot is None:
-            spans = sorted((s, e) for kind, s, e, _ in self.parts if kind in _PROTECTED)
-            self._prot = ([s for s, _ in spans], [e for _, e in spans])
-        return self._prot
+            self._prot = {}
+        got = self._prot.get(kinds)
+        if got is None:
+            spans = sorted((s, e) for kind, s, e, _ in self.parts if kind in kinds)
+            got = self._prot[kinds] = ([s for s, _ in spans], [e for _, e in spans])
+        return got
 
-    def is_protected(self, s: int, e: int) -> bool:
+    def is_protected(self, s: int, e: int, kinds: frozenset[str] | None = None) -> bool:
         """Whether current span ``[s, e)`` comes from a URL, @mention or [emoticon] (parts never overlap)."""
         n = len(self.text)
         s, e = max(0, s), min(n, e)
         if s >= e:
             return False
         os_, oe = self.orig_span(s, e)
-        starts, ends = self.protected()
+        starts, ends = self.protected(_PROTECTED if kinds is None else kinds)
         i = bisect.bisect_left(starts, max(oe, os_ + 1)) - 1
         return i >= 0 and ends[i] > os_
 
@@ -478,10 +482,11 @@ class HtmlStep(Step):
     name = "html"
 
     def normalize(self, w: _Work) -> None:
-        from .html import html_edits, looks_like_html
+        from .html import break_edits, html_edits, looks_like_html
 
         if looks_like_html(w.text):
             w.apply(html_edits(w.text), self.name)
+            w.apply(break_edits(w.text), self.name)
 
 
 class InvisibleStep(Step):
@@ -747,7 +752,7 @@ class NoiseStep(Step):
             bigrams = _targets()["bigrams"]
             for m in r["noise"].finditer(text):
                 s, e = m.start(1), m.end(1)
-                if w.parts and w.is_protected(s - 1, e + 1):
+                if w.parts and w.is_protected(s - 1, e + 1, _NOISE_PROTECTED):
                     continue
                 run = m.group(1)
                 if we.isdisjoint(run) or (text[s - 1] + text[e]) in bigrams:
@@ -761,7 +766,7 @@ class NoiseStep(Step):
             for m in r["around"].finditer(text):
                 g = 1 if m.start(1) >= 0 else 2
                 s, e = m.start(g), m.end(g)
-                if s not in done and not (w.parts and w.is_protected(s - 1, e + 1)):
+                if s not in done and not (w.parts and w.is_protected(s - 1, e + 1, _NOISE_PROTECTED)):
                     edits.append((s, e, "", None, None))
             edits.sort()
         w.apply(edits, self.name)
@@ -988,6 +993,17 @@ _ABBR_SEP_RE = re.compile("[ *._\\-]")
 def _abbr() -> dict[str, Any]:
     def build():
         table = {_abbr_key(r[0]): r[1] for r in _read_tsv("abbreviations.tsv", 2)}
+        # full pinyin (>= 4 letters) and pinyin initials (>= 3 letters) of every offensive target term
+        syl = _syllables()
+        tg = _targets()
+        for term in sorted(set(tg["generic"]) | set(tg["explicit"].values())):
+            sy = [syl.get(c, "") for c in term]
+            if all(sy):
+                full, initials = "".join(sy), "".join(x[0] for x in sy)
+                if len(full) >= 4:
+                    table.setdefault(full, term)
+                if len(initials) >= 3:
+                    table.setdefault(initials, term)
         latin, other = [], []
         for key in sorted(table, key=len, reverse=True):
             if key.isascii():
@@ -1223,9 +1239,9 @@ def _finish(original: str, text: str, starts: array | None, ends: array | None, 
         return bisect.bisect_left(starts, os_, lo, hi) - lo, bisect.bisect_left(starts, oe, lo, hi) - lo
 
     plist = []
-    for kind, os_, oe, _ in parts:
+    for kind, os_, oe, value in parts:
         s, e = to_norm(os_, oe)
-        plist.append(Part(kind, s, e, os_ - base, oe - base, text[s:e]))
+        plist.append(Part(kind, s, e, os_ - base, oe - base, value if kind == "emoji" else text[s:e]))
     rlist = []
     for ch, cnt, os_, oe in repeats:
         s, e = to_norm(os_, oe)

@@ -1,39 +1,315 @@
-"""Tests of qinglang_nlp.normalize: steps with real Chinese cases, alignment, pinyin view, properties."""
+"""Tests of qinglang_nlp.normalize: every step with real Chinese cases, alignment, pinyin view, properties."""
 from __future__ import annotations
 
+import importlib
+import threading
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from qinglang_nlp.normalize import NormalizeConfig, normalize, pinyin_view, to_pinyin
+from qinglang_nlp.html import clean_html, looks_like_html
+from qinglang_nlp.normalize import (
+    STEP_ORDER,
+    NormalizeConfig,
+    Normalized,
+    explain,
+    normalize,
+    normalize_batch,
+    pinyin_view,
+    to_pinyin,
+)
 
+N = importlib.import_module("qinglang_nlp.normalize")  # the package attribute `normalize` is the function
+
+
+def only(**on: object) -> NormalizeConfig:
+    """A config with every step off except the named ones."""
+    return NormalizeConfig(**{**NormalizeConfig.none().to_dict(), **on})
+
+
+def back(n: Normalized, sub: str) -> str:
+    """The original text behind the first occurrence of ``sub`` in the normalised text."""
+    i = n.text.index(sub)
+    s, e = n.to_original(i, i + len(sub))
+    return n.original[s:e]
+
+
+# ---- the issue's evasion list, end to end --------------------------------------------------------------------
 
 @pytest.mark.parametrize(
     "raw, expected",
     [
         ("煞笔", "傻逼"), ("sb", "傻逼"), ("nmsl", "你妈死了"), ("傻 逼", "傻逼"), ("傻*逼", "傻逼"),
-        ("儍逼", "傻逼"), ("扌喿", "操"), ("ＳＢ", "傻逼"), ("𝐬𝐛", "傻逼"), ("傻\u200b逼", "傻逼"),
-        ("哈哈哈哈哈哈", "哈哈哈"), ("傻🐶逼", "傻逼"), ("3 4", "3 4"), ("hello world", "hello world"),
-        ("nmslx password", "nmslx password"),
+        ("儍逼", "傻逼"), ("扌喿", "操"), ("草🌿", "草🌿草"), ("ＳＢ", "傻逼"), ("𝐬𝐛", "傻逼"), ("ⓢⓑ", "傻逼"),
+        ("繁體字", "繁体字"), ("傻\u200b逼", "傻逼"), ("傻\ufeff\u2060逼", "傻逼"), ("哈哈哈哈哈哈", "哈哈哈"),
+        ("傻🐶逼", "傻逼"), ("沙比", "傻逼"), ("辣鸡", "垃圾"), ("cnm", "操你妈"), ("tmd", "他妈的"),
+        ("shabi", "傻逼"), ("n m s l", "你妈死了"), ("s.b", "傻逼"), ("草泥马", "操你妈"), ("女马的", "妈的"),
     ],
 )
-def test_evasion_examples(raw: str, expected: str) -> None:
+def test_evasions_from_the_issue(raw: str, expected: str) -> None:
     assert normalize(raw).text == expected
 
 
+@pytest.mark.parametrize("raw", ["3 4", "hello world", "nmslx password", "是你吗", "你好。世界", "2023年10月1日",
+                                 "我们去吃饭吧", "收拾房间", "大陆", "队伍"])
+def test_ordinary_text_is_left_alone(raw: str) -> None:
+    assert normalize(raw).text == raw
+
+
+# ---- steps one by one ------------------------------------------------------------------------------------------
+
+def test_unicode_width_stylised_case() -> None:
+    assert normalize("ＮＭＳＬ！", only(fullwidth=True, casefold=True)).text == "nmsl!"
+    assert normalize("𝐒𝐁 ⓢⓑ 🅢🅑", only(stylised=True, casefold=True)).text == "sb sb sb"
+    assert normalize("①②⑩ ⒈", only(nfkc=True)).text == "1210 1."
+    assert normalize("壹贰叁 二〇二三 2〇23", only(stylised=True)).text == "123 二〇二三 2023"
+    n = normalize("⑩块", only(nfkc=True))
+    assert n.text == "10块" and n.to_original(0, 2) == (0, 1)
+    assert normalize("ß", only(casefold=True)).text == "ss"
+
+
+def test_invisible_characters_removed_and_offsets_skip_them() -> None:
+    raw = "你\u200b是\u200d傻\ufe0f逼\u0007"
+    n = normalize(raw, only(invisible=True))
+    assert n.text == "你是傻逼"
+    assert n.to_original(2, 4) == (4, 7)
+    assert normalize("a\nb\tc", only(invisible=True)).text == "a\nb\tc"  # line breaks and tabs are kept
+
+
+def test_noise_only_between_cjk() -> None:
+    cfg = only(noise=True)
+    assert normalize("傻 * 逼", cfg).text == "傻逼"
+    assert normalize("傻😂逼", cfg).text == "傻逼"
+    assert normalize("傻~~逼", cfg).text == "傻逼"
+    assert normalize("3 4", cfg).text == "3 4"
+    assert normalize("i love you", cfg).text == "i love you"
+    assert normalize("你好，世界。", cfg).text == "你好，世界。"  # punctuation is not noise
+    assert normalize("价格 100 元", cfg).text == "价格 100 元"
+
+
+def test_word_emoji_between_cjk_is_a_word_unless_it_splits_a_term() -> None:
+    assert normalize("我🌿你妈").text == "我🌿操你妈"  # 🌿 read as 草, 草你妈 -> 操你妈
+    assert normalize("傻🐶逼").text == "傻逼"
+    assert normalize("你是🐶").text == "你是🐶狗"
+
+
+def test_mentions_topics_urls_are_parts_and_protected() -> None:
+    raw = "转发@张三 说 #饭圈打投# 【公告】看 https://t.cn/A6sb [doge][笑哭R]"
+    n = normalize(raw)
+    kinds = {p.kind: p for p in n.parts}
+    assert set(kinds) >= {"mention", "topic", "title", "url", "emoticon"}
+    assert kinds["mention"].value == "@张三"
+    assert "https://t.cn/a6sb" in n.text  # "sb" inside the URL is not expanded
+    for p in n.parts:
+        assert n.original[p.orig_start:p.orig_end].casefold() == p.value or p.kind == "emoji"
+    assert [p.value for p in n.parts if p.kind == "emoticon"] == ["[doge]", "[笑哭r]"]
+
+
+def test_traditional_to_simplified_phrase_aware() -> None:
+    cfg = only(traditional=True)
+    assert normalize("這個軟體很好用", cfg).text == "这个软体很好用"
+    assert normalize("頭髮", cfg).text == "头发"
+    n = normalize("妳們這些人", cfg)
+    assert n.to_original(2, 4) == (2, 4)
+
+
+def test_opencc_converter_is_cached_and_thread_safe() -> None:
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(N._opencc())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in got}) == 1
+
+
+def test_variants_and_lookalikes() -> None:
+    assert normalize("儍屄", only(variants=True)).text == "傻逼"
+    assert normalize("⻢上", only(variants=True)).text == "马上"
+    assert normalize("⼈", only(nfkc=True)).text == "人"  # Kangxi radicals via NFKC
+
+
+def test_radical_split_recombination_aligns_to_both_parts() -> None:
+    n = normalize("我扌喿，女马的，口丁一声", only(radicals=True))
+    assert n.text == "我操，妈的，叮一声"
+    assert back(n, "操") == "扌喿"
+    assert normalize("女子", only(radicals=True)).text == "女子"  # an ordinary word is not merged
+
+
+def test_repeats_collapse_and_keep_count() -> None:
+    n = normalize("哈哈哈哈哈哈哈笑死", only(repeats=True))
+    assert n.text == "哈哈哈笑死"
+    assert [(r.char, r.count, r.orig_start, r.orig_end) for r in n.repeats] == [("哈", 7, 0, 7)]
+    assert back(n, "哈哈哈") == "哈哈哈哈哈哈哈"
+    assert normalize("100000000元", only(repeats=True)).text == "100000000元"  # digits never collapse
+    assert normalize("啊啊啊啊", NormalizeConfig(max_repeat=1)).text == "啊"
+
+
+def test_emoji_names_and_bracket_emoticons() -> None:
+    n = normalize("你个🐷，💩一样", only(emoji=True))
+    assert n.text == "你个🐷猪，💩屎一样"
+    assert back(n, "猪") == "🐷"
+    assert [p.value for p in n.parts if p.kind == "emoji"] == ["🐷", "💩"]
+    assert normalize(n.text, only(emoji=True)).text == n.text  # the word is not added twice
+
+
+def test_abbreviations_at_latin_word_boundaries_only() -> None:
+    cfg = only(abbreviations=True)
+    n = normalize("哥哥yyds，xswl，nmsl", cfg)
+    assert n.text == "哥哥永远的神，笑死我了，你妈死了"
+    assert back(n, "你妈死了") == "nmsl"
+    assert all(n.to_original(i, i + 1) == (12, 16) for i in range(n.text.index("你"), len(n.text)))
+    for word in ["nmslx", "password", "xsbx", "absb", "sbc"]:
+        assert normalize(word, cfg).text == word
+    assert normalize("u1s1 蒸煮", cfg).text == "有一说一 正主"
+
+
+def test_homophones_by_table_and_by_pinyin() -> None:
+    cfg = only(homophones=True)
+    assert normalize("你个煞笔", cfg).text == "你个傻逼"
+    assert normalize("尼玛", cfg).text == "你妈"
+    assert normalize("杀逼", cfg).text == "傻逼"  # generic whole-syllable pinyin match (sha bi)
+    n = normalize("真是个沙比啊", cfg)
+    assert back(n, "傻逼") == "沙比"
+    for safe in ["是你吗", "纸张", "坚韧", "出生"]:
+        assert normalize(safe, cfg).text == safe
+
+
+def test_html_wechat_article() -> None:
+    raw = (
+        "<html><head><title>震惊！某明星&amp;粉丝</title><style>p{color:red}</style>"
+        "<script>var msg_title='x';</script></head><body><div id=\"js_content\">"
+        "<p>第一段<b>粗体</b>文字</p>\n   <p>第二段&nbsp;内容</p><!-- 注释 --><br/></div></body></html>"
+    )
+    assert looks_like_html(raw)
+    n = clean_html(raw)
+    assert n.text.split("\n")[0] == "震惊！某明星&粉丝"
+    assert "第一段粗体文字" in n.text and "第二段 内容" in n.text
+    assert "color" not in n.text and "msg_title" not in n.text and "注释" not in n.text
+    i = n.text.index("粗体")
+    s, e = n.to_original(i, i + 2)
+    assert raw[s:e] == "粗体"
+    assert normalize("我 <3 你，a<b").text == "我 <3 你,a<b"  # not HTML: left alone
+
+
+def test_explain_records_every_step_with_original_offsets() -> None:
+    recs = explain("傻*逼ＳＢ哈哈哈哈")
+    assert [r["step"] for r in recs] == [s for s in STEP_ORDER]
+    by = {r["step"]: r for r in recs}
+    assert by["noise"]["changes"] == [{"start": 1, "end": 2, "original": "*", "before": "*", "after": ""}]
+    assert by["unicode"]["changes"][0]["original"] == "ＳＢ"
+    assert by["abbreviations"]["changes"][0]["after"] == "傻逼"
+    assert recs[-1]["text"] == normalize("傻*逼ＳＢ哈哈哈哈").text
+
+
+# ---- contracts -------------------------------------------------------------------------------------------------
+
 def test_contract_to_original() -> None:
     n = normalize("你是傻 *逼吗")
-    i = n.text.index("傻逼")
-    assert n.original[slice(*n.to_original(i, i + 2))] == "傻 *逼"
+    assert back(n, "傻逼") == "傻 *逼"
+    assert n.to_original(0, 0) == (0, 0)
+    with pytest.raises(ValueError, match="outside"):
+        n.to_original(0, 99)
 
 
-def test_pinyin_contract() -> None:
+def test_pinyin_view_contract() -> None:
     assert to_pinyin("傻逼") == pinyin_view(normalize("煞笔")).text == "shabi"
+    v = pinyin_view(normalize("你好nmsl"))
+    assert v.text == "nihaonimasile"
+    assert [p for p in range(len(v.text) + 1) if v.is_boundary(p)] == [0, 2, 5, 7, 9, 11, 13]
+    i = v.text.index("masi")
+    assert v.to_original(i, i + 4) == (2, 6)  # 妈死 come from "nmsl"
+    v2 = pinyin_view(normalize("绿色ok"))
+    assert v2.text == "lvseok" and v2.is_boundary(2) and not v2.is_boundary(1)
 
 
-def test_config_round_trip() -> None:
+def test_config_round_trip_and_validation() -> None:
     cfg = NormalizeConfig(max_repeat=2, homophones=False)
     assert NormalizeConfig.from_dict(cfg.to_dict()) == cfg
+    assert NormalizeConfig.from_dict(None) == NormalizeConfig()
+    with pytest.raises(ValueError, match="unknown normalisation steps"):
+        NormalizeConfig.from_dict({"pinyin": True})
+    with pytest.raises(ValueError, match="max_repeat"):
+        NormalizeConfig(max_repeat=0)
+    with pytest.raises(TypeError, match="noise"):
+        NormalizeConfig(noise="yes")  # type: ignore[arg-type]
+    assert normalize("ＳＢ 哈哈哈哈", NormalizeConfig.none()).text == "ＳＢ 哈哈哈哈"
 
 
-def test_non_str_raises_type_error_naming_type() -> None:
-    with pytest.raises(TypeError, match="bytes"):
-        normalize(b"abc")  # type: ignore[arg-type]
+@pytest.mark.parametrize("bad", [b"abc", None, 3, ["傻逼"]])
+def test_non_str_raises_type_error_naming_type(bad: object) -> None:
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        normalize(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        normalize_batch(["ok", bad])  # type: ignore[list-item]
+
+
+def test_batch_equals_one_by_one() -> None:
+    texts = ["傻*逼", "", "哈哈哈哈哈", "@张三 nmsl", "<p>段落</p>", "繁體", "\U0010fffd", "🐶", "x" * 10]
+    one = [normalize(t) for t in texts]
+    many = normalize_batch(texts)
+    assert [n.text for n in many] == [n.text for n in one]
+    assert [n.alignments for n in many] == [n.alignments for n in one]
+    assert [n.parts for n in many] == [n.parts for n in one]
+    assert [n.repeats for n in many] == [n.repeats for n in one]
+
+
+# ---- properties on arbitrary Unicode --------------------------------------------------------------------------
+
+_EVASIVE = st.text(
+    alphabet=st.sampled_from(list("傻逼煞笔沙比哈我你妈草操扌喿女马口丁體們 *#@【】[]doge🐶🌿💩\u200bＳＢsbnmsl1234 .,，。！\n"
+                                  "Ａ①⒈壹贰〇ßé\u0301<p>")),
+    max_size=30,
+)
+_TEXT = st.one_of(st.text(max_size=40), _EVASIVE)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_TEXT)
+def test_property_never_raises_idempotent_and_aligned(t: str) -> None:
+    n = normalize(t)
+    al = n.alignments
+    assert len(al) == len(n.text)
+    last = 0
+    for s, e in al:
+        assert 0 <= s <= e <= len(t)
+        assert s >= last  # monotonic
+        last = s
+    assert normalize(n.text).text == n.text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_TEXT)
+def test_property_whole_span_maps_back_to_a_slice_that_normalises_the_same(t: str) -> None:
+    n = normalize(t)
+    if n.text:
+        s, e = n.to_original(0, len(n.text))
+        assert normalize(t[s:e]).text == n.text
+
+
+# Steps that look at neighbouring characters (noise between CJK, runs, word boundaries, pinyin of several
+# characters, radical pairs, numeral runs) cannot give the same text for an arbitrary sub-slice; the
+# character-level steps can, and must.
+_LOCAL = NormalizeConfig(noise=False, stylised=False, radicals=False, repeats=False, abbreviations=False,
+                         homophones=False)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_EVASIVE, st.data())
+def test_property_any_span_maps_back_with_character_level_steps(t: str, data: st.DataObject) -> None:
+    n = normalize(t, _LOCAL)
+    if not n.text:
+        return
+    i = data.draw(st.integers(0, len(n.text) - 1))
+    j = data.draw(st.integers(i + 1, len(n.text)))
+    a, b = n.to_original(i, j)
+    assert 0 <= a < b <= len(t)
+    # 1:n steps (⑩ -> 10, 🐶 -> 🐶狗) map part of an expansion to the whole source, hence "contains"
+    assert n.text[i:j] in normalize(t[a:b], _LOCAL).text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_TEXT, max_size=6))
+def test_property_batch_matches_single(texts: list[str]) -> None:
+    assert [n.text for n in normalize_batch(texts)] == [normalize(t).text for t in texts]
