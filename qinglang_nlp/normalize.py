@@ -386,8 +386,9 @@ _EMOJI = (
     "\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u2500-\u27bf\u2900-\u297f\u2b00-\u2bff\u3297\u3299"
     "\U0001f000-\U0001faff"
 )
-# Noise: spaces, ASCII/CJK decoration symbols and emoji/pictographs. Sentence punctuation is not noise.
-_NOISE = " \t\u3000*#@&^~_|/\\\\+=`$%<>\\-\u00b7\u2022\u30fb\u2605\u2606\u203b\u00d7\u00f7\u2014\u2015" + _EMOJI
+# Noise: spaces, ASCII/CJK decoration symbols and emoji/pictographs. Sentence punctuation is not noise, except
+# the ASCII full stop, which Chinese text does not use between two characters (傻.逼).
+_NOISE = " \t\u3000.*#@&^~_|/\\\\+=`$%<>\\-\u00b7\u2022\u30fb\u2605\u2606\u203b\u00d7\u00f7\u2014\u2015" + _EMOJI
 _LOCK = threading.RLock()
 _CACHE: dict[str, Any] = {}
 

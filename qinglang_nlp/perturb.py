@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,8 +38,6 @@ __all__ = ["FAMILIES", "cloak", "default_terms", "make_families"]
 Family = Callable[[str, random.Random], str]
 
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
-_LOCK = threading.RLock()
-_CACHE: dict[str, object] = {}
 _DATA = Path(__file__).parent / "data" / "normalize"
 
 # Component spellings used by evaders (拆字). Written independently of the normaliser's radicals.tsv and larger
@@ -69,14 +66,9 @@ _CIRCLED_A = 0x24D0
 
 
 def _cached(key: str, build: Callable[[], object]) -> object:
-    v = _CACHE.get(key)
-    if v is None:
-        with _LOCK:
-            v = _CACHE.get(key)
-            if v is None:
-                v = build()
-                _CACHE[key] = v
-    return v
+    from .normalize import _cached as cached  # one lazily built, thread-safe cache per process
+
+    return cached("perturb:" + key, build)
 
 
 def _syllable(ch: str) -> str:
