@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qinglang_nlp.normalize import NormalizeConfig, normalize, normalize_batch  # noqa: E402
+from qinglang_nlp.normalize import NormalizeConfig, normalize, normalize_batch
 
 DATA = Path(os.environ.get("QINGLANG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 _FLOOR_TABLE = {**{i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)}, 0x3000: 0x20, 0x200B: None, 0xFEFF: None}
@@ -69,7 +69,7 @@ def main() -> None:
         "normalize_batch(), pinyin step off": lambda: normalize_batch(texts, no_pinyin),
     }
     print(f"{len(texts):,} comments, {nbytes / 1e6:.2f} MB UTF-8, median of {args.runs} runs, one process")
-    print(f"| case | MB/s (median) | runs (s) |\n|---|---:|---|")
+    print("| case | MB/s (median) | runs (s) |\n|---|---:|---|")
     for name, fn in cases.items():
         times = []
         for _ in range(args.runs):
