@@ -131,7 +131,7 @@ def prepared(tiny, tmp_path_factory):
 
 def test_prepare_masks_unjudged_categories(prepared):
     from qinglang_nlp.train.finetune import PreparedData
-    cfg, out = prepared
+    _, out = prepared
     d = PreparedData(out)
     src = [d.info["sources"][s] for s in d.source]
     cold_rows = [i for i, s in enumerate(src) if s == "cold"]
@@ -201,23 +201,23 @@ def test_train_resume_equals_uninterrupted_and_writes_checkpoint(prepared, tmp_p
 
 
 def test_delta_travels_and_reassembles_to_the_same_model(prepared, tmp_path):
-    """With frozen word embeddings, delta + backbone rebuild the checkpoint (fp16-rounded encoder)."""
+    """With frozen word embeddings, delta + backbone rebuild the checkpoint (fp16-rounded differences)."""
     from qinglang_nlp.train.finetune import assemble, train, write_delta
     cfg, out = prepared
     cfg = dict(cfg, run_log=str(tmp_path / "runlog.jsonl"), max_steps=2, freeze_word_embeddings=True)
     train(cfg, out, tmp_path / "run", device="cpu", log=lambda s: None)
-    files = write_delta(tmp_path / "run" / "model", tmp_path / "delta")
+    files = write_delta(tmp_path / "run" / "model", cfg["backbone"], tmp_path / "delta")
     assert len(files) <= 6 and all(f.stat().st_size < 16 * 2**20 for f in files)
     back = assemble(tmp_path / "delta", cfg["backbone"], tmp_path / "back")
     a = MultiTaskClassifier.from_checkpoint(tmp_path / "run" / "model")
     b = MultiTaskClassifier.from_checkpoint(back)
     ids, mask = encode_batch(a.tokenizer, TEXTS, 32, a.meta.pad_token_id)
     with torch.no_grad():
-        assert torch.allclose(a(ids, mask), b(ids, mask), atol=1e-2)
+        assert torch.allclose(a(ids, mask), b(ids, mask), atol=1e-4)
     assert a.meta.thresholds == b.meta.thresholds
     # a delta cannot be put on another backbone
     other = make_tiny_checkpoint(tmp_path / "other", seed=1)
-    with pytest.raises(ValueError, match="word embeddings differ"):
+    with pytest.raises(ValueError, match="differs from the backbone"):
         assemble(tmp_path / "delta", other, tmp_path / "bad")
 
 

@@ -14,8 +14,8 @@
 #                                              timeout_s=540)
 # The machine's own python3 has torch, transformers, safetensors, tokenizers, numpy and scikit-learn: no wheels.
 #
-# What comes back under $OUT (<= 8 files, each < 16 MiB): train.log, runlog.jsonl and delta/ (fp16 encoder
-# shards, heads, delta.json with qinglang.json). Rebuild the full checkpoint here with:
+# What comes back under $OUT (<= 8 files, each < 16 MiB): train.log, runlog.jsonl and delta/ (fp16 shards of
+# fine-tuned minus backbone weights, heads, delta.json with qinglang.json). Rebuild the full checkpoint here with:
 #   .venv/bin/python -m qinglang_nlp.train.finetune assemble <files_at>/delta --backbone runs/backbone/hf \
 #       --out runs/gpu/model
 # (the config freezes the word embeddings, so the delta plus the same backbone pack gives back the model).
@@ -58,7 +58,8 @@ rc=${PIPESTATUS[0]}
 echo "== train exit $rc after $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
 
 if [ -d "$RUN/model" ]; then
-  $PY -m qinglang_nlp.train.finetune delta "$RUN/model" "$DEST/delta" 2>&1 | tee -a "$LOG"
+  $PY -m qinglang_nlp.train.finetune delta "$RUN/model" "$DEST/delta" --backbone "$RUN/backbone_hf" 2>&1 \
+    | tee -a "$LOG"
 fi
 [ -f "$RUN/runlog.jsonl" ] && cp "$RUN/runlog.jsonl" "$DEST/runlog.jsonl"
 echo "== done in $(( $(date +%s) - t0 )) s" | tee -a "$LOG"

@@ -641,25 +641,29 @@ WORD_EMB = "embeddings.word_embeddings.weight"
 SHARD_BYTES = 15 * 1024 * 1024
 
 
-def write_delta(model_dir: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+def write_delta(model_dir: str | os.PathLike, backbone: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
     """Write what a checkpoint adds to its backbone, small enough to travel back from a lent machine.
 
-    Everything but the (frozen) word embeddings, in fp16 shards under 15 MiB (``delta-NN.safetensors``), plus
-    ``heads.safetensors`` and ``delta.json`` (the checkpoint's ``config.json`` and ``qinglang.json``, and the
-    sha256 of the word embeddings and tokenizer it was trained with, checked by ``assemble``): 5 files for
-    e5-small. fp16 storage rounds the encoder weights to ~3 significant digits.
+    For every tensor but the (frozen) word embeddings, ``fine-tuned - backbone`` in fp16 shards under 15 MiB
+    (``delta-NN.safetensors``; storing the difference keeps the fp16 rounding error tiny), plus
+    ``heads.safetensors`` and ``delta.json`` (the checkpoint's ``config.json`` and ``qinglang.json``, the sha256
+    of the backbone weights and tokenizer, checked by ``assemble``): 6 files for e5-small.
     """
     from safetensors.torch import load_file, save_file
 
-    d, o = Path(model_dir), Path(out)
+    d, b, o = Path(model_dir), Path(backbone), Path(out)
     o.mkdir(parents=True, exist_ok=True)
     sd = load_file(str(d / "model.safetensors"))
-    emb = sd.pop(WORD_EMB)
+    bsd = load_file(str(b / "model.safetensors"))
+    if not torch_equal(sd.pop(WORD_EMB), bsd[WORD_EMB]):
+        raise ValueError(f"{d}: word embeddings differ from backbone {b} (train with freeze_word_embeddings)")
     written: list[Path] = []
     shard: dict[str, Any] = {}
     size = 0
     for k in sorted(sd):
-        t = sd[k].half().contiguous()
+        if k not in bsd or bsd[k].shape != sd[k].shape:
+            raise ValueError(f"{d}: tensor {k} has no counterpart of the same shape in backbone {b}")
+        t = (sd[k].float() - bsd[k].float()).half().contiguous()
         if shard and size + t.numel() * 2 > SHARD_BYTES:
             written.append(o / f"delta-{len(written):02d}.safetensors")
             save_file(shard, str(written[-1]))
@@ -670,12 +674,17 @@ def write_delta(model_dir: str | os.PathLike, out: str | os.PathLike) -> list[Pa
         written.append(o / f"delta-{len(written):02d}.safetensors")
         save_file(shard, str(written[-1]))
     (o / "heads.safetensors").write_bytes((d / "heads.safetensors").read_bytes())
-    info = {"word_embeddings_sha256": hashlib.sha256(emb.float().numpy().tobytes()).hexdigest(),
+    info = {"backbone_sha256": _sha_file(b / "model.safetensors"),
             "tokenizer_sha256": _sha_file(d / "tokenizer.json"), "shards": [p.name for p in written],
             "config.json": json.loads((d / "config.json").read_text(encoding="utf-8")),
             "qinglang.json": json.loads((d / "qinglang.json").read_text(encoding="utf-8"))}
     (o / "delta.json").write_text(json.dumps(info, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return [*written, o / "heads.safetensors", o / "delta.json"]
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    """Same shape and identical values."""
+    return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
 
 
 def assemble(delta_dir: str | os.PathLike, backbone: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -684,15 +693,13 @@ def assemble(delta_dir: str | os.PathLike, backbone: str | os.PathLike, out: str
 
     dd, bb, o = Path(delta_dir), Path(backbone), Path(out)
     info = json.loads((dd / "delta.json").read_text(encoding="utf-8"))
+    if _sha_file(bb / "model.safetensors") != info["backbone_sha256"]:
+        raise ValueError(f"backbone {bb}: model.safetensors differs from the backbone the delta was made against "
+                         "(rebuild it from the same pack: python -m qinglang_nlp.train.backbone hf <pack> <dir>)")
     bsd = load_file(str(bb / "model.safetensors"))
-    emb = bsd[WORD_EMB]
-    got = hashlib.sha256(emb.float().numpy().tobytes()).hexdigest()
-    if got != info["word_embeddings_sha256"]:
-        raise ValueError(f"backbone {bb}: word embeddings differ from the ones the delta was trained with "
-                         "(was freeze_word_embeddings on, and is this the same backbone pack?)")
-    sd = {WORD_EMB: emb}
+    sd = {WORD_EMB: bsd[WORD_EMB]}
     for name in info["shards"]:
-        sd.update({k: v.float() for k, v in load_file(str(dd / name)).items()})
+        sd.update({k: bsd[k].float() + v.float() for k, v in load_file(str(dd / name)).items()})
     o.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(o / "model.safetensors"), metadata={"format": "pt"})
     (o / "heads.safetensors").write_bytes((dd / "heads.safetensors").read_bytes())
@@ -747,13 +754,14 @@ def main(argv: list[str] | None = None) -> int:
     dl = sub.add_parser("delta", help="write a checkpoint's delta from its backbone (to bring back from a GPU)")
     dl.add_argument("model")
     dl.add_argument("out")
+    dl.add_argument("--backbone", required=True, help="the HF backbone folder the model was trained from")
     asm = sub.add_parser("assemble", help="rebuild a checkpoint folder from a delta and its backbone")
     asm.add_argument("delta")
     asm.add_argument("--backbone", required=True)
     asm.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if a.cmd == "delta":
-        print("\n".join(str(p) for p in write_delta(a.model, a.out)))
+        print("\n".join(str(p) for p in write_delta(a.model, a.backbone, a.out)))
         return 0
     if a.cmd == "assemble":
         print(assemble(a.delta, a.backbone, a.out))
