@@ -38,7 +38,10 @@ from qinglang_nlp.taxonomy import CATEGORIES  # noqa: E402
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> dict:
-    """Run ``qinglang`` with ``args`` in a subprocess; wall seconds and peak RSS (MiB) of that process."""
+    """Run ``qinglang`` with ``args`` in a subprocess; wall and CPU seconds and peak RSS (MiB) of that process.
+
+    CPU seconds (user + system, start-up included) are the steadier number on a shared machine.
+    """
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, "-m", "qinglang_nlp.cli", *args], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -48,7 +51,8 @@ def run_cli(args: list[str], env: dict[str, str]) -> dict:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):  # 1 = some rows were error rows
         raise RuntimeError(f"qinglang {' '.join(args)} failed ({code}):\n{err[-3000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(ru.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+            "peak_rss_mib": round(ru.ru_maxrss / 1024, 1)}
 
 
 def flagged_sets(path: Path) -> tuple[dict[str, set], dict[int, int]]:
@@ -99,9 +103,13 @@ def build_untrained_transformer(backbone_dir: str, out_dir: str) -> None:
     ckpt = Path(out_dir + ".ckpt")
     MultiTaskClassifier(enc, meta, tok).save_checkpoint(ckpt)
     texts = ["姐妹们今天打投任务每人五十票", "今天天气不错", "【紧急扩散】某地自来水有毒"] * 22
-    export(ckpt, out_dir, "int8", parity_texts=texts, name="untrained-e5small", version="timing-only",
-           variants=("dynamic",), prune_vocab=False, min_agreement=0.0, max_auc_drop=1.0, max_batch_drift=1.0,
-           overwrite=True)
+    kw = dict(parity_texts=texts, name="untrained-e5small", version="timing-only", prune_vocab=False,
+              min_agreement=0.0, max_auc_drop=1.0, overwrite=True)
+    try:  # static int8 (batch-independent); dynamic int8 fails the exporter's batch-drift check
+        export(ckpt, out_dir, "int8", variants=("qdq",), **kw)
+    except Exception as e:  # noqa: BLE001 -- fall back to fp32, and say so
+        print(f"int8 qdq export failed ({type(e).__name__}: {e}); exporting fp32", file=sys.stderr)
+        export(ckpt, out_dir, "none", **kw)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
             res["runs"]["ray"] = "skipped: ray not installed"
     print(json.dumps(res, ensure_ascii=False))
     if a.md:
-        lines = ["| run | posts/s | MB/s | scoring s | wall s (with start-up) | peak RSS MiB | flagged |",
-                 "|---|---:|---:|---:|---:|---:|---|"]
+        lines = ["| run | posts/s | MB/s | scoring s | wall s (with start-up) | CPU s | peak RSS MiB | flagged |",
+                 "|---|---:|---:|---:|---:|---:|---:|---|"]
         for name, m in res["runs"].items():
             if isinstance(m, dict):
-                lines.append(f"| {name} | {m['posts_per_s']} | {m['mb_per_s']} | {m['score_s']} | {m['wall_s']} | "
+                lines.append(f"| {name} | {m['posts_per_s']} | {m['mb_per_s']} | {m['score_s']} | {m['wall_s']} | {m['cpu_s']} | "
                              f"{m['peak_rss_mib']} | {m['flagged']} |")
         Path(a.md).write_text("\n".join(lines) + "\n\n```json\n" + json.dumps(res.get("cascade"), ensure_ascii=False,
                                                                             indent=1) + "\n```\n", encoding="utf-8")

@@ -39,7 +39,7 @@ from .io import Row, count_rows, detect_format, iter_rows
 from .taxonomy import CATEGORIES
 
 __all__ = [
-    "FieldMap", "ScoreSummary", "ResumeError", "row_text", "prepare_row", "score_rows", "score_file",
+    "FieldMap", "ScoreSummary", "ResumeError", "row_text", "prepare_row", "score_rows", "score_groups", "score_file",
     "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored",
 ]
 
@@ -219,16 +219,28 @@ def score_rows(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(), b
     ``model`` is a :class:`~qinglang_nlp.moderator.Moderator` or a :class:`~qinglang_nlp.cascade.Cascade`
     (whose records also carry ``stage``).
     """
+    for group in score_groups(model, rows, fields, batch_size, keep_text):
+        yield from group
+
+
+def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(), batch_size: int = 64,
+                 keep_text: bool = False) -> Iterator[list[dict[str, Any]]]:
+    """Like :func:`score_rows`, one list per model call (or per error row).
+
+    :func:`score_file` commits only between groups, so a resumed run sends the model exactly the batches
+    an uninterrupted run sends: scores stay identical even for a model whose output depends on the batch.
+    """
     pending: list[tuple[Row, dict[str, Any], str, str]] = []
     staged = hasattr(model, "predict_staged")
     name = _model_name(model)
 
-    def flush() -> Iterator[dict[str, Any]]:
+    def flush() -> list[dict[str, Any]]:
         texts = [p[2] for p in pending]  # as read: the model truncates again and says so
         if staged:
             out = model.predict_staged(texts, batch_size=batch_size) if texts else []
         else:
             out = [(r, None) for r in model.predict_batch(texts, batch_size=batch_size)] if texts else []
+        recs = []
         for (row, meta, _, text), (res, stage) in zip(pending, out):
             rec = {"line": row.line, **meta, **res.to_dict()}
             rec.setdefault("model", name)
@@ -236,8 +248,9 @@ def score_rows(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(), b
                 rec["stage"] = stage
             if keep_text:
                 rec["text"] = text
-            yield _ordered(rec)
+            recs.append(_ordered(rec))
         pending.clear()
+        return recs
 
     for row in rows:
         meta = prepare_row(row.data, fields)
@@ -252,13 +265,15 @@ def score_rows(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(), b
             except ImportError as e:  # e.g. the HTML cleaner is missing
                 err = f"cannot clean this row: {e}"
         if err is not None:
-            yield from flush()
-            yield _ordered({"line": row.line, **meta, "error": err, "model": name})
+            if pending:
+                yield flush()
+            yield [_ordered({"line": row.line, **meta, "error": err, "model": name})]
             continue
         pending.append((row, meta, text, scored))
         if len(pending) >= batch_size:
-            yield from flush()
-    yield from flush()
+            yield flush()
+    if pending:
+        yield flush()
 
 
 _KEY_ORDER = ("id", "line", "account", "title", "url", "published_at", "error", "scores", "labels", "decision",
@@ -499,10 +514,11 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     t0 = time.perf_counter()
     dups = _Dups()
     if not isinstance(output, (str, os.PathLike)):
-        for rec in _progress(score_rows(model, _track(iter_rows(inp, fmt), dups, fields), fields, batch_size,
-                                        keep_text), progress, inp, fmt, 0):
-            output.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            summary.add(rec)
+        groups = score_groups(model, _track(iter_rows(inp, fmt), dups, fields), fields, batch_size, keep_text)
+        for group in _progress(groups, progress, inp, fmt, 0):
+            for rec in group:
+                output.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                summary.add(rec)
         return _finish_summary(summary, dups, t0, True)
 
     out = Path(output)
@@ -558,9 +574,11 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     try:
         chunk: list[dict[str, Any]] = []
         last = time.monotonic()
-        for rec in _progress(score_rows(model, rows, fields, batch_size, keep_text), progress, inp, fmt, skip):
-            chunk.append(rec)
-            summary.add(rec)
+        groups = score_groups(model, rows, fields, batch_size, keep_text)
+        for group in _progress(groups, progress, inp, fmt, skip):
+            chunk.extend(group)
+            for rec in group:
+                summary.add(rec)
             if len(chunk) >= chunk_rows or time.monotonic() - last >= commit_seconds:
                 sink.commit(chunk, summary)
                 chunk, last = [], time.monotonic()
@@ -578,19 +596,20 @@ def _track(rows: Iterator[Row], dups: _Dups, fields: FieldMap) -> Iterator[Row]:
         yield row
 
 
-def _progress(recs: Iterator[dict[str, Any]], on: bool, inp: Path, fmt: str, initial: int,
-              ) -> Iterator[dict[str, Any]]:
+def _progress(groups: Iterator[list[dict[str, Any]]], on: bool, inp: Path, fmt: str, initial: int,
+              ) -> Iterator[list[dict[str, Any]]]:
+    """Pass groups through, with a tqdm bar (rows/s, ETA) on stderr when ``on``."""
     if not on:
-        yield from recs
+        yield from groups
         return
     from tqdm import tqdm
 
     total = count_rows(inp, fmt)
     with tqdm(total=total, initial=initial, unit="rows", desc="scoring", file=sys.stderr, smoothing=0.1,
               dynamic_ncols=True) as bar:
-        for rec in recs:
-            yield rec
-            bar.update(1)
+        for group in groups:
+            yield group
+            bar.update(len(group))
 
 
 def _finish_summary(summary: ScoreSummary, dups: _Dups, t0: float, complete: bool) -> ScoreSummary:
