@@ -34,6 +34,7 @@ from qinglang_nlp.fanquan_corpus import (
 CORPUS = corpus_dir()
 sys.path.insert(0, str(CORPUS.parent.parent.parent / "training"))  # training/ is not a package
 import build_fanquan
+import fanquan_agreement
 
 SHARED = data_dir()
 needs_data = pytest.mark.skipif(not (SHARED / "chnci" / "train.csv").is_file(),
@@ -346,3 +347,28 @@ def test_a_new_near_duplicate_joins_the_split_of_its_group():
     assert groups[0] == groups[2] != groups[1]
     out, how = build_fanquan.assign_splits(recs, groups, 2021, {"ws-00001": "test", "ws-00002": "train"})
     assert out == ["test", "train", "test"] and how == Counter({"kept": 2, "joined": 1})
+
+
+# --- agreement (training/fanquan_agreement.py) ----------------------------------------------------------
+
+def test_cohen_kappa_matches_sklearn_and_handles_constant_labels():
+    import random
+
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = random.Random(5)
+    labels = ["none", "fq_war", "fq_abuse", "fq_rumor"]
+    a = [rng.choice(labels) for _ in range(300)]
+    b = [x if rng.random() < 0.8 else rng.choice(labels) for x in a]
+    assert fanquan_agreement.cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b))
+    assert fanquan_agreement.cohen_kappa([0, 0, 0], [0, 0, 0]) == 1.0
+    with pytest.raises(ValueError, match="equal length"):
+        fanquan_agreement.cohen_kappa([0, 1], [0])
+
+
+@needs_data
+def test_datasheet_agreement_block_is_what_the_script_prints():
+    readme = (CORPUS / "README.md").read_text(encoding="utf-8")
+    block = readme.split(fanquan_agreement.BEGIN, 1)[1].split(fanquan_agreement.END, 1)[0]
+    assert block == "\n" + fanquan_agreement.report(CORPUS), \
+        "README agreement block is stale: rerun .venv/bin/python training/fanquan_agreement.py"
