@@ -253,6 +253,7 @@ def _identity(n: int) -> tuple[array, array]:
 # Parts whose characters later steps leave alone (topics and titles are ordinary text and are normalised).
 _PROTECTED = frozenset({"url", "mention", "emoticon"})
 _NOISE_PROTECTED = _PROTECTED | {"topic"}  # the # of #话题# is not noise
+_MARKERS = frozenset("@#[]")
 
 
 class _Work:
@@ -505,7 +506,8 @@ class InvisibleStep(Step):
 
 _FIN_NUM = "〇壹贰貳叁參肆伍陆陸柒捌玖"
 _FIN_MAP = str.maketrans("〇壹贰貳叁參肆伍陆陸柒捌玖", "0122334566789")
-_FIN_ANY = re.compile(f"[{_FIN_NUM}]+")
+_FIN_ANY = re.compile(f"[{_FIN_NUM}][{_FIN_NUM}]*")  # "[x][x]*", not "[x]+": the former scans ahead fast
+_FIN_ONE = re.compile(f"[{_FIN_NUM}]")  # no "+": re scans ahead fast for the nothing-found case
 _STYLISED_RANGES = (
     (0x00AA, 0x00BA), (0x00B2, 0x00B9), (0x2070, 0x209F), (0x2100, 0x218F), (0x2460, 0x24FF), (0x2776, 0x2793),
     (0x3220, 0x3247), (0x3251, 0x32BF), (0x1D400, 0x1D7FF), (0x1F100, 0x1F1AF),
@@ -660,7 +662,7 @@ class UnicodeStep(Step):
             w.apply(edits, self.name)
 
 
-_URL_BODY = r"[^\s<>\"'，。！？、）】\]]+"
+_URL_BODY = r"[A-Za-z0-9\-._~:/?#@!$&*+=%;,]*[A-Za-z0-9/#=_\-]"  # ASCII only: a URL never swallows CJK
 # Plain alternatives that each start with a literal or a class (no named groups, no IGNORECASE): re can then
 # skip ahead on the first characters, 10x faster than a named-group version. The kind is read off the first
 # character of the match.
@@ -743,26 +745,35 @@ class NoiseStep(Step):
 
     name = "noise"
 
-    def normalize(self, w: _Work) -> None:
+    def normalize(self, w: _Work, windows: list[tuple[int, int]] | None = None) -> None:
+        """Remove the noise; ``windows`` restricts the search to these current-text ranges."""
         r = _noise_res()
         text = w.text
-        m = r["noise"].search(text)
+        if windows is None:
+            ranges = [(0, len(text))] if r["noise"].search(text) is not None else []
+        else:
+            ranges = windows
         edits: list[tuple] = []
-        if m is not None:
-            we = r["we"]
-            bigrams = _targets()["bigrams"]
-            for m in r["noise"].finditer(text):
-                s, e = m.start(1), m.end(1)
-                if w.parts and w.is_protected(s - 1, e + 1, _NOISE_PROTECTED):
+        we = r["we"]
+        bigrams = _targets()["bigrams"]
+        seen = -1
+        for lo, hi in ranges:
+            for m in r["noise"].finditer(text, lo, hi):
+                if m.start() < seen:
                     continue
+                seen = m.end(1)
+                s, e = m.start(1), m.end(1)
                 run = m.group(1)
+                # only the markers of parts (@, #, [, ]) can be noise that belongs to a part: URLs hold no CJK
+                if w.parts and not _MARKERS.isdisjoint(run) and w.is_protected(s - 1, e + 1, _NOISE_PROTECTED):
+                    continue
                 if we.isdisjoint(run) or (text[s - 1] + text[e]) in bigrams:
                     edits.append((s, e, "", None, None))
                     continue
                 for k, c in enumerate(run):  # keep the word emoji, drop the rest
                     if c not in we:
                         edits.append((s + k, s + k + 1, "", None, None))
-        if r["we_finder"].search(text):
+        if windows is None and r["we_finder"].search(text):
             done = {ed[0] for ed in edits}
             for m in r["around"].finditer(text):
                 g = 1 if m.start(1) >= 0 else 2
@@ -783,7 +794,7 @@ class NumeralStep(Step):
 
     def normalize(self, w: _Work) -> None:
         text = w.text
-        if _FIN_ANY.search(text) is None:
+        if _FIN_ONE.search(text) is None:
             return
         edits = []
         for m in _FIN_ANY.finditer(text):  # runs of two or more, or next to an ASCII digit
@@ -1021,12 +1032,23 @@ def _abbr() -> dict[str, Any]:
             "latin": re.compile("|".join(latin)),
             "latin_i": re.compile("|".join(latin), re.IGNORECASE),
             "other": re.compile("|".join(other), re.IGNORECASE),
-            "first": frozenset(k[0] for k in table if not k.isascii()),
+            "first": re.compile(f"[{_charclass(k[0] for k in table if not k.isascii())}]"),
         }
     return _cached("abbr", build)
 
 
 _LATIN_RE = re.compile("[a-zA-Z]")
+_WINDOW = 64
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(hi, out[-1][1]))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 class AbbreviationStep(Step):
@@ -1049,7 +1071,7 @@ class AbbreviationStep(Step):
         if _LATIN_RE.search(text) is not None:
             for m in r["latin" if self.folded else "latin_i"].finditer(text):
                 edits.append((m.start(), m.end(), table[_abbr_key(m.group())]))
-        if not r["first"].isdisjoint(text):
+        if r["first"].search(text) is not None:
             for m in r["other"].finditer(text):
                 edits.append((m.start(), m.end(), table[_abbr_key(m.group())]))
         if not edits:
@@ -1062,7 +1084,13 @@ class AbbreviationStep(Step):
                 last = e
         w.apply(out, self.name)
         if out and self.noise:
-            NoiseStep().normalize(w)  # expansions are CJK: noise next to them is now between CJK characters
+            # expansions are CJK: noise next to one is now between CJK characters (傻b*逼 -> 傻逼*逼 -> 傻逼逼)
+            windows, delta = [], 0
+            for s, e, repl, _, _ in out:
+                ns = s + delta
+                delta += len(repl) - (e - s)
+                windows.append((max(0, ns - _WINDOW), min(len(w.text), ns + len(repl) + _WINDOW)))
+            NoiseStep().normalize(w, _merge(windows))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1298,21 +1326,32 @@ def _run_chunk(texts: list[str], idx: list[int], cfg: NormalizeConfig, out: list
         for i in idx:
             out[i] = normalize(texts[i], cfg)
         return
-    bases = list(accumulate((len(texts[i]) + len(_BATCH_SEP) for i in idx[:-1]), initial=0))
     parts = sorted(w.parts, key=_part_key)
-    pstarts = [p[1] for p in parts]
     reps = sorted(w.repeats, key=lambda r: r[2])
-    rstarts = [r[2] for r in reps]
-    lo = 0
+    starts, ends = w.starts, w.ends
+    new = Normalized.__new__
+    sep = len(_BATCH_SEP)
+    lo = base = pi = ri = 0
+    np_, nr = len(parts), len(reps)
     for k, i in enumerate(idx):
-        base = bases[k]
         t = texts[i]
         piece = pieces[k]
         end = base + len(t)
-        pp = parts[bisect.bisect_left(pstarts, base):bisect.bisect_left(pstarts, end)] if parts else []
-        rr = reps[bisect.bisect_left(rstarts, base):bisect.bisect_left(rstarts, end)] if reps else []
-        out[i] = _finish(t, piece, w.starts, w.ends, lo, base, pp, rr)
-        lo += len(piece) + len(_BATCH_SEP)
+        if (pi < np_ and parts[pi][1] < end) or (ri < nr and reps[ri][2] < end):
+            pj, rj = pi, ri
+            while pj < np_ and parts[pj][1] < end:
+                pj += 1
+            while rj < nr and reps[rj][2] < end:
+                rj += 1
+            out[i] = _finish(t, piece, starts, ends, lo, base, parts[pi:pj], reps[ri:rj])
+            pi, ri = pj, rj
+        else:  # the common case, inlined: no parts, no repeats
+            n = new(Normalized)
+            n.original, n.text, n.parts, n.repeats = t, piece, (), ()
+            n._starts, n._ends, n._lo, n._base = starts, ends, lo, base
+            out[i] = n
+        lo += len(piece) + sep
+        base = end + sep
 
 
 def explain(text: str, config: NormalizeConfig | dict | None = None) -> list[dict[str, Any]]:
