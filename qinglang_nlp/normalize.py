@@ -15,20 +15,27 @@ Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so t
 4. ``structure``     URLs, @mentions, #话题#, 【title】 and [bracket emoticons] recorded as ``parts`` and
    protected from the later rewriting steps
 5. ``noise``         noise symbols, spaces and emoji inserted BETWEEN two CJK characters are deleted (傻*逼, 傻 逼,
-   傻🐶逼); Latin words, numbers and punctuation are never glued or removed
-   ``numerals`` (part of ``stylised``) then turns runs of 壹贰叁 / 〇 next to digits into digits
+   傻🐶逼); Latin words, numbers and punctuation are never glued or removed. ``numerals`` (switched by
+   ``stylised``) then turns runs of 壹贰叁 and 〇 next to digits into digits (after noise: 壹*贰 -> 12)
 6. ``traditional``   traditional -> simplified through OpenCC (``t2s``)
 7. ``variants``      variant / look-alike characters (儍 -> 傻, ⻢ -> 马)
 8. ``radicals``      radical-split recombination (扌喿 -> 操, 女马 -> 妈)
 9. ``repeats``       runs of one character longer than ``max_repeat`` collapse (哈哈哈哈哈 -> 哈哈哈); the run
    lengths are kept in ``Normalized.repeats``
 10. ``emoji``        word emoji keep the emoji and gain their Chinese word (🐶 -> 🐶狗)
-11. ``abbreviations``Latin abbreviations / full pinyin / 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了)
+11. ``abbreviations`` Latin abbreviations, full pinyin and 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了);
+   every output character aligns to the whole spelling; Latin spellings only at Latin word boundaries
 12. ``homophones``   homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼), by table and by
    whole-syllable pinyin match (the "pinyin step")
 
 The pinyin view (``pinyin_view``) is not part of ``.text``; it is computed lazily, only when asked.
 ``normalize_batch`` normalises many texts in one pass over a joined string (same result, much less overhead).
+``explain`` returns each step's changes with offsets into the original (for ``qinglang normalize --explain``).
+
+Speed: the common path is C-level work over the whole string (numpy code-point tables for the 1:1 maps,
+single-class regex scans for "is there anything to do", OpenCC only on windows around traditional characters);
+Python-level work is proportional to the number of changes, not to the length of the text. Tables are built
+lazily on first use, once per process, under a lock (about 0.5 s in total).
 """
 from __future__ import annotations
 
@@ -232,9 +239,9 @@ class Normalized:
 # Work state and edits (the single alignment map carried through all steps)
 # --------------------------------------------------------------------------------------------------------------
 
-# An edit replaces work.text[s:e] by ``repl``. When len(repl) == e - s and no anchor is given, characters align
-# one-to-one; otherwise every output character aligns to the union of the anchor span (default: s:e).
-Edit = tuple  # (s, e, repl, anchor_s | None, anchor_e | None)
+# An edit ``(s, e, repl, anchor_s, anchor_e)`` replaces work.text[s:e] by ``repl``. When len(repl) == e - s and
+# no anchor is given, characters align one-to-one; otherwise every output character aligns to the union of the
+# anchor span (default: s:e) in the original. Deletions have repl "", insertions s == e plus an anchor.
 
 
 def _identity(n: int) -> tuple[array, array]:
@@ -580,7 +587,6 @@ def _unicode_tables(nfkc: bool, fullwidth: bool, stylised: bool, casefold: bool)
     return table, one, many, many_re
 
 
-_MARKS_RE_SRC: list[str] = []
 
 
 def _marks_re() -> re.Pattern:
