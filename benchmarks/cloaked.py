@@ -14,6 +14,9 @@ The classifier is the baseline (``qinglang_nlp.load("baseline")``), which is tra
 - ``cloak raw``   cloaked text with every normalisation step switched off at inference
 - ``cloak+norm``  cloaked text normalised with the model's config
 
+- ``cloak+norm+lex`` the same with ``NormalizeConfig.targets`` = the cloaking lexicon: the defender knows the
+  banned words (circular by construction, shown separately)
+
 ``recovered = (F1 cloak+norm - F1 cloak raw) / (F1 orig+norm - F1 cloak raw)``: the share of the F1 lost to
 cloaking that normalisation wins back. ``safe flagged`` counts safe texts labelled vulgar (false positives).
 Positive label: ``vulgar`` at the model's own threshold.
@@ -25,6 +28,7 @@ import hashlib
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,6 +77,10 @@ def load_model(name: str):
     return score, th, NormalizeConfig.from_dict(m.config.get("normalize")), m.name
 
 
+def _pct(won: float, lost: float) -> str:
+    return "n/a (no loss)" if lost <= 1e-9 else f"{100 * won / lost:.0f}%"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="baseline")
@@ -87,6 +95,9 @@ def main() -> None:
     score, th, ncfg, name = load_model(args.model)
     off = NormalizeConfig.none()
     terms = lexicon_terms(d)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(terms))
+    lcfg = NormalizeConfig.from_dict({**ncfg.to_dict(), "targets": fh.name})
     fams = make_families(terms=terms)
     recs = []
     for ds in args.datasets.split(","):
@@ -100,14 +111,18 @@ def main() -> None:
 
     ref_f1, ref_fp = evaluate(texts, ncfg)
     raw_f1, raw_fp = evaluate(texts, off)
+    lex_f1, lex_fp = evaluate(texts, lcfg)
     with_term = sum(any(term in t for term in terms) for t in texts)
     print(f"model {name}, threshold {th:.3f}; {len(texts)} carved-test texts from {args.datasets} "
           f"({int(y.sum())} vulgar, {int((y == 0).sum())} safe); {len(terms)} lexicon terms, found in "
           f"{with_term} texts (the rest get random characters cloaked); seed {args.seed}")
-    print(f"original: F1 {ref_f1:.3f} normalised, {raw_f1:.3f} raw; safe flagged {ref_fp} normalised, {raw_fp} raw\n")
-    print("| family | texts changed | F1 orig+norm | F1 cloak raw | F1 cloak+norm | recovered "
-          "| safe flagged orig+norm / cloak raw / cloak+norm |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print(f"original text: F1 {ref_f1:.3f} normalised (model config), {raw_f1:.3f} raw, {lex_f1:.3f} normalised "
+          f"with the lexicon as targets; safe flagged {ref_fp} / {raw_fp} / {lex_fp}\n")
+    print("norm = the model's normalisation config (built-in tables); +lex = the same with `targets` = the "
+          "cloaking lexicon (the defender knows the banned words; circular by construction)\n")
+    print("| family | texts changed | F1 orig+norm | F1 cloak raw | F1 cloak+norm | recovered | F1 cloak+norm+lex "
+          "| recovered +lex | safe flagged: orig+norm / cloak raw / cloak+norm / cloak+norm+lex |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     rows = []
     for fam in fams:
         cloaked = []  # seeded per text as perturb.cloak() does, with the lexicon-targeted families
@@ -117,22 +132,24 @@ def main() -> None:
         changed = sum(c != t for c, t in zip(cloaked, texts))
         c_raw, c_raw_fp = evaluate(cloaked, off)
         c_norm, c_norm_fp = evaluate(cloaked, ncfg)
-        lost = ref_f1 - c_raw
-        rec = (c_norm - c_raw) / lost if lost > 1e-9 else None
+        c_lex, c_lex_fp = evaluate(cloaked, lcfg)
         rows.append({"family": fam, "changed": changed, "f1_orig_norm": ref_f1, "f1_cloak_raw": c_raw,
-                     "f1_cloak_norm": c_norm, "recovered": rec, "fp_orig_norm": ref_fp, "fp_cloak_raw": c_raw_fp,
-                     "fp_cloak_norm": c_norm_fp})
-        rec_s = "n/a (no loss)" if rec is None else f"{100 * rec:.0f}%"
-        print(f"| {fam} | {changed} | {ref_f1:.3f} | {c_raw:.3f} | {c_norm:.3f} | {rec_s} "
-              f"| {ref_fp} / {c_raw_fp} / {c_norm_fp} |", flush=True)
+                     "f1_cloak_norm": c_norm, "f1_cloak_norm_lex": c_lex, "fp_orig_norm": ref_fp,
+                     "fp_cloak_raw": c_raw_fp, "fp_cloak_norm": c_norm_fp, "fp_cloak_norm_lex": c_lex_fp})
+        lost = ref_f1 - c_raw
+        print(f"| {fam} | {changed} | {ref_f1:.3f} | {c_raw:.3f} | {c_norm:.3f} | {_pct(c_norm - c_raw, lost)} "
+              f"| {c_lex:.3f} | {_pct(c_lex - c_raw, lost)} | {ref_fp} / {c_raw_fp} / {c_norm_fp} / {c_lex_fp} |",
+              flush=True)
     lost = sum(r["f1_orig_norm"] - r["f1_cloak_raw"] for r in rows)
     won = sum(r["f1_cloak_norm"] - r["f1_cloak_raw"] for r in rows)
-    print(f"\nall families: {100 * won / lost:.0f}% of the F1 lost to cloaking recovered "
-          f"(sum over families); {time.time() - t0:.0f} s")
+    won_lex = sum(r["f1_cloak_norm_lex"] - r["f1_cloak_raw"] for r in rows)
+    print(f"\nall families (sums of F1 differences): recovered {_pct(won, lost)} with the built-in tables, "
+          f"{_pct(won_lex, lost)} with the lexicon as targets; {time.time() - t0:.0f} s")
+    Path(fh.name).unlink()
     if args.json:
         Path(args.json).write_text(json.dumps({"model": name, "threshold": th, "datasets": args.datasets,
-                                               "n": len(texts), "orig_raw_f1": raw_f1, "rows": rows},
-                                              ensure_ascii=False, indent=1), encoding="utf-8")
+                                               "n": len(texts), "orig_raw_f1": raw_f1, "orig_lex_f1": lex_f1,
+                                               "rows": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

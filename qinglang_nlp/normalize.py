@@ -80,6 +80,9 @@ class NormalizeConfig:
     """Named, individually switchable normalisation steps (saved in a model's config).
 
     Every step is on by default. ``max_repeat`` is the longest run of one character that is kept.
+    ``targets`` optionally names a UTF-8 file of extra offensive terms (one per line) that the ``homophones``
+    and ``abbreviations`` steps also restore from homophone, full-pinyin and initials spellings ("" = only the
+    built-in tables). Terms whose pinyin is shared with a built-in target or another term are skipped.
     """
 
     html: bool = True
@@ -98,11 +101,15 @@ class NormalizeConfig:
     emoji: bool = True
     abbreviations: bool = True
     homophones: bool = True
+    targets: str = ""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name == "max_repeat":
+            if f.name == "targets":
+                if not isinstance(v, str):
+                    raise TypeError(f"NormalizeConfig.targets must be a path (str), got {type(v).__name__}")
+            elif f.name == "max_repeat":
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                     raise ValueError(f"NormalizeConfig.max_repeat must be an int >= 1, got {v!r}")
             elif not isinstance(v, bool):
@@ -126,7 +133,7 @@ class NormalizeConfig:
     @classmethod
     def none(cls) -> NormalizeConfig:
         """A config with every step off (``.text`` equals the input)."""
-        return cls(**{f.name: False for f in fields(cls) if f.name != "max_repeat"})
+        return cls(**{f.name: False for f in fields(cls) if f.name not in ("max_repeat", "targets")})
 
 
 class Part(NamedTuple):
@@ -700,7 +707,11 @@ class StructureStep(Step):
         w._prot = None
 
 
-def _targets() -> dict[str, Any]:
+_HAN_TERM = re.compile("[\u4e00-\u9fff]{2,}")
+
+
+def _targets(path: str = "") -> dict[str, Any]:
+    """Explicit homophone spellings, generic (pinyin-matched) targets and extra terms from ``path``."""
     def build() -> dict[str, Any]:
         explicit: dict[str, str] = {}
         generic: list[str] = []
@@ -712,8 +723,15 @@ def _targets() -> dict[str, Any]:
                     raise ValueError(f"homophones.tsv: {row[0]!r} and {row[1]!r} differ in length")
                 explicit[row[0]] = row[1]
         bigrams = {t[i:i + 2] for t in list(explicit.values()) + generic for i in range(len(t) - 1)}
-        return {"explicit": explicit, "generic": generic, "bigrams": bigrams}
-    return _cached("targets", build)
+        extra: list[str] = []
+        if path:
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except OSError as e:
+                raise ValueError(f"NormalizeConfig.targets: cannot read {path!r} ({e})") from None
+            extra = sorted({t.strip() for t in lines if _HAN_TERM.fullmatch(t.strip())})
+        return {"explicit": explicit, "generic": generic, "bigrams": bigrams, "extra": extra}
+    return _cached("targets:" + path, build)
 
 
 def _emoji_table() -> dict[str, str]:
@@ -1008,12 +1026,12 @@ def _abbr_key(spelling: str) -> str:
 _ABBR_SEP_RE = re.compile("[ *._\\-]")
 
 
-def _abbr() -> dict[str, Any]:
+def _abbr(path: str = "") -> dict[str, Any]:
     def build():
         table = {_abbr_key(r[0]): r[1] for r in _read_tsv("abbreviations.tsv", 2)}
         # full pinyin (>= 4 letters) and pinyin initials (>= 3 letters) of every offensive target term
         syl = _syllables()
-        tg = _targets()
+        tg = _targets(path)
         for term in sorted(set(tg["generic"]) | set(tg["explicit"].values())):
             sy = [syl.get(c, "") for c in term]
             if all(sy):
@@ -1022,6 +1040,15 @@ def _abbr() -> dict[str, Any]:
                     table.setdefault(full, term)
                 if len(initials) >= 3:
                     table.setdefault(initials, term)
+        # extra terms: stricter lengths (short initials collide with English words); ambiguous keys are dropped
+        seen: dict[str, str | None] = {}
+        for term in tg["extra"]:
+            sy = [syl.get(c, "") for c in term]
+            if all(sy):
+                for key, minimum in (("".join(sy), 5), ("".join(x[0] for x in sy), 4)):
+                    if len(key) >= minimum and key not in table:
+                        seen[key] = term if seen.get(key, term) == term else None
+        table.update({k: v for k, v in seen.items() if v is not None})
         latin, other = [], []
         for key in sorted(table, key=len, reverse=True):
             if key.isascii():
@@ -1040,7 +1067,7 @@ def _abbr() -> dict[str, Any]:
             "other": re.compile("|".join(other), re.IGNORECASE),
             "first": re.compile(f"[{_charclass(k[0] for k in table if not k.isascii())}]"),
         }
-    return _cached("abbr", build)
+    return _cached("abbr:" + path, build)
 
 
 _LATIN_RE = re.compile("[a-zA-Z]")
@@ -1065,12 +1092,13 @@ class AbbreviationStep(Step):
 
     name = "abbreviations"
 
-    def __init__(self, noise: bool = True, folded: bool = True):
+    def __init__(self, noise: bool = True, folded: bool = True, targets: str = ""):
         self.noise = noise
         self.folded = folded
+        self.targets = targets
 
     def normalize(self, w: _Work) -> None:
-        r = _abbr()
+        r = _abbr(self.targets)
         table = r["table"]
         text = w.text
         edits = []
@@ -1159,15 +1187,24 @@ class HomophoneStep(Step):
 
     name = "homophones"
 
+    def __init__(self, targets: str = ""):
+        self.targets = targets
+
     def normalize(self, w: _Work) -> None:
         def build():
-            tg = _targets()
+            tg = _targets(self.targets)
             explicit = tg["explicit"]
             ex_re = re.compile("|".join(re.escape(k) for k in sorted(explicit, key=len, reverse=True)))
             gen = {_syllable_string(t): t for t in tg["generic"]}
+            extra: dict[str, str | None] = {}
+            for t in tg["extra"]:  # a pinyin shared by two extra terms is ambiguous: neither is restored
+                k = _syllable_string(t)
+                if k not in gen:
+                    extra[k] = t if extra.get(k, t) == t else None
+            gen.update({k: v for k, v in extra.items() if v is not None})
             gen_re = re.compile("|".join(re.escape(k) for k in sorted(gen, key=len, reverse=True)))
             return explicit, ex_re, gen, gen_re
-        explicit, ex_re, gen, gen_re = _cached("homophone_res", build)
+        explicit, ex_re, gen, gen_re = _cached("homophone_res:" + self.targets, build)
         text = w.text
         edits: dict[int, tuple] = {}
         if ex_re.search(text):
@@ -1237,9 +1274,9 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
         if cfg.emoji:
             steps.append(EmojiStep())
         if cfg.abbreviations:
-            steps.append(AbbreviationStep(noise=cfg.noise, folded=cfg.casefold))
+            steps.append(AbbreviationStep(noise=cfg.noise, folded=cfg.casefold, targets=cfg.targets))
         if cfg.homophones:
-            steps.append(HomophoneStep())
+            steps.append(HomophoneStep(cfg.targets))
         return Sequence(steps)
     return _cached("seq:" + repr(cfg), build)
 
