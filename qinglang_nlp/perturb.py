@@ -19,8 +19,11 @@ Families:
 - ``emoji``            characters -> an emoji read as the same word or sound (草/操 -> 🌿, 狗 -> 🐶, 妈 -> 🐴)
 - ``noise_insert``     symbols, spaces or emoji inserted between the term's characters (傻*逼, 傻 逼, 傻😂逼)
 - ``zero_width``       zero-width characters inserted between the term's characters
-- ``fullwidth``        the term -> full-width pinyin initials (ＳＢ), other ASCII -> full width
-- ``stylised``         the term -> stylised pinyin initials (𝐬𝐛, ⓢⓑ, 𝔰𝔟)
+- ``fullwidth``        the term -> full-width pinyin (ｓｈａｂｉ), other ASCII -> full width
+- ``stylised``         the term -> stylised pinyin (𝐬𝐡𝐚𝐛𝐢, ⓢⓗⓐⓑⓘ, 𝔰𝔥𝔞𝔟𝔦)
+
+``fullwidth`` and ``stylised`` dress the full pinyin, not the initials, so that they measure the width and style
+steps; the ambiguity of initials (hr could be many words) is measured by ``pinyin_initials`` alone.
 
 Character choices for ``homophone`` use character frequencies from jieba's dictionary (installed with jieba) so
 that substitutes are common characters, as real evaders use.
@@ -204,7 +207,13 @@ def _initial(c: str) -> str:
 
 def _stylise(s: str, rng: random.Random) -> str:
     base = rng.choice(_STYLES + [_CIRCLED_A])
-    return "".join(chr(base + ord(c) - 0x61) if "a" <= c <= "z" else c for c in s)
+    out = []
+    for c in s:
+        x = chr(base + ord(c) - 0x61) if "a" <= c <= "z" else c
+        if unicodedata.category(x) == "Cn":  # holes in the math alphabets (italic h is U+210E, not U+1D455)
+            x = "\u210e" if c == "h" else chr(_STYLES[0] + ord(c) - 0x61)
+        out.append(x)
+    return "".join(out)
 
 
 def make_families(terms: Iterable[str] | None = None, rate: float = 0.2) -> dict[str, Family]:
@@ -255,10 +264,10 @@ def make_families(terms: Iterable[str] | None = None, rate: float = 0.2) -> dict
         return lambda span: "".join(c + rng.choice(_ZERO_WIDTH) for c in span)
 
     def fullwidth(rng: random.Random) -> Callable[[str], str]:
-        return _per_char(lambda c: chr(ord(_initial(c)) + 0xFEE0) if _initial(c).isascii() else c)
+        return _per_char(lambda c: "".join(chr(ord(x) + 0xFEE0) for x in (_syllable(c) or c)) if _syllable(c) else c)
 
     def stylised(rng: random.Random) -> Callable[[str], str]:
-        return lambda span: _stylise("".join(_initial(c) for c in span), rng)
+        return lambda span: _stylise("".join(_syllable(c) or c for c in span), rng)
 
     fams = {
         "homophone": homophone, "pinyin_full": pinyin_full, "pinyin_initials": pinyin_initials,
@@ -269,7 +278,7 @@ def make_families(terms: Iterable[str] | None = None, rate: float = 0.2) -> dict
     base_full = out["fullwidth"]
 
     def fullwidth_all(text: str, rng: random.Random) -> str:
-        t = base_full(text, rng)  # the targets become full-width initials, remaining ASCII goes full width too
+        t = base_full(text, rng)  # the targets become full-width pinyin, remaining ASCII goes full width too
         return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in t)
     out["fullwidth"] = fullwidth_all
     return out

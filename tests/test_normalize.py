@@ -313,3 +313,15 @@ def test_property_any_span_maps_back_with_character_level_steps(t: str, data: st
 @given(st.lists(_TEXT, max_size=6))
 def test_property_batch_matches_single(texts: list[str]) -> None:
     assert [n.text for n in normalize_batch(texts)] == [normalize(t).text for t in texts]
+
+
+def test_extra_targets_file(tmp_path) -> None:
+    p = tmp_path / "terms.txt"
+    p.write_text("黑鬼\n娘炮\n死肥宅\n# comment\nabc\n", encoding="utf-8")
+    cfg = NormalizeConfig(targets=str(p))
+    assert normalize("你个嘿鬼", cfg).text == "你个黑鬼"  # homophone of an extra term
+    assert normalize("niangpao", cfg).text == "娘炮"  # full pinyin (>= 5 letters)
+    assert normalize("你个嘿鬼").text == "你个嘿鬼"  # not without the file
+    assert NormalizeConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="cannot read"):
+        normalize("x", NormalizeConfig(targets=str(tmp_path / "missing.txt")))

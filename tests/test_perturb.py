@@ -46,7 +46,10 @@ def test_examples() -> None:
     rng = random.Random(0)
     assert FAMILIES["pinyin_full"](TOXIC, rng) == "你就是个shabi，nimasile"
     assert FAMILIES["pinyin_initials"](TOXIC, rng) == "你就是个sb，nmsl"
-    assert FAMILIES["fullwidth"]("傻逼", rng) == "ｓｂ"
+    assert FAMILIES["fullwidth"]("傻逼", rng) == "ｓｈａｂｉ"
+    assert FAMILIES["stylised"]("傻逼", random.Random(3)) in {
+        "".join(chr(b + ord(c) - 0x61) for c in "shabi") for b in (0x1D41A, 0x1D482, 0x1D4EA, 0x1D51E,
+                                                                  0x1D586, 0x1D5BA, 0x1D5EE, 0x1D68A, 0x24D0)}
     assert FAMILIES["radical_split"]("你妈", rng) == "亻尔女马"
     assert FAMILIES["traditional"]("你妈说话", rng) == "你媽说话"  # only the target term is cloaked
     assert "\u200b" in FAMILIES["zero_width"]("傻逼", random.Random(1)) or \
