@@ -40,6 +40,7 @@ lazily on first use, once per process, under a lock (about 0.5 s in total).
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import threading
 import unicodedata
@@ -435,6 +436,21 @@ def _cached(key: str, build: Callable[[], Any]) -> Any:
     return v
 
 
+def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Decorator: a zero-argument builder run once per process, on first use, under the lock."""
+    box: list[Any] = []
+
+    def get() -> Any:
+        if box:
+            return box[0]
+        with _LOCK:
+            if not box:
+                box.append(fn())
+        return box[0]
+    get.__name__, get.__doc__ = fn.__name__, fn.__doc__
+    return get
+
+
 def _charclass(chars: Iterable[str]) -> str:
     """Regex class body for a set of characters, as ranges."""
     cps = sorted(set(map(ord, chars)))
@@ -596,6 +612,7 @@ def _unicode_tables(nfkc: bool, fullwidth: bool, stylised: bool, casefold: bool)
 
 
 
+@_once
 def _marks_re() -> re.Pattern:
     def build() -> re.Pattern:
         marks = [chr(i) for i in range(0x30000) if not 0xD800 <= i < 0xE000
@@ -615,12 +632,15 @@ class UnicodeStep(Step):
 
     def __init__(self, nfkc: bool, fullwidth: bool, stylised: bool, casefold: bool):
         self.flags = (nfkc, fullwidth, stylised, casefold)
+        self._res: tuple | None = None
 
     def normalize(self, w: _Work) -> None:
         nfkc, _, _, casefold = self.flags
         if not any(self.flags):
             return
-        table, one, many, many_re = _cached(f"unicode:{self.flags}", lambda: _unicode_tables(*self.flags))
+        if self._res is None:
+            self._res = _cached(f"unicode:{self.flags}", lambda: _unicode_tables(*self.flags))
+        table, one, many, many_re = self._res
         text = w.text
         if text.isascii():
             if casefold and not text.islower() and any("A" <= c <= "Z" for c in text):
@@ -710,6 +730,7 @@ class StructureStep(Step):
 _HAN_TERM = re.compile("[\u4e00-\u9fff]{2,}")
 
 
+@functools.cache
 def _targets(path: str = "") -> dict[str, Any]:
     """Explicit homophone spellings, generic (pinyin-matched) targets and extra terms from ``path``."""
     def build() -> dict[str, Any]:
@@ -734,6 +755,7 @@ def _targets(path: str = "") -> dict[str, Any]:
     return _cached("targets:" + path, build)
 
 
+@_once
 def _emoji_table() -> dict[str, str]:
     def build() -> dict[str, str]:
         t = {r[0]: r[1] for r in _read_tsv("emoji.tsv")}
@@ -744,6 +766,7 @@ def _emoji_table() -> dict[str, str]:
     return _cached("emoji", build)
 
 
+@_once
 def _noise_res() -> dict[str, Any]:
     def build():
         wes = [k for k in _emoji_table() if len(k) == 1]
@@ -828,6 +851,7 @@ class NumeralStep(Step):
         w.apply(edits, self.name)
 
 
+@_once
 def _opencc():
     """The process-wide OpenCC t2s converter, created lazily and thread-safely."""
     def build():
@@ -836,6 +860,7 @@ def _opencc():
     return _cached("opencc", build)
 
 
+@_once
 def _trad_re() -> _CharFinder:
     def build() -> re.Pattern:
         conv = _opencc()
@@ -907,14 +932,20 @@ class _TableStep(Step):
     name = "table"
     file = ""
 
+    _res: tuple[dict[str, str], Any] | None = None
+
     def _table(self) -> tuple[dict[str, str], Any]:
+        if self._res is not None:
+            return self._res
+
         def build():
             t = {r[0]: r[1] for r in _read_tsv(self.file)}
             if all(len(k) == 1 and len(v) == 1 for k, v in t.items()):
                 return t, _CharFinder(t)
             keys = sorted(t, key=len, reverse=True)
             return t, re.compile("|".join(re.escape(k) for k in keys))
-        return _cached("table:" + self.file, build)
+        self._res = _cached("table:" + self.file, build)
+        return self._res
 
     def normalize(self, w: _Work) -> None:
         t, rx = self._table()
@@ -990,6 +1021,11 @@ class RepeatStep(Step):
         w.apply(edits, self.name)
 
 
+@_once
+def _emoji_finder() -> _CharFinder:
+    return _CharFinder(_emoji_table())
+
+
 class EmojiStep(Step):
     """Keep each emoji and add the Chinese word it stands for (🐶 -> 🐶狗, 🌿 -> 🌿草)."""
 
@@ -997,7 +1033,7 @@ class EmojiStep(Step):
 
     def normalize(self, w: _Work) -> None:
         t = _emoji_table()
-        finder = _cached("emoji_finder", lambda: _CharFinder(t))
+        finder = _emoji_finder()
         text = w.text
         if not finder.search(text):
             return
@@ -1026,6 +1062,7 @@ def _abbr_key(spelling: str) -> str:
 _ABBR_SEP_RE = re.compile("[ *._\\-]")
 
 
+@functools.cache
 def _abbr(path: str = "") -> dict[str, Any]:
     def build():
         table = {_abbr_key(r[0]): r[1] for r in _read_tsv("abbreviations.tsv", 2)}
@@ -1131,6 +1168,7 @@ class AbbreviationStep(Step):
 # Pinyin: per-character syllables (pypinyin default reading, toneless), syllable-id table for fast matching
 # --------------------------------------------------------------------------------------------------------------
 
+@_once
 def _syllables() -> dict[str, str]:
     """Character -> toneless pinyin (first reading of pypinyin's character dictionary, as ``lazy_pinyin``)."""
     def build() -> dict[str, str]:
@@ -1149,6 +1187,7 @@ def _syllables() -> dict[str, str]:
     return _cached("syllables", build)
 
 
+@_once
 def _syllable_ids():
     """Numpy table: code point -> private-use code point standing for its syllable (non-CJK unchanged)."""
     def build():
@@ -1189,6 +1228,7 @@ class HomophoneStep(Step):
 
     def __init__(self, targets: str = ""):
         self.targets = targets
+        self._res: tuple | None = None
 
     def normalize(self, w: _Work) -> None:
         def build():
@@ -1204,7 +1244,9 @@ class HomophoneStep(Step):
             gen.update({k: v for k, v in extra.items() if v is not None})
             gen_re = re.compile("|".join(re.escape(k) for k in sorted(gen, key=len, reverse=True)))
             return explicit, ex_re, gen, gen_re
-        explicit, ex_re, gen, gen_re = _cached("homophone_res:" + self.targets, build)
+        if self._res is None:
+            self._res = _cached("homophone_res:" + self.targets, build)
+        explicit, ex_re, gen, gen_re = self._res
         text = w.text
         edits: dict[int, tuple] = {}
         if ex_re.search(text):
@@ -1249,6 +1291,10 @@ class Sequence:
 
 
 def _sequence(cfg: NormalizeConfig) -> Sequence:
+    seq = _SEQS.get(cfg)
+    if seq is not None:
+        return seq
+
     def build() -> Sequence:
         steps: list[Step] = []
         if cfg.html:
@@ -1278,7 +1324,10 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
         if cfg.homophones:
             steps.append(HomophoneStep(cfg.targets))
         return Sequence(steps)
-    return _cached("seq:" + repr(cfg), build)
+    with _LOCK:
+        seq = _SEQS.get(cfg) or build()
+        _SEQS[cfg] = seq
+    return seq
 
 
 def _config(config: NormalizeConfig | dict | None) -> NormalizeConfig:
@@ -1292,6 +1341,7 @@ def _config(config: NormalizeConfig | dict | None) -> NormalizeConfig:
 
 
 _DEFAULT = NormalizeConfig()
+_SEQS: dict[NormalizeConfig, Sequence] = {}
 
 
 def _part_key(p: tuple) -> tuple[int, int]:
