@@ -39,8 +39,11 @@ class _ShardScorer:
     """Ray actor: loads the model once, then scores whole shards into Arrow tables."""
 
     def __init__(self, model: str, fields: dict[str, str], batch_size: int, lexicon: bool,
-                 cascade: str | None, keep_text: bool):
+                 cascade: str | None, keep_text: bool, threads: int = 1):
         from .moderator import load
+        from .onnx_classifier import THREADS_ENV
+
+        os.environ.setdefault(THREADS_ENV, str(threads))  # one actor per reserved CPU: no oversubscription
 
         m = load(None if model == "default" else model, lexicon=lexicon)
         if cascade:
@@ -77,12 +80,13 @@ def _shard_item(s: Shard) -> dict[str, Any]:
 def score_ray(input_path: str | os.PathLike, output_dir: str | os.PathLike, model: str = "default", *,
               fields: FieldMap = FieldMap(), batch_size: int = 64, workers: int = 2, fmt: str | None = None,
               lexicon: bool = True, cascade: str | None = None, keep_text: bool = False,
-              overwrite: bool = False, rows_per_shard: int = 2000, address: str | None = None,
-              progress: bool = False) -> ScoreSummary:
+              overwrite: bool = False, rows_per_shard: int = 500, address: str | None = None,
+              cpus_per_worker: int = 1, progress: bool = False) -> ScoreSummary:
     """Score ``input_path`` on Ray Data into a folder of Parquet files; return the run's counts.
 
     ``model`` and ``cascade`` are paths (or model names) that every worker can open. Starts a local Ray
-    (``num_cpus=workers``) unless Ray is already initialised or ``address`` is given.
+    (``num_cpus=workers * cpus_per_worker``) unless Ray is already initialised or ``address`` is given. Each
+    actor reserves ``cpus_per_worker`` CPUs and runs ONNX with that many threads.
     """
     try:
         import ray
@@ -104,15 +108,17 @@ def score_ray(input_path: str | os.PathLike, output_dir: str | os.PathLike, mode
         if address:
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+            ray.init(num_cpus=workers * cpus_per_worker, include_dashboard=False, ignore_reinit_error=True,
+                     log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     shards = plan_shards(inp, fmt, rows_per_shard)
     ds = ray.data.from_items([_shard_item(s) for s in shards], override_num_blocks=len(shards))
     ds = ds.map_batches(
-        _ShardScorer, batch_size=1, batch_format="numpy", concurrency=workers, num_cpus=1,
+        _ShardScorer, batch_size=1, batch_format="numpy", concurrency=workers, num_cpus=cpus_per_worker,
         fn_constructor_kwargs={"model": model_arg, "fields": asdict(fields), "batch_size": batch_size,
-                               "lexicon": lexicon, "cascade": cascade_arg, "keep_text": keep_text})
+                               "lexicon": lexicon, "cascade": cascade_arg, "keep_text": keep_text,
+                               "threads": cpus_per_worker})
     ds.write_parquet(str(out.resolve()))
 
     summary = ScoreSummary(input_bytes=inp.stat().st_size)
