@@ -811,8 +811,8 @@ class NoiseStep(Step):
                 seen = m.end(1)
                 s, e = m.start(1), m.end(1)
                 run = m.group(1)
-                # only the markers of parts (@, #, [, ]) can be noise that belongs to a part: URLs hold no CJK
-                if w.parts and not _MARKERS.isdisjoint(run) and w.is_protected(s - 1, e + 1, _NOISE_PROTECTED):
+                # noise that is part of a part is kept: only the markers (@, #, [, ]) can be (URLs hold no CJK)
+                if w.parts and not _MARKERS.isdisjoint(run) and w.is_protected(s, e, _NOISE_PROTECTED):
                     continue
                 if we.isdisjoint(run) or (text[s - 1] + text[e]) in bigrams:
                     edits.append((s, e, "", None, None))
@@ -825,7 +825,8 @@ class NoiseStep(Step):
             for m in r["around"].finditer(text):
                 g = 1 if m.start(1) >= 0 else 2
                 s, e = m.start(g), m.end(g)
-                if s not in done and not (w.parts and w.is_protected(s - 1, e + 1, _NOISE_PROTECTED)):
+                if s not in done and not (w.parts and not _MARKERS.isdisjoint(m.group(g))
+                                          and w.is_protected(s, e, _NOISE_PROTECTED)):
                     edits.append((s, e, "", None, None))
             edits.sort()
         w.apply(edits, self.name)
