@@ -2,7 +2,8 @@
 
 For each dataset (category judged): ``cold``, ``swsr``, ``toxicn``, ``chnci`` (vulgar) and our ``fanquan``
 corpus (fanquan and vulgar), a row counts as flagged when the matcher returns at least one hit of that
-category. FP rate = flagged safe rows / safe rows; recall = flagged offensive rows / offensive rows.
+category. FP rate = flagged safe rows / safe rows (also with only severity-3 hits, which can force review on
+their own); recall = flagged offensive rows / offensive rows.
 
 Variants of the bundled lists, each adding one mechanism:
   raw        deny terms with their whole-word and needs-context constraints removed, no allow list, no pinyin
@@ -92,7 +93,7 @@ def evaluate(matchers: dict[str, LexiconMatcher], split: str, data: str | None, 
             if cat != "vulgar" and " " in vname:
                 continue  # third-party lists are read as vulgar only
             t0 = time.perf_counter()
-            fp = tp = pos = neg = 0
+            fp = fp3 = tp = pos = neg = 0
             fp_terms: Counter[str] = Counter()
             for r, n in labelled:
                 hits = [s for s in m.match(n) if s.category == cat]
@@ -102,14 +103,16 @@ def evaluate(matchers: dict[str, LexiconMatcher], split: str, data: str | None, 
                 else:
                     neg += 1
                     fp += bool(hits)
+                    fp3 += any((h.severity or 0) >= 3 for h in hits)
                     fp_terms.update({s.term for s in hits})
             row = {"dataset": ds, "category": cat, "split": split, "variant": vname, "safe": neg, "offensive": pos,
-                   "fp_rate": fp / neg if neg else float("nan"), "recall": tp / pos if pos else float("nan"),
+                   "fp_rate": fp / neg if neg else float("nan"), "fp_sev3_rate": fp3 / neg if neg else float("nan"), "recall": tp / pos if pos else float("nan"),
                    "seconds": time.perf_counter() - t0}
             if top:
                 row["top_fp_terms"] = fp_terms.most_common(top)
             rows.append(row)
-            print(f"| {ds} | {cat} | {vname} | {neg} | {row['fp_rate']:.2%} | {pos} | {row['recall']:.2%} |"
+            print(f"| {ds} | {cat} | {vname} | {neg} | {row['fp_rate']:.2%} | {row['fp_sev3_rate']:.2%} | {pos} "
+                  f"| {row['recall']:.2%} |"
                   + (f" {row['top_fp_terms']}" if top else ""), flush=True)
     return rows
 
@@ -126,8 +129,8 @@ def main() -> None:
     if not args.no_third_party:
         matchers.update(third_party_variants(args.data))
     print(f"# split={args.split}; a row is flagged when it has >= 1 hit of the judged category")
-    print("| dataset | category | variant | safe rows | FP rate | offensive rows | recall |")
-    print("|---|---|---|---|---|---|---|")
+    print("| dataset | category | variant | safe rows | FP rate | FP rate, severity 3 | offensive rows | recall |")
+    print("|---|---|---|---|---|---|---|---|")
     rows = evaluate(matchers, args.split, args.data, args.top)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
