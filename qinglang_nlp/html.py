@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html as _html
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,19 +42,23 @@ _OG_TITLE = re.compile(r"""<meta\b[^>]*property=["']og:title["'][^>]*content=["'
 _WS_BREAK = re.compile(r"[ \t\r\f\v\u00a0]*\n\s*")
 
 
+def _same(s: str) -> str:
+    return s
+
+
 def looks_like_html(text: str) -> bool:
     """True when ``text`` contains an HTML tag or comment that the ``html`` step would remove."""
     return _LOOKS.search(text) is not None
 
 
-def _head_edits(text: str, head: re.Match) -> list[tuple]:
+def _head_edits(text: str, head: re.Match, fold: Callable[[str], str]) -> list[tuple]:
     """The <head> becomes its title (or og:title) and a newline; everything else in it is dropped."""
     hs, he = head.span()
     tm = _TITLE.search(text, hs, he)
     if tm and tm.group(1).strip():
         ts, te = tm.span(1)
         raw = tm.group(1)
-        title = _html.unescape(raw).strip()
+        title = fold(_html.unescape(raw)).strip()
         edits: list[tuple] = [(hs, ts, "", None, None)]
         if title != raw:  # entities or padding in the title: the whole title aligns to its raw span
             edits.append((ts, te, title, ts, te))
@@ -61,14 +66,18 @@ def _head_edits(text: str, head: re.Match) -> list[tuple]:
         return edits
     og = _OG_TITLE.search(text, hs, he)
     if og and og.group(1).strip():
-        return [(hs, he, _html.unescape(og.group(1)).strip() + "\n", og.start(1), og.end(1))]
+        return [(hs, he, fold(_html.unescape(og.group(1))).strip() + "\n", og.start(1), og.end(1))]
     return [(hs, he, "", None, None)]
 
 
-def html_edits(text: str) -> list[tuple]:
-    """Edits ``(start, end, replacement, anchor_start, anchor_end)`` that turn raw HTML into readable text."""
+def html_edits(text: str, fold: Callable[[str], str] | None = None) -> list[tuple]:
+    """Edits ``(start, end, replacement, anchor_start, anchor_end)`` that turn raw HTML into readable text.
+
+    ``fold`` is applied to text decoded from entities and titles (``normalize`` passes its earlier steps).
+    """
+    fold = fold or _same
     head = _HEAD.search(text)
-    edits = _head_edits(text, head) if head else []
+    edits = _head_edits(text, head, fold) if head else []
     hs, he = head.span() if head else (-1, -1)
     for m in _TOKEN.finditer(text):
         s, e = m.start(), m.end()
@@ -83,7 +92,7 @@ def html_edits(text: str) -> list[tuple]:
             inner = m.group()[1:-1].strip()
             edits.append((s, e, "\n" if _BLOCK.match(inner) else "", s, e))
         else:  # entity
-            r = _html.unescape(m.group()).replace("\u00a0", " ")
+            r = fold(_html.unescape(m.group()).replace("\u00a0", " "))
             if r != m.group():
                 edits.append((s, e, r, s, e))
     edits.sort()

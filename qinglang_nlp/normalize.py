@@ -8,10 +8,10 @@ mapped back with ``Normalized.to_original(start, end)``.
 
 Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so training and inference agree):
 
-1. ``html``          strip tags/scripts/styles of (WeChat-article) HTML, keep title and paragraph breaks
-2. ``invisible``     delete zero-width characters, variation selectors, bidi/format and control characters
-3. ``nfkc`` / ``fullwidth`` / ``stylised`` / ``casefold``  Unicode NFKC, full-width -> half-width, 𝐬𝐛 ⓢⓑ ①
+1. ``invisible``     delete zero-width characters, variation selectors, bidi/format and control characters
+2. ``nfkc`` / ``fullwidth`` / ``stylised`` / ``casefold``  Unicode NFKC, full-width -> half-width, 𝐬𝐛 ⓢⓑ ①
    ⒈ 🅢 -> plain letters and digits, case folding (one fused table lookup)
+3. ``html``          strip tags/scripts/styles of (WeChat-article) HTML, keep title and paragraph breaks
 4. ``structure``     URLs, @mentions, #话题#, 【title】 and [bracket emoticons] recorded as ``parts`` and
    protected from the later rewriting steps
 5. ``noise``         noise symbols, spaces and emoji inserted BETWEEN two CJK characters are deleted (傻*逼, 傻 逼,
@@ -71,7 +71,7 @@ __all__ = [
 DATA_DIR = Path(__file__).parent / "data" / "normalize"
 
 STEP_ORDER: tuple[str, ...] = (
-    "html", "invisible", "unicode", "structure", "noise", "numerals", "traditional", "variants", "radicals", "repeats",
+    "invisible", "unicode", "html", "structure", "noise", "numerals", "traditional", "variants", "radicals", "repeats",
     "emoji", "abbreviations", "homophones",
 )
 
@@ -509,15 +509,28 @@ class Step:
 
 
 class HtmlStep(Step):
-    """Strip HTML (WeChat articles): tags, scripts, styles and comments; keep title and paragraph breaks."""
+    """Strip HTML (WeChat articles): tags, scripts, styles and comments; keep title and paragraph breaks.
+
+    Runs after ``unicode`` so that tags spelled in full width (＜ｐ＞) are tags too; text decoded from entities
+    (``&#xFF33;``) goes through the earlier steps (``fold``) so that the result is stable.
+    """
 
     name = "html"
+
+    def __init__(self, fold: list[Step] | None = None):
+        self.fold_steps = fold or []
+
+    def _fold(self, s: str) -> str:
+        w = _Work(s)
+        for step in self.fold_steps:
+            step.normalize(w)
+        return w.text
 
     def normalize(self, w: _Work) -> None:
         from .html import break_edits, html_edits, looks_like_html
 
         if looks_like_html(w.text):
-            w.apply(html_edits(w.text), self.name)
+            w.apply(html_edits(w.text, self._fold if self.fold_steps else None), self.name)
             w.apply(break_edits(w.text), self.name)
 
 
@@ -1044,8 +1057,9 @@ class EmojiStep(Step):
             name = t[text[s]]
             os_, oe = w.orig_span(s, e)
             w.parts.append(("emoji", os_, oe, text[s]))
-            if text.startswith(name, e):
-                continue  # already followed by its word (idempotence)
+            nxt = text[e:e + len(name)]
+            if nxt == name or (len(nxt) == len(name) and _syllable_string(nxt) == _syllable_string(name)):
+                continue  # already followed by its word, or by a homophone the homophones step made of it
             edits.append((e, e, name, s, e))
         w.apply(edits, self.name)
 
@@ -1298,12 +1312,12 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
 
     def build() -> Sequence:
         steps: list[Step] = []
-        if cfg.html:
-            steps.append(HtmlStep())
         if cfg.invisible:
             steps.append(InvisibleStep())
         if cfg.nfkc or cfg.fullwidth or cfg.stylised or cfg.casefold:
             steps.append(UnicodeStep(cfg.nfkc, cfg.fullwidth, cfg.stylised, cfg.casefold))
+        if cfg.html:
+            steps.append(HtmlStep(fold=list(steps)))
         if cfg.structure:
             steps.append(StructureStep())
         if cfg.noise:
