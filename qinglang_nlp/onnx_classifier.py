@@ -26,7 +26,7 @@ from .errors import ModelLoadError
 from .modelio import verify_manifest
 from .windows import split_windows, token_cost
 
-__all__ = ["OnnxClassifier", "WindowConfig", "default_threads"]
+__all__ = ["OnnxClassifier", "WindowConfig", "default_threads", "pad_batch"]
 
 THREADS_ENV = "QINGLANG_ONNX_THREADS"
 PROVIDERS_ENV = "QINGLANG_ONNX_PROVIDERS"
@@ -127,8 +127,8 @@ class OnnxClassifier:
         self.max_body = self.max_length - len(self._prefix_ids) - len(self._suffix_ids)
         if self.max_body < 8:
             raise ValueError(f"max_length={max_length} leaves {self.max_body} tokens per window")
-        if not 0 <= self.window.overlap < self.max_body // 2:
-            raise ValueError(f"window overlap {self.window.overlap} must be below half a window ({self.max_body})")
+        if self.window.overlap < 0:
+            raise ValueError(f"window overlap must be >= 0, got {self.window.overlap}")
 
         self.threads = int(threads) if threads else default_threads()
         self.providers = list(providers or _providers_from_env())
@@ -195,7 +195,7 @@ class OnnxClassifier:
         return self.predict_scores_and_spans(texts, titles)[0]
 
     def predict_scores_and_spans(
-        self, texts: Sequence[str], titles: Sequence[str | None] | None = None, batch_size: int | None = None,
+        self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
     ) -> tuple[np.ndarray, list[list[ModelSpan]]]:
         """Scores plus, per text, the best window ``(start, end, category, score)`` of every category over
         its threshold; offsets index the given text (the body, never the title)."""
@@ -208,7 +208,7 @@ class OnnxClassifier:
             return scores, spans
         pieces = self._pieces(texts, titles)
         best = np.full((len(texts), len(self.categories)), -1, np.int64)
-        probs = self._score_pieces(pieces, int(batch_size or self.batch_size))
+        probs = self._score_pieces(pieces)
         for k, (piece, p) in enumerate(zip(pieces, probs)):
             row = scores[piece.item]
             better = p > row
@@ -221,17 +221,15 @@ class OnnxClassifier:
                     spans[i].append((pieces[k].start, pieces[k].end, cat, float(scores[i, c])))
         return scores, spans
 
-    def predict_batch(self, texts: Iterable[str], batch_size: int | None = None,
-                      sort_buffer: int = 16) -> Iterator[np.ndarray]:
+    def predict_batch(self, texts: Iterable[str], buffer_size: int = 1024) -> Iterator[np.ndarray]:
         """Stream scores for any iterable of normalised texts: yields one ``(n_cat,)`` row per text, in order.
 
-        Texts are read ``batch_size * sort_buffer`` at a time, sorted by length inside that buffer and scored
-        one batch at a time, so memory stays flat however many texts come.
+        Texts are read ``buffer_size`` at a time, sorted by length inside that buffer and scored one batch
+        (``self.batch_size`` windows) at a time, so memory stays flat however many texts come.
         """
-        bs = int(batch_size or self.batch_size)
         it = iter(texts)
-        while chunk := list(islice(it, bs * max(1, sort_buffer))):
-            yield from self.predict_scores_and_spans(chunk, batch_size=bs)[0]
+        while chunk := list(islice(it, max(1, buffer_size))):
+            yield from self.predict_scores(chunk)
 
     # ------------------------------------------------------------------ internals
     def _pieces(self, texts: list[str], titles: Sequence[str | None] | None) -> list[_Piece]:
@@ -263,28 +261,34 @@ class OnnxClassifier:
                 pieces.append(_Piece(i, self._prefix_ids + head_ids + body_ids[a:b] + self._suffix_ids, ws, we))
         return pieces
 
-    def _score_pieces(self, pieces: list[_Piece], batch_size: int) -> np.ndarray:
+    def _score_pieces(self, pieces: list[_Piece]) -> np.ndarray:
         """Probabilities for every piece, batching pieces of similar length together."""
         out = np.zeros((len(pieces), len(self.categories)), np.float32)
         order = sorted(range(len(pieces)), key=lambda k: len(pieces[k].ids))
-        for lo in range(0, len(order), batch_size):
-            idx = order[lo:lo + batch_size]
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo:lo + self.batch_size]
             logits = self.run_ids([pieces[k].ids for k in idx])
             out[idx] = 1.0 / (1.0 + np.exp(-logits * self._inv_temp))
         return out
 
     def run_ids(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """Raw logits ``(len(batch), n_cat)`` for lists of token ids (already framed), padded here."""
-        width = max(len(x) for x in batch)
-        ids = np.full((len(batch), width), self.pad_token_id, np.int64)
-        mask = np.zeros((len(batch), width), np.int64)
-        for r, x in enumerate(batch):
-            ids[r, : len(x)] = x
-            mask[r, : len(x)] = 1
+        ids, mask = pad_batch(batch, self.pad_token_id)
         feed = {"input_ids": ids, "attention_mask": mask}
         for name in self._extra_inputs:
             feed[name] = np.zeros_like(ids)
         return np.asarray(self._session.run(None, feed)[0], np.float32)
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token id lists to the longest: ``(input_ids, attention_mask)``, both int64."""
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_id, np.int64)
+    mask = np.zeros((len(seqs), width), np.int64)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = s
+        mask[r, : len(s)] = 1
+    return ids, mask
 
 
 def _providers_from_env() -> list[str]:
