@@ -325,3 +325,14 @@ def test_extra_targets_file(tmp_path) -> None:
     assert NormalizeConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="cannot read"):
         normalize("x", NormalizeConfig(targets=str(tmp_path / "missing.txt")))
+
+
+def test_batch_restores_the_garbage_collector() -> None:
+    import gc
+
+    assert gc.isenabled()
+    normalize_batch(["傻*逼"] * 3)
+    assert gc.isenabled()
+    with pytest.raises(TypeError):
+        normalize_batch(["ok", 1])  # type: ignore[list-item]
+    assert gc.isenabled()
