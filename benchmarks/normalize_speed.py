@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qinglang_nlp.normalize import NormalizeConfig, normalize, normalize_batch
+from qinglang_nlp.normalize import NormalizeConfig, normalize, normalize_batch, pinyin_view
 
 DATA = Path(os.environ.get("QINGLANG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 _FLOOR_TABLE = {**{i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)}, 0x3000: 0x20, 0x200B: None, 0xFEFF: None}
@@ -69,6 +69,8 @@ def main() -> None:
         "normalize() per text, pinyin step off": lambda: [normalize(t, no_pinyin) for t in texts],
         "normalize_batch(), all steps": lambda: normalize_batch(texts, all_on),
         "normalize_batch(), pinyin step off": lambda: normalize_batch(texts, no_pinyin),
+        "normalize_batch() + pinyin_view() of every text": lambda: [
+            pinyin_view(n) for n in normalize_batch(texts, all_on)],
     }
     print(f"{len(texts):,} comments, {nbytes / 1e6:.2f} MB UTF-8, median of {args.runs} runs, one process, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
