@@ -530,7 +530,7 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     spath = state_path(out)
     want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
             "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),
-            "options": {"keep_text": keep_text}}
+            "options": {"keep_text": keep_text, "cascade_cutoffs": getattr(model, "cutoffs", None)}}
     state = None
     if overwrite or not resume:
         if not overwrite and (out.exists() or spath.exists()):
@@ -546,6 +546,7 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
             raise ResumeError(f"{spath}: unreadable resume state ({e}); rerun with --overwrite") from None
         _check_state(state, want, out)
         if state.get("complete"):
+            shutil.rmtree(parts_dir(out), ignore_errors=True)  # a crash between the merge and the clean-up
             done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}))
             done.resumed_from, done.complete = done.rows, True
             return done
