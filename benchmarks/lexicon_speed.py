@@ -1,9 +1,8 @@
 """Lexicon matching speed: build time, throughput (MB/s, median) and peak memory.
 
-Matches ~10 MB (UTF-8) of real comments (CHNCI, COLD, SWSR train rows, one ``match`` call per comment)
-against 1k, 10k and all (~87k lines) konsheng terms read at run time from ``$QINGLANG_DATA/lexicons``
-(never copied into the repo), with ``ahocorasick_rs`` and ``pyahocorasick``, with and without the pinyin
-view. Each configuration runs in its own subprocess so that its peak RSS (VmHWM) is its own.
+Matches ~10 MB (UTF-8) of real comments (CHNCI, COLD, SWSR train rows) against the bundled lists
+(``bundled``) and 1k, 10k and all (~87k lines) konsheng terms read at run time from ``$QINGLANG_DATA/lexicons``
+(never copied into the repo), with ``ahocorasick_rs`` and ``pyahocorasick``, with and without the pinyin view. Each configuration runs in its own subprocess so that its peak RSS (VmHWM) is its own.
 
     .venv/bin/python benchmarks/lexicon_speed.py [--mb 10] [--repeats 3] [--data DIR] [--json out.json]
 
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qinglang_nlp.datasets import data_dir, iter_dataset
-from qinglang_nlp.lexicon import LexiconMatcher, Term, _Index
+from qinglang_nlp.lexicon import BUNDLED_LISTS, LexiconMatcher, Term, _Index, bundled_path, load_terms
 from qinglang_nlp.normalize import normalize, normalize_batch, pinyin_view
 
 
@@ -93,12 +92,16 @@ WARM = ["预热一下：傻逼粉丝又去集资打投了 nmsl https://t.cn/x", 
 def run_one(n: int | None, backend: str, pinyin: bool, mb: float, repeats: int, data: str | None) -> dict:
     texts = comments(mb, data)
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
-    terms = [Term(t, "vulgar", list_name="konsheng") for t in term_set(konsheng_terms(data), n)]
+    if n == 0:  # the bundled lists, as LexiconMatcher.default() loads them
+        lists: dict = {name: load_terms(bundled_path(name)) for name in BUNDLED_LISTS}
+    else:
+        lists = {"konsheng": [Term(t, "vulgar", list_name="konsheng") for t in term_set(konsheng_terms(data), n)]}
+    terms = [t for ts in lists.values() for t in ts]
     for w in WARM:  # load normalisation tables (OpenCC, pinyin) outside the timings
         pinyin_view(normalize(w))
     builds, kb_builds = [], []
     for _ in range(repeats):
-        m = LexiconMatcher({"konsheng": terms}, pinyin=pinyin, backend=backend)
+        m = LexiconMatcher(lists, pinyin=pinyin, backend=backend)
         t0 = time.perf_counter()
         m.build()
         builds.append(time.perf_counter() - t0)
@@ -120,8 +123,8 @@ def run_one(n: int | None, backend: str, pinyin: bool, mb: float, repeats: int, 
     edits = []
     for i in range(20):  # one add + one remove of a new term, as a user would at run time
         t0 = time.perf_counter()
-        m.add_term(f"测试词{i}号", category="vulgar", list_name="konsheng")
-        m.remove_term(f"测试词{i}号", list_name="konsheng")
+        m.add_term(f"测试词{i}号", category="vulgar", list_name="vulgar" if n == 0 else "konsheng")
+        m.remove_term(f"测试词{i}号", list_name="vulgar" if n == 0 else "konsheng")
         edits.append((time.perf_counter() - t0) / 2)
     mbs = nbytes / 1e6
     return {
@@ -156,7 +159,7 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--data", default=None)
-    ap.add_argument("--sizes", default="1000,10000,all")
+    ap.add_argument("--sizes", default="bundled,1000,10000,all", help="bundled = the bundled lists")
     ap.add_argument("--backends", default="rs,py")
     ap.add_argument("--py-sizes", default="10000", help="sizes at which the 'py' backend is measured")
     ap.add_argument("--pinyin", default="off,on")
@@ -168,8 +171,8 @@ def main() -> None:
             print(json.dumps(reference(args.mb, args.repeats, args.data)))
             return
         n, backend, py = args.one.split(":")
-        print(json.dumps(run_one(None if n == "all" else int(n), backend, py == "on", args.mb, args.repeats,
-                                 args.data)))
+        size = None if n == "all" else 0 if n == "bundled" else int(n)
+        print(json.dumps(run_one(size, backend, py == "on", args.mb, args.repeats, args.data)))
         return
     common = ["--mb", str(args.mb), "--repeats", str(args.repeats)] + (["--data", args.data] if args.data else [])
 
