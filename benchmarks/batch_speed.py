@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--proxy-second", default=None, help="calibrate/measure recall against this model instead")
     ap.add_argument("--recall", type=float, default=0.99)
     ap.add_argument("--dev-rows", type=int, default=3000)
+    ap.add_argument("--positive-rate", type=float, default=None,
+                    help="dev posts for calibration: as make_corpus --positive-rate (match the corpus)")
     ap.add_argument("--ray-workers", type=int, default=2)
     ap.add_argument("--skip", default="", help="comma list of runs to skip: first,second,proxy,cascade,ray")
     ap.add_argument("--workdir", default=None)
@@ -160,21 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     out_proxy = score("proxy_second_only", a.proxy_second) if a.proxy_second and "proxy" not in skip else None
 
     if "cascade" not in skip:
-        import qinglang_nlp as ql
-        from make_corpus import load_texts, make
-        from qinglang_nlp.batch import FieldMap, row_text
-        from qinglang_nlp.cascade import calibrate
-
-        dev_posts = list(make(a.dev_rows, load_texts("dev", None), seed=1))
-        dev_texts = [row_text(p, FieldMap()) for p in dev_posts]
+        # in subprocesses: a big driver would leak its RSS high-water mark into every child it forks
+        dev = work / "dev_posts.jsonl"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_corpus.py"), "-o", str(dev), "--rows",
+                        str(a.dev_rows), "--split", "dev", "--seed", "1"]
+                       + (["--positive-rate", str(a.positive_rate)] if a.positive_rate is not None else []),
+                       env=env, check=True, capture_output=True)
         target = a.proxy_second or a.second
-        t0 = time.perf_counter()
-        cfg = calibrate(ql.load(a.first), ql.load(target), dev_texts, a.recall)
-        cfg["first"] = str(Path(a.first).resolve())
-        cfg["calibration_seconds"] = round(time.perf_counter() - t0, 1)
         cas_file = work / "cascade.json"
-        cas_file.write_text(json.dumps(cfg, ensure_ascii=False, indent=1))
-        res["cascade"] = {"target": target, "cutoffs": cfg["cutoffs"], "dev": cfg["dev"]}
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qinglang_nlp.cascade", a.first, target, str(dev), "-o",
+                        str(cas_file), "--recall", str(a.recall)], env=env, check=True, capture_output=True)
+        cfg = json.loads(cas_file.read_text(encoding="utf-8"))
+        res["cascade"] = {"target": target, "cutoffs": cfg["cutoffs"], "dev": cfg["dev"],
+                          "calibration_wall_s": round(time.perf_counter() - t0, 1)}
         out_cas = score("cascade", a.second, ["--cascade", str(cas_file)])
         flags_cas, stages = flagged_sets(out_cas)
         res["cascade"]["candidate_rate"] = round(stages.get(2, 0) / a.rows, 4)

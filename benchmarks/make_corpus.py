@@ -36,15 +36,18 @@ def _zipf_weights(n: int, a: float) -> list[float]:
     return [1.0 / (k ** a) for k in range(1, n + 1)]
 
 
-def load_texts(split: str, data: str | None) -> dict[str, list[tuple[str, str]]]:
-    """(source id, text) per dataset of one carved split; datasets absent from ``data`` are skipped."""
+def load_texts(split: str, data: str | None) -> dict[str, list[tuple[str, str, bool]]]:
+    """(source id, text, positive) per dataset of one carved split; absent datasets are skipped.
+
+    ``positive``: the dataset labels the text 1 in any category."""
     from qinglang_nlp.datasets import iter_dataset
     from qinglang_nlp.errors import DataError
 
     out: dict[str, list[tuple[str, str]]] = {}
     for name in (*SHORT, *POSTS, "fanquan"):
         try:
-            out[name] = [(r.id, r.text) for r in iter_dataset(name, split, data)]
+            out[name] = [(r.id, r.text, any(v == 1 for v in r.labels.values()))
+                         for r in iter_dataset(name, split, data)]
         except (DataError, OSError, ValueError) as e:
             print(f"skip {name}: {e}", file=sys.stderr)
             out[name] = []
@@ -70,17 +73,36 @@ def wechat_html(paras: list[str], rng: random.Random, title: str) -> str:
     return "".join(parts)
 
 
-def make(rows: int, texts: dict[str, list[tuple[str, str]]], seed: int = 0, n_wechat: int = 600,
-         n_weibo: int = 8000):
-    """Yield ``rows`` post dicts."""
+def make(rows: int, texts: dict[str, list[tuple[str, str, bool]]], seed: int = 0, n_wechat: int = 600,
+         n_weibo: int = 8000, positive_rate: float | None = None):
+    """Yield ``rows`` post dicts.
+
+    ``positive_rate``: draw each text from the dataset-positive texts with this probability, else from the
+    negatives (default: as the datasets mix them, which is far more toxic than a real crawl).
+    """
     rng = random.Random(seed)
-    short = [x for n in SHORT for x in texts[n]] + [x for x in texts["fanquan"] if len(x[1]) < 120]
-    posts = [x for n in POSTS for x in texts[n]]
+
+    class _Pool(list):
+        def pick(self):
+            if positive_rate is None:
+                return rng.choice(self)[:2]
+            want = rng.random() < positive_rate
+            side = self.pos if want and self.pos else self.neg if self.neg else self.pos
+            return rng.choice(side)[:2]
+
+    def pool(items):
+        p = _Pool(items)
+        p.pos = [x for x in items if x[2]]
+        p.neg = [x for x in items if not x[2]]
+        return p
+
+    short = pool([x for n in SHORT for x in texts[n]] + [x for x in texts["fanquan"] if len(x[1]) < 120])
+    posts = pool([x for n in POSTS for x in texts[n]])
     fq_long = [x for x in texts["fanquan"] if len(x[1]) >= 60] or texts["fanquan"]
-    fq_all = texts["fanquan"]
-    long_pool = posts + fq_long
+    fq_all = pool(texts["fanquan"])
+    long_pool = pool(posts + fq_long)
     if not short:
-        short = posts or fq_all
+        short = posts if posts else fq_all
     if not posts:
         posts = short
     wechat = FANQUAN_ACCOUNTS + [f"{rng.choice(WECHAT_WORDS)}{rng.choice(WECHAT_WORDS)}{k}号" for k in
@@ -97,16 +119,16 @@ def make(rows: int, texts: dict[str, list[tuple[str, str]]], seed: int = 0, n_we
         if r < 0.25:  # WeChat article (20%) or title only (5%)
             acc = rng.choices(wechat, w_weights)[0]
             fq = acc in FANQUAN_ACCOUNTS
-            src, first = rng.choice(fq_all if fq and fq_all else long_pool)
+            src, first = (fq_all if fq and fq_all else long_pool).pick()
             title = first.replace("\n", " ")[: rng.randint(12, 30)]
             url = f"https://mp.weixin.qq.example/s/{hashlib.sha1(f'{seed}:{i}'.encode()).hexdigest()[:22]}"
             rec = {"id": f"wx-{i:07d}", "account": acc, "title": title, "url": url, "published_at": ts}
             if r < 0.20:
                 target = max(200, int(rng.lognormvariate(7.3, 0.35)))  # median ~1,500 characters
                 paras, n = [first], len(first)
-                pool = fq_all if fq and fq_all and rng.random() < 0.8 else long_pool
+                src_pool = fq_all if fq and fq_all and rng.random() < 0.8 else long_pool
                 while n < target:
-                    p = rng.choice(pool)[1]
+                    p = src_pool.pick()[1]
                     paras.append(p)
                     n += len(p)
                 rec["content"] = wechat_html(paras, rng, title)
@@ -116,7 +138,7 @@ def make(rows: int, texts: dict[str, list[tuple[str, str]]], seed: int = 0, n_we
             rec.update(kind=kind, read_count=int(rng.paretovariate(1.2) * 100), src=src)
         else:
             acc = rng.choices(weibo, u_weights)[0]
-            src, text = rng.choice(posts if r < 0.5 else short)
+            src, text = (posts if r < 0.5 else short).pick()
             kind = "weibo_post" if r < 0.5 else "comment"
             rec = {"id": f"wb-{i:07d}", "account": acc, "text": text,
                    "url": f"https://weibo.example/{acc[-8:]}/{i}", "published_at": ts,
@@ -131,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=["train", "dev", "test"])
     ap.add_argument("--data", default=None, help="shared data folder (default $QINGLANG_DATA or ../shared/data)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--positive-rate", type=float, default=None,
+                    help="share of texts drawn from dataset positives (default: the datasets' own mix)")
     a = ap.parse_args(argv)
     out = Path(a.output)
     if ROOT in out.resolve().parents and "benchmarks" in out.resolve().parts:
         print("note: keep generated corpora out of git (they quote the shared datasets)", file=sys.stderr)
     texts = load_texts(a.split, a.data)
-    recs = make(a.rows, texts, a.seed)
+    recs = make(a.rows, texts, a.seed, positive_rate=a.positive_rate)
     if out.suffix == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -27,7 +27,7 @@ import numpy as np
 from .result import Result
 from .taxonomy import CATEGORIES
 
-__all__ = ["Cascade", "calibrate", "measure", "load_cascade"]
+__all__ = ["Cascade", "calibrate", "measure", "load_cascade", "read_cascade_file"]
 
 
 class Cascade:
@@ -153,10 +153,9 @@ def measure(cascade: Cascade, texts: Sequence[str], batch_size: int = 64) -> dic
     return out
 
 
-def load_cascade(path: str | os.PathLike, second: Any, lexicon: bool = True) -> Cascade:
-    """Build a :class:`Cascade` from a cascade file and a loaded second-stage model."""
-    from .moderator import load
-
+def read_cascade_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A cascade file's content, with ``first`` made absolute when it names a folder (beside the file or
+    relative to the working directory)."""
     p = Path(path)
     try:
         cfg = json.loads(p.read_text(encoding="utf-8"))
@@ -164,10 +163,20 @@ def load_cascade(path: str | os.PathLike, second: Any, lexicon: bool = True) -> 
         raise ValueError(f"{p}: cannot read cascade file ({e})") from None
     if not isinstance(cfg, dict) or cfg.get("kind") != "cascade" or "cutoffs" not in cfg or not cfg.get("first"):
         raise ValueError(f"{p}: not a cascade file (needs kind='cascade', first, cutoffs)")
-    first_path = Path(cfg["first"])
-    if not first_path.is_absolute() and (p.parent / first_path).is_dir():
-        first_path = p.parent / first_path
-    first = load(first_path if first_path.is_dir() else cfg["first"], lexicon=lexicon)
+    first = Path(cfg["first"])
+    for cand in (first, p.parent / first) if not first.is_absolute() else (first,):
+        if cand.is_dir():
+            cfg["first"] = str(cand.resolve())
+            break
+    return cfg
+
+
+def load_cascade(path_or_config: str | os.PathLike | dict[str, Any], second: Any, lexicon: bool = True) -> Cascade:
+    """Build a :class:`Cascade` from a cascade file (or its content) and a loaded second-stage model."""
+    from .moderator import load
+
+    cfg = path_or_config if isinstance(path_or_config, dict) else read_cascade_file(path_or_config)
+    first = load(cfg["first"], lexicon=lexicon)
     return Cascade(first, second, cfg["cutoffs"], cfg.get("lexicon_gate", True))
 
 

@@ -39,7 +39,7 @@ class _ShardScorer:
     """Ray actor: loads the model once, then scores whole shards into Arrow tables."""
 
     def __init__(self, model: str, fields: dict[str, str], batch_size: int, lexicon: bool,
-                 cascade: str | None, keep_text: bool, threads: int = 1):
+                 cascade: dict[str, Any] | None, keep_text: bool, threads: int = 1):
         from .moderator import load
         from .onnx_classifier import THREADS_ENV
 
@@ -102,7 +102,11 @@ def score_ray(input_path: str | os.PathLike, output_dir: str | os.PathLike, mode
             raise ValueError(f"{out} exists and is not empty; pass --overwrite to replace it")
         shutil.rmtree(out) if out.is_dir() else out.unlink()
     model_arg = model if model in ("default", "baseline") or not Path(model).exists() else str(Path(model).resolve())
-    cascade_arg = str(Path(cascade).resolve()) if cascade else None
+    cascade_arg = None
+    if cascade:
+        from .cascade import read_cascade_file
+
+        cascade_arg = read_cascade_file(cascade)  # read here: the workers get its content, not a path
     t0 = time.perf_counter()
     if not ray.is_initialized():
         if address:
