@@ -319,9 +319,10 @@ def test_extra_targets_file(tmp_path) -> None:
     p = tmp_path / "terms.txt"
     p.write_text("黑鬼\n娘炮\n死肥宅\n# comment\nabc\n", encoding="utf-8")
     cfg = NormalizeConfig(targets=str(p))
-    assert normalize("你个嘿鬼", cfg).text == "你个黑鬼"  # homophone of an extra term
     assert normalize("niangpao", cfg).text == "娘炮"  # full pinyin (>= 5 letters)
-    assert normalize("你个嘿鬼").text == "你个嘿鬼"  # not without the file
+    assert normalize("sifeizhai", cfg).text == "死肥宅"
+    assert normalize("niangpao").text == "niangpao"  # not without the file
+    assert normalize("你个嘿鬼", cfg).text == "你个嘿鬼"  # extra terms are not matched by homophone
     assert NormalizeConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="cannot read"):
         normalize("x", NormalizeConfig(targets=str(tmp_path / "missing.txt")))
