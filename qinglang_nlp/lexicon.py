@@ -754,33 +754,34 @@ class LexiconMatcher:
         return not term.whole_word or self._words.is_word(t, h.ns, h.ne)
 
     def _to_spans(self, n: Normalized, hits: list[_Hit]) -> list[Span]:
-        seen: dict[tuple[int, int, str | None], str] = {}
+        if len(hits) == 1:
+            return [_span(n, hits[0])]
+        seen: set[tuple] = set()
         spans = []
         hits.sort(key=lambda h: (h.view != "text", h.ns, h.ne))  # text-view hits win duplicates
         for h in hits:
             term = h.entry.term
             cat_key = (h.ns, h.ne, term.category)
             ident = (h.ns, h.ne, term.term, term.list_name)
-            if h.view == "pinyin" and cat_key in seen:
+            if ident in seen or (h.view == "pinyin" and cat_key in seen):
                 continue
-            if ident in seen:
-                continue
-            seen[cat_key] = h.view
-            seen[ident] = h.view  # type: ignore[index]
-            s, e = n.to_original(h.ns, h.ne)
-            orig = n.original[s:e]
-            view = h.view
-            if view == "text" and orig.casefold() != n.text[h.ns:h.ne]:
-                view = "variant"
-            spans.append(
-                Span(
-                    s, e, orig, term.category or "", "lexicon",
-                    term=term.term, sublabel=term.sublabel, list_name=term.list_name,
-                    view=view, severity=term.severity,
-                )
-            )
+            seen.add(cat_key)
+            seen.add(ident)
+            spans.append(_span(n, h))
         spans.sort(key=lambda sp: (sp.start, sp.end, sp.category, sp.term or ""))
         return spans
+
+
+def _span(n: Normalized, h: _Hit) -> Span:
+    """The evidence span of one hit on the original text; ``variant`` when normalisation changed the spelling."""
+    term = h.entry.term
+    s, e = n.to_original(h.ns, h.ne)
+    orig = n.original[s:e]
+    view = h.view
+    if view == "text" and orig.casefold() != n.text[h.ns:h.ne]:
+        view = "variant"
+    return Span(s, e, orig, term.category or "", "lexicon", term=term.term, sublabel=term.sublabel,
+                list_name=term.list_name, view=view, severity=term.severity)
 
 
 _SEP = "\x00"  # joins texts for one automaton pass; never inside a key (checked when keys are made)
