@@ -321,6 +321,7 @@ class _Keyed:
     key: str
     pinyin_key: str | None
     checks: bool  # has a whole-word or Latin-boundary constraint to test per hit
+    context_keys: tuple[str, ...] = ()  # normalised context words (ctx=N:a|b)
 
 
 class _Index:
@@ -355,7 +356,6 @@ class _Snapshot:
     delta: _Index | None
     dead: frozenset[tuple[str, str]]  # (list name, key) of base entries removed or replaced
     delta_map: Mapping[tuple[str, str], _Keyed] = field(default_factory=dict)
-    context_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class _WordSegmenter:
@@ -441,9 +441,6 @@ class LexiconMatcher:
         c = self.config
         return c if isinstance(c, NormalizeConfig) else NormalizeConfig.from_dict(c)
 
-    def _keyed(self, t: Term) -> _Keyed:
-        return self._keyed_many([t])[0]
-
     def _keys(self, raw: list[str]) -> list[tuple[str, str]]:
         """(normalised text, pinyin view) of each term, through a per-matcher cache (called under the lock)."""
         cache = self._key_cache
@@ -469,7 +466,8 @@ class LexiconMatcher:
             if not k or _SEP in k:
                 raise ValueError(f"term {t.term!r} (list {t.list_name!r}) is empty after normalisation or has NUL")
             pk = py if (t.pinyin and not t.allow and py and py != k) else None
-            out.append(_Keyed(t, k, pk, _needs_checks(t, k)))
+            ctx = tuple(x for x, _ in self._keys(list(t.context_terms))) if t.context_terms else ()
+            out.append(_Keyed(t, k, pk, _needs_checks(t, k), ctx))
         return out
 
     def _coerce(self, name: str, terms: Any, defaults: Mapping[str, Any]) -> list[Term]:
@@ -487,17 +485,7 @@ class LexiconMatcher:
 
     def _snapshot_from(self, lists: Mapping[str, Mapping[str, _Keyed]]) -> _Snapshot:
         entries = [e for lst in lists.values() for e in lst.values()]
-        ctx = self._context_keys(entries, {})
-        return _Snapshot(lists, _Index(entries, self.backend), None, frozenset(), {}, ctx)
-
-    def _context_keys(
-        self, entries: Iterable[_Keyed], old: Mapping[str, tuple[str, ...]]
-    ) -> dict[str, tuple[str, ...]]:
-        ctx = dict(old)
-        for e in entries:
-            if e.term.context_terms and e.term.term not in ctx:
-                ctx[e.term.term] = tuple(normalize(w, self._cfg).text for w in e.term.context_terms)
-        return ctx
+        return _Snapshot(lists, _Index(entries, self.backend), None, frozenset(), {})
 
     def _keyed_list(self, terms: Iterable[Term]) -> dict[str, _Keyed]:
         out: dict[str, _Keyed] = {}
@@ -551,7 +539,6 @@ class LexiconMatcher:
                 _Index(delta.values(), self.backend) if delta else None,
                 frozenset(dead),
                 delta,
-                self._context_keys(keyed, old.context_keys),
             )
 
     # -- editing ---------------------------------------------------------------------------
@@ -711,7 +698,7 @@ class LexiconMatcher:
         if allow and deny:
             deny = [h for h in deny if not _allowed(h, allow)]
         if any(h.entry.term.context_window for h in deny):
-            deny = _context_filter(t, deny, snap.context_keys)
+            deny = _context_filter(t, deny)
         return self._to_spans(n, _drop_nested(deny)) if deny else []
 
     def _pinyin_hits(
@@ -835,7 +822,7 @@ def _allowed(h: _Hit, allow: list[_Hit]) -> bool:
     return False
 
 
-def _context_filter(t: str, hits: list[_Hit], ctx_keys: Mapping[str, tuple[str, ...]]) -> list[_Hit]:
+def _context_filter(t: str, hits: list[_Hit]) -> list[_Hit]:
     """Keep context-needing hits only when another hit (or one of their context words) is near."""
     out = []
     for h in hits:
@@ -844,7 +831,7 @@ def _context_filter(t: str, hits: list[_Hit], ctx_keys: Mapping[str, tuple[str, 
         if not w:
             out.append(h)
             continue
-        words = ctx_keys.get(term.term, ())
+        words = h.entry.context_keys
         if words:
             left, right = t[max(0, h.ns - w):h.ns], t[h.ne:h.ne + w]
             if any(x in left or x in right for x in words):

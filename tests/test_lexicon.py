@@ -172,6 +172,9 @@ def test_needs_context_with_words_and_with_other_hits():
     assert words.match("对家出牌太快了") == []
     assert terms_of(words.match("对家粉丝又来撕了")) == ["对家"]
     assert words.match("对家打牌，过了很久很久很久之后才来撕") == []  # 撕 is too far away
+    # re-adding the term with other context words takes effect on the next call
+    words.add_term(Term("对家", "fanquan", "fq_war", context_window=6, context_terms=("出牌",)), list_name="u")
+    assert terms_of(words.match("对家出牌太快了")) == ["对家"] and words.match("对家粉丝又来撕了") == []
     other = LexiconMatcher({"u": [Term("女装", "vulgar", "vu_sexual", context_window=5),
                                   Term("约炮", "vulgar", "vu_sexual")]}, pinyin=False)
     assert other.match("女装店周末打折") == []
