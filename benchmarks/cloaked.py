@@ -77,8 +77,11 @@ def load_model(name: str):
     return score, th, NormalizeConfig.from_dict(m.config.get("normalize")), m.name
 
 
+MIN_LOSS = 0.01  # below this F1 loss, "recovered" is noise (a 0.002 loss made -230 % out of nothing)
+
+
 def _pct(won: float, lost: float) -> str:
-    return "n/a (no loss)" if lost <= 1e-9 else f"{100 * won / lost:.0f}%"
+    return f"n/a (loss {lost:.3f} < {MIN_LOSS})" if lost < MIN_LOSS else f"{100 * won / lost:.0f}%"
 
 
 def main() -> None:
@@ -140,11 +143,15 @@ def main() -> None:
         print(f"| {fam} | {changed} | {ref_f1:.3f} | {c_raw:.3f} | {c_norm:.3f} | {_pct(c_norm - c_raw, lost)} "
               f"| {c_lex:.3f} | {_pct(c_lex - c_raw, lost)} | {ref_fp} / {c_raw_fp} / {c_norm_fp} / {c_lex_fp} |",
               flush=True)
-    lost = sum(r["f1_orig_norm"] - r["f1_cloak_raw"] for r in rows)
-    won = sum(r["f1_cloak_norm"] - r["f1_cloak_raw"] for r in rows)
-    won_lex = sum(r["f1_cloak_norm_lex"] - r["f1_cloak_raw"] for r in rows)
-    print(f"\nall families (sums of F1 differences): recovered {_pct(won, lost)} with the built-in tables, "
-          f"{_pct(won_lex, lost)} with the lexicon as targets; {time.time() - t0:.0f} s")
+    hit = [r for r in rows if r["f1_orig_norm"] - r["f1_cloak_raw"] >= MIN_LOSS]
+    lost = sum(r["f1_orig_norm"] - r["f1_cloak_raw"] for r in hit)
+    won = sum(r["f1_cloak_norm"] - r["f1_cloak_raw"] for r in hit)
+    won_lex = sum(r["f1_cloak_norm_lex"] - r["f1_cloak_raw"] for r in hit)
+    worse = [r["family"] for r in rows if r["fp_cloak_norm"] > r["fp_orig_norm"]]
+    print(f"\nfamilies that cost >= {MIN_LOSS} F1 ({', '.join(r['family'] for r in hit)}): recovered "
+          f"{_pct(won, lost)} of the summed loss with the built-in tables, {_pct(won_lex, lost)} with the lexicon "
+          f"as targets. Families where cloak+norm flags more safe texts than orig+norm: {worse or 'none'}. "
+          f"{time.time() - t0:.0f} s")
     Path(fh.name).unlink()
     if args.json:
         Path(args.json).write_text(json.dumps({"model": name, "threshold": th, "datasets": args.datasets,
