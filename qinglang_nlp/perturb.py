@@ -25,8 +25,8 @@ Families:
 ``fullwidth`` and ``stylised`` dress the full pinyin, not the initials, so that they measure the width and style
 steps; the ambiguity of initials (hr could be many words) is measured by ``pinyin_initials`` alone.
 
-Character choices for ``homophone`` use character frequencies from jieba's dictionary (installed with jieba) so
-that substitutes are common characters, as real evaders use.
+Substitutes for ``homophone`` are drawn from the 3,755 level-1 (most common) characters of GB 2312, as real
+evaders use common characters; no dictionary beyond Python's codecs and pypinyin is needed.
 """
 from __future__ import annotations
 
@@ -80,35 +80,25 @@ def _syllable(ch: str) -> str:
     return _syllables().get(ch, "")
 
 
-def _char_freq() -> dict[str, int]:
-    """Character frequencies summed over jieba's dictionary words."""
-    def build() -> dict[str, int]:
-        import jieba
-
-        freq: dict[str, int] = {}
-        path = Path(jieba.__file__).parent / "dict.txt"
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                parts = line.split(" ")
-                if len(parts) >= 2:
-                    f = int(parts[1])
-                    for c in parts[0]:
-                        freq[c] = freq.get(c, 0) + f
-        return freq
-    return _cached("freq", build)  # type: ignore[return-value]
+def _common(ch: str) -> bool:
+    """Whether ``ch`` is one of the 3,755 level-1 (most common) characters of GB 2312."""
+    try:
+        b = ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return len(b) == 2 and 0xB0 <= b[0] <= 0xD7
 
 
 def _homophones() -> dict[str, list[str]]:
-    """Syllable -> common characters with that syllable, most frequent first (top 12)."""
+    """Syllable -> the common (GB 2312 level-1) characters with that syllable, in code-point order."""
     def build() -> dict[str, list[str]]:
         from .normalize import _syllables
 
-        freq = _char_freq()
         by: dict[str, list[str]] = {}
         for ch, syl in _syllables().items():
-            if "\u4e00" <= ch <= "\u9fff" and freq.get(ch, 0) >= 50:
+            if "\u4e00" <= ch <= "\u9fff" and _common(ch):
                 by.setdefault(syl, []).append(ch)
-        return {s: sorted(cs, key=lambda c: -freq.get(c, 0))[:12] for s, cs in by.items()}
+        return {k: sorted(v) for k, v in by.items()}
     return _cached("homophones", build)  # type: ignore[return-value]
 
 
@@ -233,7 +223,7 @@ def make_families(terms: Iterable[str] | None = None, rate: float = 0.2) -> dict
 
         def one(c: str) -> str:
             cands = [x for x in table.get(_syllable(c), []) if x != c]
-            return rng.choice(cands[:6]) if cands else c
+            return rng.choice(cands) if cands else c
         return _per_char(one)
 
     def pinyin_full(rng: random.Random) -> Callable[[str], str]:
