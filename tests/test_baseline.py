@@ -56,9 +56,26 @@ def test_category_without_both_classes_fails_clearly():
 def test_choose_thresholds():
     s = np.array([0.9, 0.8, 0.7, 0.4, 0.3, 0.2])
     y = np.array([1, 1, 1, 0, 0, 0])
-    th = choose_thresholds(s, y)
+    th = choose_thresholds(s, y, min_support=2)
     assert th["label"] == pytest.approx(0.7) and th["dev_f1"] == 1.0
-    assert th["block"] >= th["label"]
+    assert th["block"] == pytest.approx(0.7) and th["review"] <= th["label"]
+
+
+def test_block_never_fires_when_precision_target_unreachable():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    s = rng.random(400)  # no signal: precision ~0.5 everywhere
+    th = choose_thresholds(s, y, block_precision=0.97)
+    assert th["block"] == 1.0
+    assert th["review"] <= th["label"] < 1.0
+
+
+def test_review_threshold_reaches_recall():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 1000)
+    s = np.clip(y * 0.4 + rng.random(1000) * 0.6, 0, 1)
+    th = choose_thresholds(s, y, review_recall=0.9)
+    assert ((s >= th["review"]) & (y == 1)).sum() / y.sum() >= 0.9
 
 
 def test_manifest_detects_tampering(tiny_model_dir, tmp_path):

@@ -44,7 +44,8 @@ class TrainConfig(dict):
         # weak negatives for fanquan: texts from sets about other topics (documented in the model card)
         "fanquan_weak_negatives": {"cold": 3000, "swsr": 1000, "weibo21": 1500, "chnci_non_entertainment": 3000},
         "seed": 13,
-        "block_precision": 0.9,
+        "block_precision": 0.97,
+        "review_recall": 0.9,
     }
 
     def __init__(self, **overrides: Any):
@@ -98,9 +99,16 @@ def to_classifier(vec, models, categories: Sequence[str] = CATEGORIES, cfg: Trai
                               tuple(cfg["ngram_range"]), cfg["sublinear_tf"])
 
 
-def choose_thresholds(scores: np.ndarray, y: np.ndarray, block_precision: float = 0.9) -> dict[str, float]:
-    """Label threshold = best F1 on dev; block threshold = lowest score whose precision >= target."""
-    order = np.argsort(-scores)
+def choose_thresholds(scores: np.ndarray, y: np.ndarray, block_precision: float = 0.97,
+                      review_recall: float = 0.9, min_support: int = 20) -> dict[str, float]:
+    """Thresholds from dev scores.
+
+    ``label``: the F1-optimal threshold. ``review``: the highest threshold whose recall reaches ``review_recall``
+    (never above ``label``), so the review queue catches most positives. ``block``: the lowest threshold whose
+    precision over the top ``k >= min_support`` dev rows stays at or above ``block_precision``; 1.0 (never block
+    automatically) when no such threshold exists.
+    """
+    order = np.argsort(-scores, kind="mergesort")
     s, t = scores[order], y[order]
     tp = np.cumsum(t)
     k = np.arange(1, len(t) + 1)
@@ -109,10 +117,17 @@ def choose_thresholds(scores: np.ndarray, y: np.ndarray, block_precision: float 
     f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0)
     best = int(np.argmax(f1))
     label_t = float(s[best])
-    ok = np.nonzero(prec >= block_precision)[0]
-    ok = ok[ok >= 20] if len(ok[ok >= 20]) else ok  # ignore the noisy top few
-    block_t = float(s[ok.max()]) if len(ok) else float(s[0])
-    return {"label": round(label_t, 6), "block": round(max(block_t, label_t), 6), "dev_f1": round(float(f1[best]), 4)}
+    reach = np.nonzero(rec >= review_recall)[0]
+    review_t = min(float(s[reach[0]]) if len(reach) else float(s[-1]), label_t)
+    # precision of every prefix from min_support on must hold: take the longest prefix where it does
+    ok = prec >= block_precision
+    ok[: min_support - 1] = True
+    bad = np.nonzero(~ok)[0]
+    last_ok = (bad[0] - 1) if len(bad) else len(s) - 1
+    block_t = float(s[last_ok]) if last_ok >= min_support - 1 else 1.0
+    block_t = max(block_t, label_t)
+    return {"label": round(label_t, 6), "review": round(review_t, 6), "block": round(block_t, 6),
+            "dev_f1": round(float(f1[best]), 4)}
 
 
 def export_baseline(clf: BaselineClassifier, out_dir: str | Path, config: dict[str, Any],
@@ -202,18 +217,18 @@ def train_baseline(out_dir: str | Path, data_dir=None, cfg: TrainConfig | None =
     vec, models = fit_baseline(Xtr, ytr, cfg, cats)
     clf = to_classifier(vec, models, cats, cfg)
     sdev = clf.predict_scores(Xdev)
-    thresholds, block, dev_f1 = {}, {}, {}
+    thresholds, review, block, dev_f1 = {}, {}, {}, {}
     for j, c in enumerate(cats):
         m = ydev[:, j] >= 0
-        th = choose_thresholds(sdev[m, j], ydev[m, j], cfg["block_precision"])
-        thresholds[c], block[c], dev_f1[c] = th["label"], th["block"], th["dev_f1"]
+        th = choose_thresholds(sdev[m, j], ydev[m, j], cfg["block_precision"], cfg["review_recall"])
+        thresholds[c], review[c], block[c], dev_f1[c] = th["label"], th["review"], th["block"], th["dev_f1"]
     config = {
         "kind": "baseline",
         "name": "qinglang-baseline",
         "version": "0.1.0",
         "categories": cats,
         "thresholds": thresholds,
-        "decision": {"review": dict(thresholds), "block": block},
+        "decision": {"review": review, "block": block, "severe_hit": 3},
         "normalize": ncfg.to_dict(),
         "baseline": {"ngram_range": list(cfg["ngram_range"]), "sublinear_tf": cfg["sublinear_tf"]},
         "train": dict(cfg),
