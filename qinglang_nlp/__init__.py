@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from .errors import DataError, ModelLoadError, QinglangError
 from .moderator import Moderator, load
-from .normalize import Normalized, NormalizeConfig, normalize
+from .normalize import Normalized, NormalizeConfig, explain, normalize, normalize_batch, pinyin_view, to_pinyin
 from .result import Result, Span
 from .taxonomy import CATEGORIES, TAXONOMY
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "Moderator", "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "Normalized", "NormalizeConfig",
+    "load", "Moderator", "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "normalize_batch", "pinyin_view", "to_pinyin", "explain", "Normalized",
+    "NormalizeConfig",
     "QinglangError", "ModelLoadError", "DataError", "__version__",
 ]

@@ -281,12 +281,12 @@ def normalize(text, explain):
         n = norm_mod.normalize(t)
         click.echo(n.text)
         if explain:
-            explain_fn = getattr(norm_mod, "explain", None)
-            if explain_fn is None:
-                click.echo("  (no step trace available)")
-                continue
-            for step in explain_fn(t):
-                click.echo(f"  {step}")
+            for step in norm_mod.explain(t):
+                if not step["changed"]:
+                    continue
+                click.echo(f"  {step['step']}: {step['text']}")
+                for ch in step["changes"][:20]:
+                    click.echo(f"    [{ch['start']}:{ch['end']}] {ch['original']!r}: {ch['before']!r} -> {ch['after']!r}")
 
 
 if __name__ == "__main__":  # pragma: no cover

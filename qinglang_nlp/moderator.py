@@ -17,7 +17,7 @@ from .decide import DecisionPolicy
 from .errors import ModelLoadError
 from .inputs import DEFAULT_MAX_CHARS, check_text
 from .modelio import find_model_dir, read_config, verify_manifest
-from .normalize import NormalizeConfig, Normalized, normalize
+from .normalize import NormalizeConfig, Normalized, normalize_batch
 from .result import Result, Span
 from .taxonomy import CATEGORIES
 
@@ -84,7 +84,7 @@ class Moderator:
         return scores, spans
 
     def _results(self, texts: list[str], truncated: list[bool]) -> list[Result]:
-        norms = [normalize(t, self.normalize_config) for t in texts]
+        norms = normalize_batch(texts, self.normalize_config)
         scores, spans = self._score(norms)
         out = []
         for i, n in enumerate(norms):

@@ -18,7 +18,7 @@ import numpy as np
 from ..baseline import BaselineClassifier, char_ngrams
 from ..datasets import Record, load_dataset
 from ..modelio import write_manifest
-from ..normalize import NormalizeConfig, normalize
+from ..normalize import NormalizeConfig, normalize_batch
 from ..taxonomy import CATEGORIES
 
 __all__ = ["TrainConfig", "fit_baseline", "export_baseline", "train_baseline", "choose_thresholds"]
@@ -209,7 +209,7 @@ def train_baseline(out_dir: str | Path, data_dir=None, cfg: TrainConfig | None =
     cats = list(CATEGORIES)
 
     def norm(rows):
-        return [normalize(t, ncfg).text for t, _, _ in rows]
+        return [n.text for n in normalize_batch([t for t, _, _ in rows], ncfg)]
 
     Xtr, Xdev = norm(train), norm(dev)
     ytr, ydev = _label_matrix(train, cats), _label_matrix(dev, cats)
