@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/kill_test.py --kills 20 --rows 20000 -m MODEL [--input posts.jsonl]
 
-Each round starts the real CLI in a subprocess (``--resume`` is the default), waits until it has committed a
-random number of rows (drawn between the current progress and the end) plus a random 0-200 ms, and kills
-it with SIGKILL. After the last kill the same command runs to the end. The output must equal, byte for
+Each round starts the real CLI in a subprocess (``--resume`` is the default), waits until it has committed
+at least that round's target row (targets: ``--kills`` distinct random rows, in increasing order, so the
+kills spread over the whole file), then a random 0-200 ms more, and kills it with SIGKILL (a target already
+passed means a kill during start-up or while skipping committed rows). After the last kill the same command runs to the end. The output must equal, byte for
 byte, the output of one uninterrupted run: every id exactly once, in input order, same scores. Prints one
 JSON line with the result; exit status 0 only if the check passed. Without ``--input`` it writes a corpus
 of ``--rows`` posts cycled from ``examples/posts.jsonl`` (unique ids, plus one malformed line).
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     t_ref = time.perf_counter() - t0
     total = sum(1 for _ in ref.read_bytes().splitlines()) if a.format == "jsonl" else None
     kills, missed, points = 0, 0, []
-    for _ in range(a.kills):
-        done = committed_rows(out)
-        target = rng.randint(done, max(done, (total or a.rows) - 1))
+    n_rows = total or a.rows
+    targets = sorted(rng.sample(range(n_rows), min(a.kills, n_rows)))  # kill points spread over the file
+    for target in targets:
         p = subprocess.Popen(cmd + ["-o", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while p.poll() is None and committed_rows(out) < target:
             time.sleep(0.01)
