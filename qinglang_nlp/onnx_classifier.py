@@ -251,7 +251,8 @@ class OnnxClassifier:
             if not body_ids:
                 continue  # empty or whitespace-only text: scores stay 0
             budget = self.max_body - len(head_ids)
-            windows = split_windows(text, budget, min(self.window.overlap, budget // 2 - 1), token_cost(body_starts))
+            windows = split_windows(text, budget, max(0, min(self.window.overlap, budget // 2 - 1)),
+                                    token_cost(body_starts))
             if self.window.max_windows:
                 windows = windows[: self.window.max_windows]
             for ws, we in windows:

@@ -3,8 +3,9 @@
 Steps (``qinglang export``):
 
 1. load the checkpoint (:class:`~qinglang_nlp.train.model.MultiTaskClassifier`, torch fp32) — the reference;
-2. prune the vocabulary to the tokens a corpus uses plus every single-character token (the embedding matrix
-   of a multilingual encoder is most of its size); tokenisation of that corpus is unchanged, which is checked;
+2. prune the vocabulary to the tokens a corpus uses plus every single-character and every all-CJK token (the
+   embedding matrix of a multilingual encoder is most of its size); tokenisation of the corpus is unchanged,
+   which is checked on the parity texts;
 3. ``torch.onnx.export`` (opset 17, dynamic batch and sequence axes);
 4. graph optimisation with onnxruntime's transformer optimiser (attention / layer-norm / GELU fusion);
 5. int8 variants — dynamic per-tensor, dynamic per-channel, static QDQ — each measured for speed and parity;
@@ -139,12 +140,19 @@ def default_parity_records(n: int = 2000, data_dir: str | os.PathLike | None = N
 
 
 # ---------------------------------------------------------------------------------------------- vocabulary
-def _single_char_ids(tok: Any) -> set[int]:
-    """Ids of tokens that are one character (optionally after a word-start or continuation marker)."""
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x2FA1F
+
+
+def _always_kept_ids(tok: Any) -> set[int]:
+    """Ids kept whatever the corpus: one-character tokens (optionally after a word-start or continuation
+    marker), so unseen text never turns into unknowns, and every all-CJK piece, so Chinese text the corpus
+    missed is still cut as in training."""
     keep = set()
     for piece, i in tok.get_vocab(with_added_tokens=False).items():
         core = piece.removeprefix("▁").removeprefix("##")
-        if len(core) <= 1:
+        if len(core) <= 1 or all(_is_cjk(c) for c in core):
             keep.add(i)
     return keep
 
@@ -411,7 +419,7 @@ def export(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, quanti
     vocab_info: dict[str, Any] = {"size": tok.get_vocab_size(), "pruned": False}
     seqs = seqs_ref
     if prune_vocab:
-        keep = _single_char_ids(tok)
+        keep = _always_kept_ids(tok)
         # a character-level vocabulary (BERT-Chinese style) has nothing worth pruning: skip the corpus pass
         corpus = (() if len(keep) >= 0.9 * tok.get_vocab_size()
                   else vocab_texts if vocab_texts is not None else _default_vocab_texts(norm_cfg))
