@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from .errors import DataError, ModelLoadError, QinglangError
+from .lexicon import LexiconMatcher, Term, hit_features, load_terms
 from .moderator import Moderator, load
 from .normalize import Normalized, NormalizeConfig, explain, normalize, normalize_batch, pinyin_view, to_pinyin
 from .result import Result, Span
@@ -16,7 +17,7 @@ from .taxonomy import CATEGORIES, TAXONOMY
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "Moderator", "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "normalize_batch", "pinyin_view", "to_pinyin", "explain", "Normalized",
+    "load", "Moderator", "LexiconMatcher", "Term", "load_terms", "hit_features", "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "normalize_batch", "pinyin_view", "to_pinyin", "explain", "Normalized",
     "NormalizeConfig",
     "QinglangError", "ModelLoadError", "DataError", "__version__",
 ]

@@ -55,10 +55,14 @@ class Moderator:
             return text[: self.max_chars], True
         return text, False
 
-    def _lexicon_hits(self, n: Normalized) -> list[Span]:
-        if self.lexicon is None or not n.text.strip():
-            return []
-        return list(self.lexicon.match(n))
+    def _lexicon_hits(self, norms: list[Normalized]) -> list[list[Span]]:
+        if self.lexicon is None:
+            return [[] for _ in norms]
+        live = [i for i, n in enumerate(norms) if n.text.strip()]
+        hits: list[list[Span]] = [[] for _ in norms]
+        for i, h in zip(live, self.lexicon.match_many([norms[i] for i in live])):
+            hits[i] = list(h)
+        return hits
 
     def _model_spans(self, n: Normalized, spans) -> list[Span]:
         out = []
@@ -86,10 +90,11 @@ class Moderator:
     def _results(self, texts: list[str], truncated: list[bool]) -> list[Result]:
         norms = normalize_batch(texts, self.normalize_config)
         scores, spans = self._score(norms)
+        all_hits = self._lexicon_hits(norms)
         out = []
         for i, n in enumerate(norms):
             sc = {c: float(scores[i, j]) for j, c in enumerate(CATEGORIES)}
-            hits = self._lexicon_hits(n)
+            hits = all_hits[i]
             labels, decision = self.policy.decide(sc, hits)
             evidence = sorted(hits + self._model_spans(n, spans[i]), key=lambda s: (s.start, s.end))
             out.append(Result(sc, labels, decision, evidence, truncated[i], self.name))
@@ -140,7 +145,7 @@ def load(path: str | os.PathLike | None = None, *, lexicon: bool | Any = True, v
         if lex_cfg.get("bundled", True):
             from .lexicon import LexiconMatcher
 
-            lexicon = LexiconMatcher.default()
+            lexicon = LexiconMatcher.default(config=NormalizeConfig.from_dict(config.get("normalize")))
     elif lexicon is False:
         lexicon = None
     return Moderator(clf, config, lexicon, max_chars=max_chars, on_long=on_long, path=model_dir)
