@@ -116,6 +116,10 @@ def score_ray(input_path: str | os.PathLike, output_dir: str | os.PathLike, mode
                      log_to_driver=False)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
+    if not progress:  # -q: keep Ray Data's per-operator INFO lines off the terminal
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     shards = plan_shards(inp, fmt, rows_per_shard)
     ds = ray.data.from_items([_shard_item(s) for s in shards], override_num_blocks=len(shards))
     ds = ds.map_batches(
