@@ -337,3 +337,8 @@ def test_batch_restores_the_garbage_collector() -> None:
     with pytest.raises(TypeError):
         normalize_batch(["ok", 1])  # type: ignore[list-item]
     assert gc.isenabled()
+
+
+def test_common_measure_word_is_not_rewritten_to_a_slur():
+    # 几把 is an ordinary phrase (几把雨伞 "a few umbrellas"); a homophone table entry once turned it into 鸡巴
+    assert normalize("买了几把雨伞").text == "买了几把雨伞"
