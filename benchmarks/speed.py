@@ -181,8 +181,9 @@ def n_tokens(clf: OnnxClassifier, texts: list[str]) -> int:
     return sum(len(p.ids) for p in clf._pieces(texts, None))
 
 
-def race(engines: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str], repeats: int) -> dict[str, float]:
-    """Median seconds per engine; engines interleaved, rotating who goes first, one warm-up each."""
+def race(engines: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str],
+         repeats: int) -> dict[str, list[float]]:
+    """Seconds of every repeat per engine; engines interleaved, rotating who goes first, one warm-up each."""
     for fn in engines.values():
         fn(texts[:64])
     times: dict[str, list[float]] = {k: [] for k in engines}
@@ -192,7 +193,7 @@ def race(engines: dict[str, Callable[[list[str]], np.ndarray]], texts: list[str]
             t0 = time.perf_counter()
             engines[k](texts)
             times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
 
 
 # ------------------------------------------------------------------------------------------------ extras
@@ -340,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                            "int8_batch_size": int8_clf.batch_size}
     sets = [("short", texts)] + ([("long", long_texts(a.long_texts))] if a.long else [])
     for label, batch in sets:
-        secs = race(engines, batch, a.repeats)
+        runs = race(engines, batch, a.repeats)
+        secs = {k: statistics.median(v) for k, v in runs.items()}
+        res[f"seconds{'' if label == 'short' else '_long'}"] = {k: [round(x, 2) for x in v] for k, v in runs.items()}
         toks = n_tokens(fp32_clf, batch)
         suffix = "" if label == "short" else "_long"
         res[f"texts{suffix}"] = len(batch)
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             res["cuda"] = {}
             for bs in (64, 128, 256, 512):
                 fn, _ = onnx_engine(prep["folders"]["onnx_fp32"], a.threads, ["CUDAExecutionProvider"], bs)
-                s = race({"cuda": fn}, texts, a.repeats)["cuda"]
+                s = statistics.median(race({"cuda": fn}, texts, a.repeats)["cuda"])
                 res["cuda"][f"fp32_batch{bs}_texts_per_s"] = round(len(texts) / s, 1)
     res["load_avg_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     print(json.dumps(res, ensure_ascii=False))
