@@ -240,14 +240,15 @@ class OnnxClassifier:
         pieces: list[_Piece] = []
         for i, (head, text, enc) in enumerate(zip(heads, texts, encs)):
             base = len(head)
-            ids = enc.ids
-            starts = [s for s, _ in enc.offsets]
+            ids, offs = enc.ids, enc.offsets
+            # head tokens end inside the head; a token straddling the seam ("▁hello" taking the prefix's
+            # trailing space) belongs to the body
             n_head = 0
-            while n_head < len(starts) and starts[n_head] < base:
+            while n_head < len(offs) and offs[n_head][1] <= base:
                 n_head += 1
             head_ids = ids[:n_head][: self._n_prefix + self.window.title_tokens]
             body_ids = ids[n_head:]
-            body_starts = [s - base for s in starts[n_head:]]
+            body_starts = [max(0, s - base) for s, _ in offs[n_head:]]
             if not body_ids:
                 continue  # empty or whitespace-only text: scores stay 0
             budget = self.max_body - len(head_ids)

@@ -253,3 +253,14 @@ def test_dynamic_int8_is_scored_one_window_per_run(tiny: tuple[Path, Path]) -> N
     assert batch_drift(clf, seqs) == 0.0
     batched = OnnxClassifier.from_dir(folder, read_config(folder) | {"runtime": {"batch_size": 64}})
     assert batch_drift(batched, seqs) > 1e-4
+
+
+def test_scoring_from_several_threads_gives_the_same_scores(tiny: tuple[Path, Path]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clf = _clf(tiny[1])
+    texts = [normalize(t).text for t in TEXTS] + [LONG]
+    expected = clf.predict_scores(texts)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: clf.predict_scores(texts), range(8)))
+    assert all(np.array_equal(r, expected) for r in results)
