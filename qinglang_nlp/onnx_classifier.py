@@ -29,6 +29,7 @@ from .windows import split_windows, token_cost
 __all__ = ["OnnxClassifier", "WindowConfig", "default_threads", "pad_batch"]
 
 THREADS_ENV = "QINGLANG_ONNX_THREADS"
+SPIN_ENV = "QINGLANG_ONNX_SPIN"
 PROVIDERS_ENV = "QINGLANG_ONNX_PROVIDERS"
 
 
@@ -103,7 +104,7 @@ class OnnxClassifier:
                  categories: Sequence[str], *, max_length: int = 256, text_prefix: str = "",
                  temperature: dict[str, float] | None = None, thresholds: dict[str, float] | None = None,
                  pad_token_id: int = 0, window: WindowConfig | None = None, batch_size: int = 64,
-                 threads: int | None = None, providers: Sequence[str] | None = None):
+                 threads: int | None = None, providers: Sequence[str] | None = None, spin: bool | None = None):
         self.categories = tuple(categories)
         self.model_path = Path(model_path)
         self.max_length = int(max_length)
@@ -137,6 +138,11 @@ class OnnxClassifier:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle intra-op threads sleep instead of spinning between runs: on shared or oversubscribed cores
+        # spinning steals the CPU the work needs (2x slower one-window-per-run int8 measured on 2 shared
+        # cores); QINGLANG_ONNX_SPIN=1 or spin=True turns it back on for dedicated cores
+        self.spin = bool(spin) if spin is not None else os.environ.get(SPIN_ENV, "0") == "1"
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
         missing = [p for p in self.providers if p not in ort.get_available_providers()]
         if missing:
             raise ModelLoadError(f"onnxruntime here lacks execution provider(s) {missing}; available: "
@@ -187,6 +193,7 @@ class OnnxClassifier:
                    text_prefix=config.get("text_prefix", ""), temperature=config.get("temperature"),
                    thresholds=config.get("thresholds"), pad_token_id=int(config.get("pad_token_id", 0)),
                    window=window, batch_size=int(runtime.get("batch_size", 64)), threads=threads,
+                   spin=None if os.environ.get(SPIN_ENV) else runtime.get("spin"),
                    providers=providers)
 
     # ------------------------------------------------------------------ public API
