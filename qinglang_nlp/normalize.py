@@ -531,9 +531,19 @@ class HtmlStep(Step):
     def normalize(self, w: _Work) -> None:
         from .html import break_edits, html_edits, looks_like_html
 
-        if looks_like_html(w.text):
+        # Repeat to a fixed point: removing one tag can join the pieces of another ("<<b>b>"), and a second
+        # normalisation must not find anything left to strip (idempotence; found by tests/fuzz). Bounded.
+        for _ in range(_HTML_MAX_PASSES):
+            if not looks_like_html(w.text):
+                break
+            before = w.text
             w.apply(html_edits(w.text, self._fold if self.fold_steps else None), self.name)
             w.apply(break_edits(w.text), self.name)
+            if w.text == before:
+                break
+
+
+_HTML_MAX_PASSES = 8
 
 
 class InvisibleStep(Step):

@@ -342,3 +342,10 @@ def test_batch_restores_the_garbage_collector() -> None:
 def test_common_measure_word_is_not_rewritten_to_a_slur():
     # 几把 is an ordinary phrase (几把雨伞 "a few umbrellas"); a homophone table entry once turned it into 鸡巴
     assert normalize("买了几把雨伞").text == "买了几把雨伞"
+
+
+def test_tag_stripping_reaches_a_fixed_point():
+    # found by the atheris run (tests/fuzz): removing one tag joined the pieces of another
+    for t in ["<<b\x01\n&S\n>b\x01\n&S\n>", "<<b>b>打投", "<scr<script>ipt>x</script>打投"]:
+        once = normalize(t).text
+        assert normalize(once).text == once
