@@ -311,12 +311,19 @@ def _quantize(src: Path, dst: Path, variant: str, calib: list[dict[str, np.ndarr
 
 
 # ---------------------------------------------------------------------------------------------- export
-def _encode(tok: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids with special tokens, truncated to ``max_length`` — exactly what training fed the encoder."""
+def _untruncated(tok: Any) -> Any:
+    """A copy of ``tok`` without truncation or padding."""
     from tokenizers import Tokenizer
 
     t = Tokenizer.from_str(tok.to_str())
     t.no_padding()
+    t.no_truncation()
+    return t
+
+
+def _encode(tok: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids with special tokens, truncated to ``max_length`` — exactly what training fed the encoder."""
+    t = _untruncated(tok)
     t.enable_truncation(max_length=max_length)
     return [e.ids for e in t.encode_batch(list(texts))]
 
@@ -424,10 +431,11 @@ def export(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, quanti
         corpus = (() if len(keep) >= 0.9 * tok.get_vocab_size()
                   else vocab_texts if vocab_texts is not None else _default_vocab_texts(norm_cfg))
         n_corpus = 0
+        whole = _untruncated(tok)  # long corpus texts reach the inference path whole, cut into windows
         for chunk in _chunks(corpus, 4096):
             n_corpus += len(chunk)
             chunk = [meta.text_prefix + t for t in chunk]
-            for enc in tok.encode_batch(chunk):
+            for enc in whole.encode_batch(chunk):
                 keep.update(enc.ids)
         for s in seqs_ref:
             keep.update(s)
