@@ -248,13 +248,20 @@ def train(kind, output, data_dir, config_path):
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True)
 @click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
-def export(checkpoint, output, quantize):
-    """Export a trained checkpoint to an ONNX model folder (model.onnx, tokenizer, config, manifest)."""
+@click.option("--max-mb", type=float, default=60.0, show_default=True, help="Refuse a larger model folder.")
+@click.option("--n-parity", type=int, default=2000, show_default=True, help="Parity-gate texts (carved test splits).")
+@click.option("--name", default="default", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+def export(checkpoint, output, quantize, max_mb, n_parity, name, overwrite):
+    """Export a trained checkpoint to an ONNX model folder (model.onnx, tokenizer.json, config.json, manifest.json).
+
+    Fails loudly, writing nothing, if int8 disagrees with fp32 PyTorch on the parity texts."""
     try:
         from .train.export import export as do_export
     except ImportError as e:
         raise click.ClickException(f"export needs the train extra: pip install -e '.[train]' ({e})")
-    do_export(checkpoint, output, quantize=None if quantize == "none" else quantize)
+    do_export(checkpoint, output, quantize=quantize, max_mb=max_mb, n_parity=n_parity, name=name,
+              overwrite=overwrite, log=lambda s: click.echo(s, err=True))
 
 
 @main.command("build-backbone", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
