@@ -264,3 +264,20 @@ def test_scoring_from_several_threads_gives_the_same_scores(tiny: tuple[Path, Pa
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: clf.predict_scores(texts), range(8)))
     assert all(np.array_equal(r, expected) for r in results)
+
+
+def test_moderator_on_the_onnx_folder_keeps_the_contract(tiny: tuple[Path, Path]) -> None:
+    """The whole pipeline (normalise → lexicon → ONNX → decide) on an exported folder, as ql.load users see it."""
+    import qinglang_nlp as ql
+
+    m = ql.load(tiny[1])
+    texts = TEXTS + [LONG, "", "🙂"]
+    batch = m.predict_batch(texts, batch_size=3)
+    assert len(batch) == len(texts)
+    for t, r in zip(texts, batch):
+        single = m.predict(t)
+        assert all(abs(single.scores[c] - r.scores[c]) <= 1e-4 for c in r.scores)
+        assert r.decision in ("pass", "review", "block")
+        for s in r.evidence:
+            assert t[s.start:s.end] == s.text and s.source in ("lexicon", "model")
+    assert batch[len(TEXTS) + 1].scores == {"fanquan": 0.0, "vulgar": 0.0, "rumor": 0.0}
