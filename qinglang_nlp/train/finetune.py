@@ -375,7 +375,11 @@ def _build_model(cfg: dict[str, Any], prep: PreparedData, backbone_dir: Path) ->
 
 def _rng_state() -> dict[str, Any]:
     import torch
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    # tensors and plain Python values only, so the state loads with torch.load(weights_only=True)
+    st = {"python": random.getstate(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                                 int(has_gauss), float(cached)),
+          "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -384,7 +388,8 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(st: dict[str, Any]) -> None:
     import torch
     random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    name, keys, pos, has_gauss, cached = st["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
@@ -514,7 +519,7 @@ def train(cfg: dict[str, Any], prepared: str | os.PathLike, run_dir: str | os.Pa
     step, epoch, pos, history = 0, 0, 0, []
     cfg_sha = _sha_obj(cfg)
     if resume and state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        st = torch.load(state_path, map_location="cpu", weights_only=True)  # never unpickle arbitrary objects
         if st["prepared_sha256"] != prep.info["data_npz_sha256"]:
             raise ValueError(f"{state_path}: saved for other prepared data; use a new --run folder or --no-resume")
         model.load_state_dict(st["model"])
