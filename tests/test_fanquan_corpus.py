@@ -41,11 +41,11 @@ needs_data = pytest.mark.skipif(not (SHARED / "chnci" / "train.csv").is_file(),
                                 reason=f"shared data not found at {SHARED} (set QINGLANG_DATA): "
                                        "text_ref rows cannot be resolved")
 
-# Issue 5 asks for >= 4,000 items, >= 1,500 positives and >= 120 positives per sub-label. After adjudication under
-# GUIDELINE v2 (stricter R1/R5/R6) the positives target is missed (datasheet "Known gaps"); the floors below are
-# what is true now, so a rebuild that loses items or positives fails.
+# Issue 5 asks for >= 4,000 items, >= 1,500 positives and >= 120 positives per sub-label. Adjudication under
+# GUIDELINE v2 left 1,481 positives; raw/written_short_v2.jsonl brought them back above the target, so the
+# floors are the issue targets again (plus real-data floors), and a rebuild that loses items or positives fails.
 ISSUE_TARGETS = {"items": 4000, "positives": 1500, "per_sublabel": 120}
-FLOORS = {**ISSUE_TARGETS, "positives": 1450, "real_items": 2400, "real_positives": 190}
+FLOORS = {**ISSUE_TARGETS, "real_items": 2400, "real_positives": 190}
 
 
 @pytest.fixture(scope="module")
