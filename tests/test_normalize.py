@@ -356,3 +356,10 @@ def test_topic_that_shrinks_below_the_length_limit_is_idempotent():
     t = "#@uuuu" + "\ufffd" * 46 + "#"
     once = normalize(t).text
     assert normalize(once).text == once
+
+
+@pytest.mark.xfail(strict=True, reason="open fuzz finding (3rd atheris run): adjacent #topics# sharing CJK characters "
+                   "are split differently once the noise step has removed one '#'; see BENCHMARKS.md, Reliability")
+def test_adjacent_topics_are_idempotent():
+    once = normalize("#@傻#逼#傻#").text
+    assert normalize(once).text == once
