@@ -259,7 +259,7 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
         if err is None:
             try:
                 text = row_text(row.data, fields)
-                scored = model._prepare(text, f"line {row.line}")[0]
+                scored = model.prepare(text, f"line {row.line}")[0]
             except (TypeError, ValueError) as e:
                 err = str(e)
             except ImportError as e:  # e.g. the HTML cleaner is missing

@@ -46,9 +46,9 @@ class Cascade:
     def __repr__(self) -> str:
         return f"Cascade({self.name!r}, cutoffs={self.cutoffs})"
 
-    def _prepare(self, text: Any, index: Any) -> tuple[str, bool]:
+    def prepare(self, text: Any, index: Any = None) -> tuple[str, bool]:
         """Input checks of the second stage (whose limits apply)."""
-        return self.second._prepare(text, index)
+        return self.second.prepare(text, index)
 
     def is_candidate(self, r: Result) -> bool:
         """Whether a first-stage result goes on to the second stage."""
@@ -58,7 +58,7 @@ class Cascade:
 
     def predict_staged(self, texts: Sequence[str], batch_size: int = 64) -> list[tuple[Result, int]]:
         """One ``(result, stage)`` per text, in order; stage 2 results come from the second model."""
-        texts = [self._prepare(t, i)[0] for i, t in enumerate(texts)]
+        texts = [self.prepare(t, i)[0] for i, t in enumerate(texts)]
         first = self.first.predict_batch(texts, batch_size=batch_size)
         cand = [i for i, r in enumerate(first) if self.is_candidate(r)]
         second = self.second.predict_batch([texts[i] for i in cand], batch_size=batch_size) if cand else []

@@ -47,7 +47,9 @@ class Moderator:
         return f"Moderator({self.name!r}, path={str(self.path)!r})"
 
     # -- stages ----------------------------------------------------------------------------------
-    def _prepare(self, text: Any, index: Any) -> tuple[str, bool]:
+    def prepare(self, text: Any, index: Any = None) -> tuple[str, bool]:
+        """Validate one text as ``predict`` would; return ``(text, truncated)`` (truncated only with
+        ``on_long="truncate"``). Raises ``TypeError``/``ValueError`` naming ``index`` and the problem."""
         check_text(text, index=index, max_chars=None)
         if len(text) > self.max_chars:
             if self.on_long == "error":
@@ -103,7 +105,7 @@ class Moderator:
     # -- public API ------------------------------------------------------------------------------
     def predict(self, text: str) -> Result:
         """Score one text. Raises ``TypeError``/``ValueError`` for non-text or invalid text."""
-        t, trunc = self._prepare(text, None)
+        t, trunc = self.prepare(text, None)
         return self._results([t], [trunc])[0]
 
     def pipe(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Result]:
@@ -118,7 +120,7 @@ class Moderator:
             chunk = list(islice(it, batch_size))
             if not chunk:
                 return
-            prepared = [self._prepare(t, base + k) for k, t in enumerate(chunk)]
+            prepared = [self.prepare(t, base + k) for k, t in enumerate(chunk)]
             yield from self._results([p[0] for p in prepared], [p[1] for p in prepared])
             base += len(chunk)
 

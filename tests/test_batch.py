@@ -149,8 +149,8 @@ class _CrashAfter:
     def __init__(self, model, n: int):
         self.m, self.n, self.name = model, n, model.name
 
-    def _prepare(self, text, index):
-        return self.m._prepare(text, index)
+    def prepare(self, text, index=None):
+        return self.m.prepare(text, index)
 
     def predict_batch(self, texts, batch_size=64):
         if self.n <= 0:
@@ -194,8 +194,8 @@ class _BatchDependent:
     def __init__(self, model, crash_after: int | None = None):
         self.m, self.name, self.left = model, "batch-dependent@0", crash_after
 
-    def _prepare(self, text, index):
-        return self.m._prepare(text, index)
+    def prepare(self, text, index=None):
+        return self.m.prepare(text, index)
 
     def predict_batch(self, texts, batch_size=64):
         if self.left is not None:
