@@ -26,13 +26,21 @@ _TAGS = (
     "html|head|body|div|p|br|span|section|article|script|style|title|meta|img|a|h[1-6]|strong|b|i|em|li|ul|ol|"
     "table|tr|td|th|iframe|blockquote|pre|code|figure|figcaption|link|noscript|svg|mp-style-type|!doctype"
 )
+# other tags seen in crawled pages: stripped when the text looks like HTML, but never on their own a reason to
+# treat text as HTML. Only known tag names are stripped, so "<b33>" (made of text by a later step) is not a tag.
+_MORE_TAGS = (
+    "font|u|s|sup|sub|small|big|center|hr|label|button|input|form|select|option|textarea|video|audio|source|"
+    "picture|canvas|nav|header|footer|main|aside|dl|dt|dd|caption|thead|tbody|tfoot|col|colgroup|abbr|cite|q|"
+    "mark|del|ins|kbd|samp|var|wbr|time|address|details|summary|object|embed|param|map|area|base|"
+    "mpvoice|mpprofile|mp-miniprogram|mp-common-profile|qqmusic|mpcps|[a-zA-Z][a-zA-Z0-9]*-[a-zA-Z0-9-]+"
+)
 _LOOKS = re.compile(rf"<(?:/?(?:{_TAGS})\b|!--)", re.IGNORECASE)
 _BLOCK = re.compile(r"^/?(?:p|div|br|section|article|h[1-6]|li|ul|ol|tr|table|blockquote|pre|figure|figcaption|"
                     r"title|body|html)\b", re.IGNORECASE)
 _TOKEN = re.compile(
     r"(?P<comment><!--.*?(?:-->|\Z))"
     r"|(?P<drop><(?P<dtag>script|style|noscript|svg)\b[^>]*>.*?(?:</(?P=dtag)\s*>|\Z))"
-    r"|(?P<tag></?[a-zA-Z!][^<>]*>)"
+    rf"|(?P<tag></?(?:{_TAGS}|{_MORE_TAGS})\b[^<>]*>)"
     r"|(?P<entity>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});?)",
     re.DOTALL | re.IGNORECASE,
 )

@@ -362,3 +362,11 @@ def test_adjacent_topics_are_idempotent():
     # third atheris finding: a mention recorded inside a topic made the topic's closing '#' look like noise
     once = normalize("#@傻#逼#傻#").text
     assert normalize(once).text == once
+
+
+def test_text_that_later_steps_make_tag_like_is_not_stripped_on_a_second_pass():
+    # fourth atheris finding: 參 becomes 3 after the html step, "<b33>" then looked like a tag on a second pass;
+    # only known tag names are stripped now
+    once = normalize("<B參<參><B").text
+    assert normalize(once).text == once
+    assert normalize("<p>打投</p><font color=red>集资</font>").text == "打投\n集资"
