@@ -303,7 +303,12 @@ class _Work:
             self._prot = {}
         got = self._prot.get(kinds)
         if got is None:
-            spans = sorted((s, e) for kind, s, e, _ in self.parts if kind in kinds)
+            spans = [(s, e) for kind, s, e, _ in self.parts if kind in kinds]
+            if "mention" in kinds and "topic" not in kinds:
+                # mentions inside topics/titles are protected like any mention (they never overlap the other
+                # protected kinds; they do overlap topics, so lists that include topics leave them out)
+                spans += self.inner_mentions
+            spans.sort()
             got = self._prot[kinds] = ([s for s, _ in spans], [e for _, e in spans])
         return got
 
@@ -752,10 +757,9 @@ class StructureStep(Step):
             os_, oe = orig(m.start(), m.end())
             w.parts.append((kinds.get(g[0], "url"), os_, oe, g))
             if g[0] in "#【" and "@" in g:
-                # a mention inside a topic or title keeps its characters from the repeats step, as it would
-                # outside one; otherwise a topic that only matches after later steps shrink it is normalised
-                # differently on a second pass (idempotence; found by tests/fuzz). Kept apart from ``parts``,
-                # which never overlap.
+                # a mention inside a topic or title is protected from later steps as it would be outside one;
+                # otherwise a topic that only matches after later steps shrink it is normalised differently on a
+                # second pass (idempotence; found by tests/fuzz). Kept apart from ``parts``, which never overlap.
                 for mm in _MENTION_RE.finditer(w.text, m.start() + 1, m.end() - 1):
                     w.inner_mentions.append(orig(mm.start(), mm.end()))
         w._prot = None
@@ -1049,10 +1053,6 @@ class RepeatStep(Step):
         for s, e in runs:
             if w.parts and w.is_protected(s, e):
                 continue
-            if w.inner_mentions:
-                os_, oe = w.orig_span(s, e)
-                if any(ms < oe and os_ < me for ms, me in w.inner_mentions):
-                    continue
             os_, oe = w.orig_span(s, e)
             w.repeats.append((text[s], e - s, os_, oe))
             # the last kept character absorbs the dropped ones, so evidence covers the whole run

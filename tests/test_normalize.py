@@ -370,3 +370,11 @@ def test_text_that_later_steps_make_tag_like_is_not_stripped_on_a_second_pass():
     once = normalize("<B參<參><B").text
     assert normalize(once).text == once
     assert normalize("<p>打投</p><font color=red>集资</font>").text == "打投\n集资"
+
+
+def test_mention_inside_a_topic_is_protected_from_every_step():
+    # fifth atheris finding: "@mmp" inside a #topic# was expanded (mmp -> 妈卖批) only once the topic matched
+    t = "#i!!!!!!!!!!!!!!@MMP]<mMP\ufffdM!!!!!!!!!!!@\tiii<@iii\ufffd\ufffd\ufffd\ufffd#"
+    once = normalize(t).text
+    assert normalize(once).text == once
+    assert normalize("#话题@mmp#").text == "#话题@mmp#"
