@@ -34,13 +34,14 @@ _MORE_TAGS = (
     "mark|del|ins|kbd|samp|var|wbr|time|address|details|summary|object|embed|param|map|area|base|"
     "mpvoice|mpprofile|mp-miniprogram|mp-common-profile|qqmusic|mpcps|[a-zA-Z][a-zA-Z0-9]*-[a-zA-Z0-9-]+"
 )
-_LOOKS = re.compile(rf"<(?:/?(?:{_TAGS})\b|!--)", re.IGNORECASE)
+# a tag name ends at whitespace, "/" or ">" as HTML requires ("<i`x>" or "<b33>" are not tags)
+_LOOKS = re.compile(rf"<(?:/?(?:{_TAGS})(?=[\s/>])|!--)", re.IGNORECASE)
 _BLOCK = re.compile(r"^/?(?:p|div|br|section|article|h[1-6]|li|ul|ol|tr|table|blockquote|pre|figure|figcaption|"
                     r"title|body|html)\b", re.IGNORECASE)
 _TOKEN = re.compile(
     r"(?P<comment><!--.*?(?:-->|\Z))"
     r"|(?P<drop><(?P<dtag>script|style|noscript|svg)\b[^>]*>.*?(?:</(?P=dtag)\s*>|\Z))"
-    rf"|(?P<tag></?(?:{_TAGS}|{_MORE_TAGS})\b[^<>]*>)"
+    rf"|(?P<tag></?(?:{_TAGS}|{_MORE_TAGS})(?=[\s/>])[^<>]*>)"
     r"|(?P<entity>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});?)",
     re.DOTALL | re.IGNORECASE,
 )

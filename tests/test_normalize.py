@@ -378,3 +378,10 @@ def test_mention_inside_a_topic_is_protected_from_every_step():
     once = normalize(t).text
     assert normalize(once).text == once
     assert normalize("#话题@mmp#").text == "#话题@mmp#"
+
+
+def test_tag_names_end_where_html_says():
+    # sixth atheris finding: "<i`翙翙>" (made by the noise and traditional steps) was taken for an <i> tag
+    once = normalize("<i`翽<翽>").text
+    assert normalize(once).text == once
+    assert normalize("<i>重点</i>").text == "重点"
