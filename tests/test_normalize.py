@@ -385,3 +385,9 @@ def test_tag_names_end_where_html_says():
     once = normalize("<i`翽<翽>").text
     assert normalize(once).text == once
     assert normalize("<i>重点</i>").text == "重点"
+
+
+def test_topic_recognition_does_not_depend_on_length():
+    # seventh atheris finding: a #topic# over the old 50-character limit became one after repeats shortened it
+    once = normalize("#" + "\ufffd" * 49 + "諾.#諾#殺").text
+    assert normalize(once).text == once
