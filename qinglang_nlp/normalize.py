@@ -412,7 +412,7 @@ _EMOJI = (
 )
 # Noise: spaces, ASCII/CJK decoration symbols and emoji/pictographs. Sentence punctuation is not noise, except
 # the ASCII full stop, which Chinese text does not use between two characters (傻.逼).
-_NOISE = " \t\u3000.*#@&^~_|/\\\\+=`$%<>\\-\u00b7\u2022\u30fb\u2605\u2606\u203b\u00d7\u00f7\u2014\u2015" + _EMOJI
+_NOISE = " \t\u3000.*#@&^~_|/\\\\+=`$%\\-\u00b7\u2022\u30fb\u2605\u2606\u203b\u00d7\u00f7\u2014\u2015" + _EMOJI  # not < >: removing them could make a tag on a second pass (fuzz)
 _LOCK = threading.RLock()
 _CACHE: dict[str, Any] = {}
 

@@ -391,3 +391,9 @@ def test_topic_recognition_does_not_depend_on_length():
     # seventh atheris finding: a #topic# over the old 50-character limit became one after repeats shortened it
     once = normalize("#" + "\ufffd" * 49 + "諾.#諾#殺").text
     assert normalize(once).text == once
+
+
+def test_angle_brackets_are_not_noise():
+    # eighth atheris finding: removing "<" between CJK characters made "<a\n鹉鹉>" a tag on a second pass
+    once = normalize("<A\n鵡<鵡>").text
+    assert normalize(once).text == once
