@@ -6,12 +6,14 @@ model's ``config.json``. Kinds are imported lazily, so the baseline never import
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from .errors import ModelLoadError
+from .modelio import verify_manifest
 
 __all__ = ["Classifier", "ModelSpan", "load_classifier", "KINDS"]
 
@@ -36,8 +38,12 @@ class Classifier(Protocol):
         ...
 
 
-def load_classifier(model_dir: Path, config: dict[str, Any]) -> Classifier:
-    """Build the classifier for ``config['kind']`` from ``model_dir``."""
+def load_classifier(model_dir: Path, config: dict[str, Any], *, verify: bool = True) -> Classifier:
+    """Build the classifier for ``config['kind']`` from ``model_dir``.
+
+    ``verify`` checks every file against ``manifest.json`` here, once; kinds whose ``from_dir`` can verify on
+    their own (for direct use) are told not to do it again.
+    """
     kind = config.get("kind")
     target = KINDS.get(kind)
     if target is None:
@@ -47,4 +53,7 @@ def load_classifier(model_dir: Path, config: dict[str, Any]) -> Classifier:
         cls = getattr(importlib.import_module(mod_name), cls_name)
     except ImportError as e:
         raise ModelLoadError(f"{model_dir}: model kind {kind!r} needs a missing package: {e}") from e
-    return cls.from_dir(Path(model_dir), config)
+    if verify:
+        verify_manifest(model_dir)
+    kwargs = {"verify": False} if "verify" in inspect.signature(cls.from_dir).parameters else {}
+    return cls.from_dir(Path(model_dir), config, **kwargs)

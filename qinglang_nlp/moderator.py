@@ -138,9 +138,9 @@ def load(path: str | os.PathLike | None = None, *, lexicon: bool | Any = True, v
     """
     model_dir = find_model_dir(path)
     if verify:
-        verify_manifest(model_dir)
+        verify_manifest(model_dir)  # before reading config.json, so a corrupt config is reported as such
     config = read_config(model_dir)
-    clf = load_classifier(model_dir, config)
+    clf = load_classifier(model_dir, config, verify=False)
     if lexicon is True:
         lex_cfg = config.get("lexicon", {"bundled": True})
         lexicon = None
