@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import metrics
+
 __all__ = ["calibrate_categories", "ece", "fit_temperature", "sigmoid", "threshold_for_precision"]
 
 
@@ -47,18 +49,11 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, lo: float = 0.05, hi
 
 
 def ece(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
-    """Expected calibration error of binary probabilities (equal-width bins, weighted by bin size)."""
+    """Expected calibration error of binary probabilities (``qinglang_nlp.metrics.ece``; NaN when empty)."""
     p = np.asarray(probs, np.float64)
-    y = np.asarray(labels, np.float64)
     if p.size == 0:
         return float("nan")
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        m = bins == b
-        if m.any():
-            total += m.sum() * abs(p[m].mean() - y[m].mean())
-    return float(total / p.size)
+    return metrics.ece(np.asarray(labels, np.float64), p, n_bins)
 
 
 def threshold_for_precision(probs: np.ndarray, labels: np.ndarray, target: float,
