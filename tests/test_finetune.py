@@ -200,6 +200,18 @@ def test_train_resume_equals_uninterrupted_and_writes_checkpoint(prepared, tmp_p
     assert "calibration" in meta["metrics"]
 
 
+def test_num_layers_keeps_the_first_layers_and_refuses_too_many(prepared, tmp_path):
+    """``num_layers`` trains the first N encoder layers of the backbone (a CPU budget lever)."""
+    from qinglang_nlp.train.finetune import train
+    cfg, out = prepared
+    cfg = dict(cfg, run_log=str(tmp_path / "runlog.jsonl"), max_steps=1, num_layers=1)
+    train(cfg, out, tmp_path / "one", device="cpu", log=lambda s: None)
+    m = MultiTaskClassifier.from_checkpoint(tmp_path / "one" / "model")
+    assert m.encoder.config.num_hidden_layers == 1 and len(m.encoder.encoder.layer) == 1
+    with pytest.raises(ValueError, match="num_layers must be in 1..2"):
+        train(dict(cfg, num_layers=5), out, tmp_path / "five", device="cpu", log=lambda s: None)
+
+
 def test_delta_travels_and_reassembles_to_the_same_model(prepared, tmp_path):
     """With frozen word embeddings, delta + backbone rebuild the checkpoint (fp16-rounded differences)."""
     from qinglang_nlp.train.finetune import assemble, train, write_delta

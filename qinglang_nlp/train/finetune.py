@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "sublabels": [s.code for s in TAXONOMY[0].sublabels],   # fanquan sub-types (fq_*)
     "pooling": "mean",
     "max_length": 256,
+    "num_layers": None,                       # keep only the first N encoder layers (CPU budgets); None = all
     "text_prefix": "query: ",
     "normalize": {},                          # NormalizeConfig dict; {} = library defaults (resolved and saved)
     "datasets": {"cold": {}, "swsr": {}, "chnci": {"max_rows": 30000}, "weibo21": {}, "weibo16": {}, "ced": {},
@@ -360,7 +361,14 @@ def _build_model(cfg: dict[str, Any], prep: PreparedData, backbone_dir: Path) ->
     if tok_sha != prep.info["tokenizer_sha256"]:
         raise ValueError(f"backbone {backbone_dir} tokenizer differs from the one the data was prepared with "
                          "(re-run prepare with this backbone)")
-    enc = AutoModel.from_pretrained(str(backbone_dir), add_pooling_layer=False)
+    kw: dict[str, Any] = {}
+    if cfg.get("num_layers"):
+        n_layers = int(cfg["num_layers"])
+        full = json.loads((backbone_dir / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+        if full is not None and not 1 <= n_layers <= int(full):
+            raise ValueError(f"num_layers must be in 1..{full} for backbone {backbone_dir}, got {n_layers}")
+        kw["num_hidden_layers"] = n_layers          # the first N layers; the rest of the checkpoint is unused
+    enc = AutoModel.from_pretrained(str(backbone_dir), add_pooling_layer=False, **kw)
     pad = tok.token_to_id("<pad>")
     pad = pad if pad is not None else (tok.token_to_id("[PAD]") or 0)
     bbinfo = {}
