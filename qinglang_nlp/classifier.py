@@ -1,6 +1,6 @@
 """The classifier stage: a ``Classifier`` turns normalised texts into per-category probabilities.
 
-Each model kind (``baseline``, ``onnx``) registers a loader; ``load_classifier`` picks it from the
+Each model kind (``baseline``, ``onnx``, ``stacked``) registers a loader; ``load_classifier`` picks it from the
 model's ``config.json``. Kinds are imported lazily, so the baseline never imports onnxruntime.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = ["Classifier", "ModelSpan", "load_classifier", "KINDS"]
 KINDS: dict[str, str] = {
     "baseline": "qinglang_nlp.baseline:BaselineClassifier",
     "onnx": "qinglang_nlp.onnx_classifier:OnnxClassifier",
+    "stacked": "qinglang_nlp.stacked:StackedClassifier",
 }
 
 # (start, end, category, score) on the text given to the classifier (normalised text)

@@ -264,6 +264,31 @@ def export(checkpoint, output, quantize, max_mb, n_parity, name, overwrite):
               overwrite=overwrite, log=lambda s: click.echo(s, err=True))
 
 
+@main.command()
+@click.option("--member", "members", multiple=True, required=True, metavar="NAME=FOLDER",
+              help="A member model folder (repeat; e.g. transformer=runs/x/onnx baseline=models/baseline).")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True)
+@click.option("--data", "data_dir", default=None, help="Shared data folder (default $QINGLANG_DATA or ../shared/data).")
+@click.option("--name", default="default", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+def stack(members, output, data_dir, name, overwrite):
+    """Combine model folders into one stacked model, the stacker and thresholds fit on the dev splits."""
+    try:
+        from .train.stack import build_stacked
+    except ImportError as e:
+        raise click.ClickException(f"stacking needs the train extra: pip install -e '.[train]' ({e})")
+    parsed = {}
+    for m in members:
+        key, sep, path = m.partition("=")
+        if not sep or not key or not path:
+            raise click.BadParameter(f"{m!r}: expected NAME=FOLDER", param_hint="--member")
+        if key in parsed:
+            raise click.BadParameter(f"member name {key!r} given twice", param_hint="--member")
+        parsed[key] = path
+    build_stacked(parsed, output, data_dir=data_dir, name=name, overwrite=overwrite,
+                  log=lambda s: click.echo(s, err=True))
+
+
 @main.command("build-backbone", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def build_backbone(ctx):

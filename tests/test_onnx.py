@@ -281,3 +281,31 @@ def test_moderator_on_the_onnx_folder_keeps_the_contract(tiny: tuple[Path, Path]
         for s in r.evidence:
             assert t[s.start:s.end] == s.text and s.source in ("lexicon", "model")
     assert batch[len(TEXTS) + 1].scores == {"fanquan": 0.0, "vulgar": 0.0, "rumor": 0.0}
+
+
+def test_stacked_with_an_onnx_member_scores_and_points_like_it(tiny: tuple[Path, Path], tiny_model_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """A stack that weights only the ONNX member reproduces its scores and its best-window spans."""
+    from qinglang_nlp.modelio import write_manifest
+    from qinglang_nlp.stacked import StackedClassifier
+
+    _, out = tiny
+    d = tmp_path / "stacked"
+    shutil.copytree(out, d / "transformer")
+    shutil.copytree(tiny_model_dir, d / "baseline")
+    onnx_cfg = read_config(out)
+    cfg = {"kind": "stacked", "categories": onnx_cfg["categories"], "members": ["transformer", "baseline"],
+           "stacker": {c: {"weights": [1.0, 0.0], "bias": 0.0} for c in onnx_cfg["categories"]},
+           "thresholds": onnx_cfg["thresholds"], "decision": onnx_cfg["decision"],
+           "normalize": onnx_cfg["normalize"]}
+    (d / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    write_manifest(d)
+    stacked = load_classifier(d, read_config(d))
+    assert isinstance(stacked, StackedClassifier)
+    texts = [normalize(t).text for t in TEXTS + [LONG]]
+    s_stacked, sp_stacked = stacked.predict_scores_and_spans(texts)
+    s_onnx, sp_onnx = _clf(out).predict_scores_and_spans(texts)
+    assert np.allclose(s_stacked, s_onnx, atol=1e-5)
+    assert [[(a, b, c) for a, b, c, _ in row] for row in sp_stacked] == \
+        [[(a, b, c) for a, b, c, _ in row] for row in sp_onnx]
+    assert any(sp_stacked)

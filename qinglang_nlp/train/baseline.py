@@ -21,7 +21,7 @@ from ..modelio import write_manifest
 from ..normalize import NormalizeConfig, normalize_batch
 from ..taxonomy import CATEGORIES
 
-__all__ = ["TrainConfig", "fit_baseline", "export_baseline", "train_baseline", "choose_thresholds"]
+__all__ = ["TrainConfig", "fit_baseline", "export_baseline", "train_baseline", "choose_thresholds", "collect_rows"]
 
 DEFAULT_SOURCES = {
     "vulgar": ["cold", "swsr", "chnci", "fanquan"],
@@ -153,7 +153,7 @@ def _take(records: list[Record], n: int | None, rng: random.Random) -> list[Reco
     return rng.sample(records, n)
 
 
-def _collect(split: str, cfg: TrainConfig, data_dir, log) -> list[tuple[str, dict[str, int | None], str]]:
+def collect_rows(split: str, cfg: TrainConfig, data_dir, log) -> list[tuple[str, dict[str, int | None], str]]:
     """(text, labels, source) rows for one split, with per-source caps and fanquan weak negatives."""
     rng = random.Random(cfg["seed"])
     rows: list[tuple[str, dict[str, int | None], str]] = []
@@ -204,8 +204,8 @@ def train_baseline(out_dir: str | Path, data_dir=None, cfg: TrainConfig | None =
     ncfg = normalize_config or NormalizeConfig()
     t0 = time.time()
     log("collecting train/dev rows")
-    train = _collect("train", cfg, data_dir, log)
-    dev = _collect("dev", cfg, data_dir, log)
+    train = collect_rows("train", cfg, data_dir, log)
+    dev = collect_rows("dev", cfg, data_dir, log)
     cats = list(CATEGORIES)
 
     def norm(rows):

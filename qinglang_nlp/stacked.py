@@ -1,0 +1,128 @@
+"""A stacked classifier: several member models combined per category by a logistic stacker fit on dev.
+
+The folder holds one sub-folder per member (each a complete model folder of another kind, e.g. ``onnx`` and
+``baseline``) and a top-level ``config.json``::
+
+    {"kind": "stacked", "categories": [...],
+     "members": ["transformer", "baseline"],          # sub-folder names, in stacker-weight order
+     "stacker": {"fanquan": {"weights": [w_t, w_b], "bias": b}, ...},
+     "thresholds": {...}, "decision": {...}, "normalize": {...}}
+
+Score per category: ``sigmoid(bias + sum_i w_i * logit(p_i))`` where ``p_i`` is member ``i``'s probability.
+Members receive the same normalised text (every member must have been trained with the stacked model's
+normalisation config; the builder checks this). Evidence spans come from the first member that yields spans
+(the transformer's best window), kept when the stacked score reaches the stacked label threshold.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelLoadError
+
+__all__ = ["EPS", "StackedClassifier", "stack_logits"]
+
+EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def stack_logits(member_probs: Sequence[np.ndarray]) -> np.ndarray:
+    """Member probabilities ``[(n, n_cat), ...]`` -> stacker inputs ``(n, n_cat, n_members)`` (clipped logits)."""
+    return np.stack([_logit(p) for p in member_probs], axis=-1)
+
+
+class StackedClassifier:
+    """Combines member classifiers' probabilities with per-category logistic weights."""
+
+    def __init__(self, members: Sequence[tuple[str, Any]], categories: Sequence[str],
+                 stacker: dict[str, dict[str, Any]], thresholds: dict[str, float] | None = None):
+        if not members:
+            raise ValueError("a stacked classifier needs at least one member")
+        self.members = list(members)
+        self.categories = tuple(categories)
+        w, b = [], []
+        for c in self.categories:
+            spec = stacker.get(c)
+            if spec is None or len(spec.get("weights", ())) != len(self.members):
+                raise ValueError(f"stacker for {c!r}: need {len(self.members)} weights, got {spec!r}")
+            w.append([float(x) for x in spec["weights"]])
+            b.append(float(spec.get("bias", 0.0)))
+        self.weights = np.array(w)          # (n_cat, n_members)
+        self.bias = np.array(b)             # (n_cat,)
+        self._thr = np.array([float((thresholds or {}).get(c, 0.5)) for c in self.categories])
+        for name, m in self.members:
+            if tuple(m.categories) != self.categories:
+                raise ValueError(f"member {name!r} has categories {tuple(m.categories)}, expected {self.categories}")
+
+    @classmethod
+    def from_dir(cls, path: str | Path, config: dict[str, Any], *, verify: bool = True) -> StackedClassifier:
+        """Load the members named in ``config['members']`` from sub-folders of ``path``."""
+        from .classifier import load_classifier
+        from .modelio import read_config, verify_manifest
+
+        d = Path(path)
+        if verify:
+            verify_manifest(d)
+        names = config.get("members")
+        if not names or not isinstance(names, list):
+            raise ModelLoadError(f"{d}: stacked config needs a non-empty 'members' list of sub-folder names")
+        members = []
+        for name in names:
+            sub = d / name
+            if not (sub / "config.json").is_file():
+                raise ModelLoadError(f"{d}: member folder {name!r} is missing")
+            mcfg = read_config(sub)
+            if mcfg.get("kind") == "stacked":
+                raise ModelLoadError(f"{sub}: a stacked member cannot itself be stacked")
+            # members give their best window for every category; the stacked score decides which to keep
+            mcfg = dict(mcfg, thresholds={c: 0.0 for c in mcfg.get("categories", ())})
+            # the top-level manifest already covers the members' files
+            members.append((name, load_classifier(sub, mcfg, verify=False)))
+        return cls(members, config["categories"], config["stacker"], config.get("thresholds"))
+
+    def member_scores(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[list[Any]] | None]:
+        """Each member's probabilities, and the spans of the first member that gives spans."""
+        probs, spans = [], None
+        for _, m in self.members:
+            if spans is None and hasattr(m, "predict_scores_and_spans"):
+                p, spans = m.predict_scores_and_spans(texts)
+            else:
+                p = m.predict_scores(texts)
+            probs.append(np.asarray(p, dtype=np.float64))
+        return probs, spans
+
+    def combine(self, member_probs: Sequence[np.ndarray]) -> np.ndarray:
+        """Stacked probabilities ``(n, n_cat)`` from member probabilities."""
+        z = (stack_logits(member_probs) * self.weights[None]).sum(-1) + self.bias[None]
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def predict_scores_and_spans(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[Any]]]:
+        """Stacked probabilities plus the model spans of categories over their stacked threshold."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.categories))), []
+        probs, spans = self.member_scores(texts)
+        s = self.combine(probs)
+        out: list[list[Any]] = [[] for _ in texts]
+        if spans is not None:
+            col = {c: j for j, c in enumerate(self.categories)}
+            for i, sp in enumerate(spans):
+                for start, end, cat, _ in sp:
+                    j = col[cat]
+                    if s[i, j] >= self._thr[j]:
+                        out[i].append((start, end, cat, float(s[i, j])))
+        return s, out
+
+    def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Stacked probabilities ``(len(texts), n_cat)``."""
+        probs, _ = self.member_scores(list(texts)) if texts else ([], None)
+        if not probs:
+            return np.zeros((0, len(self.categories)))
+        return self.combine(probs)
