@@ -17,7 +17,8 @@ then one term per line, ``#`` starts a comment. ``flags`` is a comma-separated s
 N characters) or ``ctx=N:词1|词2`` (only with one of these words within N characters), ``latin``
 / ``nolatin`` (force the Latin word-boundary rule on/off; default on for terms that start or end
 with a Latin letter or digit), ``nopy`` (no pinyin matching), ``allow`` (an allow entry; category
-``*`` means every category). ``load_terms`` also reads plain ``.txt`` (one term per line), ``.csv``
+``*`` means every category). A ``.tsv`` term may hold ``{a|b}`` groups and then stands for every
+combination (``{不|别}{引战|拉踩}`` is four terms; see ``expand_alternatives``). ``load_terms`` also reads plain ``.txt`` (one term per line), ``.csv``
 (a header with at least ``term``) and ``.json`` (a list of strings or objects, or an object whose
 keys are terms).
 """
@@ -47,6 +48,7 @@ __all__ = [
     "LexiconMatcher",
     "Term",
     "bundled_path",
+    "expand_alternatives",
     "hit_features",
     "load_terms",
 ]
@@ -192,6 +194,27 @@ def _make_term(row: Mapping[str, Any], defaults: dict[str, Any], where: str) -> 
         raise DataError(f"{where}: {e}") from None
 
 
+_GROUP_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def expand_alternatives(term: str, limit: int = 10_000) -> list[str]:
+    """Expand ``{a|b}`` groups of a ``.tsv`` term: ``{不|别}引战`` -> ``["不引战", "别引战"]``.
+
+    Groups multiply (``{不|别}{引战|拉踩}`` gives four terms); an empty alternative (``{|不}``) is
+    allowed. Raises ``ValueError`` on unbalanced braces or when more than ``limit`` terms result.
+    """
+    parts = _GROUP_RE.split(term)  # literal, group, literal, group, ..., literal
+    if any("{" in x or "}" in x for x in parts[::2]):
+        raise ValueError(f"unbalanced braces in term {term!r}")
+    out = [""]
+    for j, part in enumerate(parts):
+        alts = part.split("|") if j % 2 else [part]
+        out = [o + a for o in out for a in alts]
+        if len(out) > limit:
+            raise ValueError(f"term {term!r} expands to more than {limit} terms")
+    return list(dict.fromkeys(o for o in out if o.strip()))
+
+
 def load_terms(
     path: str | os.PathLike[str],
     *,
@@ -236,6 +259,13 @@ def load_terms(
                     raise DataError(f"{p}:{i}: a .tsv list needs a header row with a 'term' column")
                 continue
             row = dict(zip(header, cells)) if header else {"term": cells[0]}
+            if suffix == ".tsv" and "{" in row.get("term", ""):
+                try:
+                    alts = expand_alternatives(row["term"])
+                except ValueError as e:
+                    raise DataError(f"{p}:{i}: {e}") from None
+                rows.extend((f"{p}:{i}", {**row, "term": a}) for a in alts)
+                continue
             rows.append((f"{p}:{i}", row))
     elif suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text))
@@ -358,8 +388,103 @@ class _Snapshot:
     delta_map: Mapping[tuple[str, str], _Keyed] = field(default_factory=dict)
 
 
+# Characters that jieba keeps together in one block (``jieba.re_han_default``); every other
+# character is a token of its own, so a hit next to one of them needs no dictionary at all.
+_JIEBA_BLOCK_RE = re.compile("[\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]")
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("QINGLANG_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qinglang_nlp"
+
+
+def _jieba_words() -> tuple[dict[str, int], int]:
+    """jieba's dictionary as ``{word: frequency}`` and the total, through a compact on-disk cache.
+
+    jieba's own start-up builds a 500k-entry prefix dictionary (about 1 s). Whole-word checks only
+    need the words themselves: the first call parses ``jieba/dict.txt`` once (about 0.4 s) and
+    writes the words and frequencies to ``$QINGLANG_CACHE`` (default ``~/.cache/qinglang_nlp``);
+    later processes read that file (about 0.15 s). An unwritable cache directory is not an error.
+    """
+    import array
+    import sys
+
+    import jieba
+
+    src = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
+    st = src.stat()
+    path = _cache_dir() / f"jieba-words-{jieba.__version__}-{st.st_size}-{int(st.st_mtime)}.bin"
+    freqs = array.array("I")
+    try:
+        blob = path.read_bytes()
+        n = int.from_bytes(blob[:8], "little")
+        words = blob[8:8 + n].decode("utf-8").split("\n")
+        freqs.frombytes(blob[8 + n:])
+        if sys.byteorder != "little":
+            freqs.byteswap()
+        if len(words) == len(freqs):
+            return dict(zip(words, freqs)), sum(freqs)
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    freq: dict[str, int] = {}
+    with open(src, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split(" ")
+            if len(parts) >= 2:
+                freq[parts[0]] = int(parts[1])
+    raw = "\n".join(freq).encode("utf-8")
+    freqs = array.array("I", freq.values())
+    if sys.byteorder != "little":
+        freqs.byteswap()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(len(raw).to_bytes(8, "little") + raw + freqs.tobytes())
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return freq, sum(freq.values())
+
+
+def _compact_jieba() -> Any:
+    """A ``jieba.Tokenizer`` over the compact word dictionary; it segments exactly like jieba's own.
+
+    jieba finds the words starting at each position by walking a prefix dictionary; this subclass
+    tries every length up to the longest word instead, which gives the same word graph without
+    the prefix entries. Route, frequencies and the HMM for unknown words are jieba's own code.
+    """
+    import jieba
+
+    freq, total = _jieba_words()
+    maxlen = max(map(len, freq), default=1)
+
+    class CompactTokenizer(jieba.Tokenizer):  # type: ignore[misc]
+        def get_DAG(self, sentence: str) -> dict[int, list[int]]:  # jieba's method name
+            get = self.FREQ.get
+            n = len(sentence)
+            dag = {}
+            for k in range(n):
+                ends = [i for i in range(k, min(n, k + maxlen)) if get(sentence[k:i + 1])]
+                dag[k] = ends or [k]
+            return dag
+
+    tk = CompactTokenizer()
+    tk.FREQ = freq
+    tk.total = total
+    tk.initialized = True
+    return tk
+
+
 class _WordSegmenter:
-    """Lazily created jieba ``Tokenizer`` (never jieba's global one) for whole-word checks."""
+    """Whole-word checks with jieba's segmentation, without jieba's global state or start-up.
+
+    A hit next to a character outside jieba's word blocks (punctuation, spaces, emoji) or at the
+    edge of the text is decided without a dictionary. Otherwise a window of ``WINDOW`` characters
+    on each side is segmented by ``_compact_jieba`` (loaded on the first such check).
+    """
 
     WINDOW = 12
 
@@ -371,15 +496,18 @@ class _WordSegmenter:
         if self._tk is None:
             with self._lock:
                 if self._tk is None:
-                    import jieba
-
-                    tk = jieba.Tokenizer()
-                    tk.initialize()
-                    self._tk = tk
+                    self._tk = _compact_jieba()
         return self._tk
+
+    @staticmethod
+    def _trivial(text: str, i: int) -> bool:
+        """True when position ``i`` is a token boundary whatever the dictionary says."""
+        return i <= 0 or i >= len(text) or not (_JIEBA_BLOCK_RE.match(text[i - 1]) and _JIEBA_BLOCK_RE.match(text[i]))
 
     def is_word(self, text: str, start: int, end: int) -> bool:
         """True when ``text[start:end]`` starts and ends on jieba token boundaries."""
+        if self._trivial(text, start) and self._trivial(text, end):
+            return True
         lo = max(0, start - self.WINDOW)
         hi = min(len(text), end + self.WINDOW)
         bounds = {lo, hi}
