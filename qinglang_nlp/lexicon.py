@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .normalize import NormalizeConfig, Normalized, normalize, normalize_batch
+from .normalize import NormalizeConfig, Normalized, _syllable_string, normalize, normalize_batch
 from .result import Span
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
@@ -352,6 +352,19 @@ class _Keyed:
     pinyin_key: str | None
     checks: bool  # has a whole-word or Latin-boundary constraint to test per hit
     context_keys: tuple[str, ...] = ()  # normalised context words (ctx=N:a|b)
+    # Derived from ``term`` once, so that the per-hit code reads one attribute instead of a chain:
+    window: int = field(init=False, compare=False, repr=False)  # term.context_window
+    plain: bool = field(init=False, compare=False, repr=False)  # a deny entry without constraints: a lone hit of it is final
+    span_kw: dict[str, Any] = field(init=False, compare=False, repr=False)  # the Span fields that come from the term
+
+    def __post_init__(self) -> None:
+        t = self.term
+        object.__setattr__(self, "window", t.context_window)
+        object.__setattr__(self, "plain", not (self.checks or t.context_window or t.allow))
+        object.__setattr__(self, "span_kw", {
+            "category": t.category or "", "source": "lexicon", "term": t.term, "sublabel": t.sublabel,
+            "list_name": t.list_name, "severity": t.severity,
+        })
 
 
 class _Index:
@@ -517,6 +530,9 @@ class _WordSegmenter:
         return start in bounds and end in bounds
 
 
+_RawHit = tuple  # (start, end, _Keyed, view) on the normalised text, before a text needs _Hit objects
+
+
 @dataclass(slots=True)
 class _Hit:
     ns: int  # normalised-text offsets
@@ -570,17 +586,19 @@ class LexiconMatcher:
         return c if isinstance(c, NormalizeConfig) else NormalizeConfig.from_dict(c)
 
     def _keys(self, raw: list[str]) -> list[tuple[str, str]]:
-        """(normalised text, pinyin view) of each term, through a per-matcher cache (called under the lock)."""
+        """(normalised text, syllable string) of each term, through a per-matcher cache (called under the lock).
+
+        The syllable string (``_syllable_string``) has one private-use character per CJK character standing
+        for its toneless pinyin syllable (傻逼 and 煞笔 give the same string); it is empty for terms with fewer
+        than two CJK characters or when the pinyin view is off.
+        """
         cache = self._key_cache
         todo = list(dict.fromkeys(r for r in raw if r not in cache))
         if todo:
             cfg = self._cfg
             normed = normalize_batch(todo, cfg) if len(todo) > 1 else [normalize(todo[0], cfg)]
-            view = None
-            if self.pinyin:
-                from .normalize import pinyin_view as view
             for r, nz in zip(todo, normed):
-                py = view(nz).text if view is not None and sum(map(_is_cjk, nz.text)) >= 2 else ""
+                py = _syllable_string(nz.text) if self.pinyin and sum(map(_is_cjk, nz.text)) >= 2 else ""
                 cache[r] = (nz.text, py)
         return [cache[r] for r in raw]
 
@@ -800,62 +818,78 @@ class LexiconMatcher:
             normed = items  # type: ignore[assignment]
         snap = self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
-        deny: dict[int, list[_Hit]] = {}
-        allow: dict[int, list[_Hit]] = {}
+        # Hits are plain tuples (start, end, entry, view) until a text needs the slow path (_finish).
+        deny: dict[int, list[_RawHit]] = {}
+        allow: dict[int, list[_RawHit]] = {}
         dead = snap.dead
-        texts_ = [n.text for n in normed]
+        joined, starts = _join([n.text for n in normed])
         for idx_no, idx in enumerate(indexes):
             if idx.text_find is None:
                 continue
-            for i, ki, s, e in _find_all(idx.text_find, texts_):
-                for k in idx.text_payload[ki]:
-                    if idx_no == 0 and dead and (k.term.list_name, k.key) in dead:
+            payload = idx.text_payload
+            check_dead = idx_no == 0 and bool(dead)
+            for ki, s, e in idx.text_find(joined):
+                i = bisect_right(starts, s) - 1 if starts else 0
+                b = starts[i] if starts else 0
+                for k in payload[ki]:
+                    if check_dead and (k.term.list_name, k.key) in dead:
                         continue
-                    (allow if k.term.allow else deny).setdefault(i, []).append(_Hit(s, e, k, "text"))
+                    into = allow if k.term.allow else deny
+                    hits = into.get(i)
+                    if hits is None:
+                        into[i] = [(s - b, e - b, k, "text")]
+                    else:
+                        hits.append((s - b, e - b, k, "text"))
         if self.pinyin and any(idx.py_find is not None for idx in indexes):
-            self._pinyin_hits(normed, snap, indexes, deny)
+            self._pinyin_hits(joined, starts, snap, indexes, deny)
         out: list[list[Span]] = [[] for _ in normed]
-        for i, hits in deny.items():
-            out[i] = self._finish(normed[i], hits, allow.get(i), snap)
+        for i, raw in deny.items():
+            if len(raw) == 1 and raw[0][2].plain and i not in allow:
+                out[i] = [_span(normed[i], *raw[0])]  # the common case: nothing to check, nothing to sort
+            else:
+                a = allow.get(i)
+                out[i] = self._finish(normed[i], [_Hit(*h) for h in raw], a and [_Hit(*h) for h in a])
         return out
 
-    def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None, snap: _Snapshot) -> list[Span]:
+    def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None) -> list[Span]:
         """Constraints, allow lists, context, nesting; then spans on the original text."""
         t = n.text
-        deny = [h for h in deny if not h.entry.checks or self._constraints_ok(t, h)]
+        if any(h.entry.checks for h in deny):
+            deny = [h for h in deny if not h.entry.checks or self._constraints_ok(t, h)]
         if allow and deny:
             deny = [h for h in deny if not _allowed(h, allow)]
-        if any(h.entry.term.context_window for h in deny):
+        if any(h.entry.window for h in deny):
             deny = _context_filter(t, deny)
         return self._to_spans(n, _drop_nested(deny)) if deny else []
 
     def _pinyin_hits(
-        self, normed: list[Normalized], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_Hit]]
+        self, joined: str, starts: list[int], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_RawHit]]
     ) -> None:
-        from .normalize import pinyin_view
+        """Pinyin-view hits: one automaton pass over the syllable string of the joined texts.
 
-        sel = [i for i, n in enumerate(normed) if _has_two_cjk(n.text)]
-        if not sel:
-            return
-        views = [pinyin_view(normed[i]) for i in sel]
-        vtexts = [v.text for v in views]
+        Each CJK character becomes one private-use character for its syllable, so offsets are those of the
+        normalised text, matches cover whole syllables, one per character (先 xian is not 西安 xi+an), and
+        a homophone such as 煞笔 meets the key of 傻逼.
+        """
+        ids = _syllable_string(joined)
         for idx_no, idx in enumerate(indexes):
             if idx.py_find is None:
                 continue
-            for j, ki, s, e in _find_all(idx.py_find, vtexts):
-                pv = views[j]
-                if not (pv.is_boundary(s) and pv.is_boundary(e)):
-                    continue
-                ns, ne = pv.to_normalized(s, e)
-                i = sel[j]
-                if ns >= ne or not any(map(_is_cjk, normed[i].text[ns:ne])):
-                    continue  # Latin-only stretches ("made" vs 妈的) are left to explicit Latin terms
-                for k in idx.py_payload[ki]:
-                    if idx_no == 0 and snap.dead and (k.term.list_name, k.key) in snap.dead:
+            payload = idx.py_payload
+            check_dead = idx_no == 0 and bool(snap.dead)
+            for ki, s, e in idx.py_find(ids):
+                if _PUA_RE.search(joined, s, e) or not _CJK_RE.search(joined, s, e):
+                    continue  # a private-use character of the text itself, or no CJK character ("made" vs 妈的)
+                i = bisect_right(starts, s) - 1 if starts else 0
+                b = starts[i] if starts else 0
+                for k in payload[ki]:
+                    if check_dead and (k.term.list_name, k.key) in snap.dead:
                         continue
-                    if ne - ns != len(k.key):
-                        continue  # one syllable per character: 先 (xian) is not 西安 (xi an)
-                    deny.setdefault(i, []).append(_Hit(ns, ne, k, "pinyin"))
+                    hits = deny.get(i)
+                    if hits is None:
+                        deny[i] = [(s - b, e - b, k, "pinyin")]
+                    else:
+                        hits.append((s - b, e - b, k, "pinyin"))
 
     def _constraints_ok(self, t: str, h: _Hit) -> bool:
         term = h.entry.term
@@ -870,7 +904,8 @@ class LexiconMatcher:
 
     def _to_spans(self, n: Normalized, hits: list[_Hit]) -> list[Span]:
         if len(hits) == 1:
-            return [_span(n, hits[0])]
+            h = hits[0]
+            return [_span(n, h.ns, h.ne, h.entry, h.view)]
         seen: set[tuple] = set()
         spans = []
         hits.sort(key=lambda h: (h.view != "text", h.ns, h.ne))  # text-view hits win duplicates
@@ -882,45 +917,45 @@ class LexiconMatcher:
                 continue
             seen.add(cat_key)
             seen.add(ident)
-            spans.append(_span(n, h))
+            spans.append(_span(n, h.ns, h.ne, h.entry, h.view))
         spans.sort(key=lambda sp: (sp.start, sp.end, sp.category, sp.term or ""))
         return spans
 
 
-def _span(n: Normalized, h: _Hit) -> Span:
+def _span(n: Normalized, ns: int, ne: int, entry: _Keyed, view: str) -> Span:
     """The evidence span of one hit on the original text; ``variant`` when normalisation changed the spelling."""
-    term = h.entry.term
-    s, e = n.to_original(h.ns, h.ne)
+    s, e = n.to_original(ns, ne)
     orig = n.original[s:e]
-    view = h.view
-    if view == "text" and orig.casefold() != n.text[h.ns:h.ne]:
+    if view == "text" and orig.casefold() != n.text[ns:ne]:
         view = "variant"
-    return Span(s, e, orig, term.category or "", "lexicon", term=term.term, sublabel=term.sublabel,
-                list_name=term.list_name, view=view, severity=term.severity)
+    return Span(s, e, orig, view=view, **entry.span_kw)
 
 
 _SEP = "\x00"  # joins texts for one automaton pass; never inside a key (checked when keys are made)
 
 
+def _join(texts: list[str]) -> tuple[str, list[int]]:
+    """The texts joined by ``_SEP`` for one automaton pass, and each text's start offset (``[]`` for one text)."""
+    if len(texts) == 1:
+        return texts[0], []
+    return _SEP.join(texts), list(accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+
+
 def _find_all(find: Finder, texts: list[str]) -> list[tuple[int, int, int, int]]:
     """``(text index, key index, start, end)`` of every hit, from one pass over the joined texts."""
-    if len(texts) == 1:
-        return [(0, ki, s, e) for ki, s, e in find(texts[0])]
-    starts = list(accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    joined, starts = _join(texts)
+    if not starts:
+        return [(0, ki, s, e) for ki, s, e in find(joined)]
     out = []
-    for ki, s, e in find(_SEP.join(texts)):
+    for ki, s, e in find(joined):
         i = bisect_right(starts, s) - 1
         b = starts[i]
         out.append((i, ki, s - b, e - b))
     return out
 
 
-_CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
-
-
-def _has_two_cjk(text: str) -> bool:
-    m = _CJK_RE.search(text)
-    return m is not None and _CJK_RE.search(text, m.end()) is not None
+_CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")  # as _is_cjk
+_PUA_RE = re.compile("[\ue000-\uf8ff]")  # the range _syllable_string uses for syllables
 
 
 def _drop_nested(hits: list[_Hit]) -> list[_Hit]:

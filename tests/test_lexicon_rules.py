@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 
 from qinglang_nlp.errors import DataError
-from qinglang_nlp.lexicon import LexiconMatcher, Term, _compact_jieba, _jieba_words, expand_alternatives, load_terms
+from qinglang_nlp.lexicon import (
+    LexiconMatcher,
+    Term,
+    _compact_jieba,
+    _jieba_words,
+    expand_alternatives,
+    load_terms,
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +95,24 @@ def test_whole_word_edges_need_no_dictionary():
     assert m._words._tk is None  # decided by the punctuation and the text edge alone
     assert m.match("前面路口交通管制") == []
     assert m._words._tk is not None
+
+
+def test_pinyin_view_matches_syllable_by_syllable():
+    from qinglang_nlp.normalize import _syllable_string
+
+    m = LexiconMatcher({"u": [Term("善恶", "vulgar", "vu_abuse"), Term("约炮", "vulgar", "vu_sexual")]})
+    assert m.match("你说啥呢？") == []  # sha|ne is not shan|e, although both spell "shane"
+    assert [(s.text, s.view) for s in m.match("有人约泡吗")] == [("约泡", "pinyin")]
+    assert [(s.text, s.view) for s in m.match("行善恶报")] == [("善恶", "text")]
+    pua = _syllable_string("约炮")  # the private-use characters standing for yue, pao
+    assert all("\ue000" <= c <= "\uf8ff" for c in pua)
+    assert m.match(f"图标{pua}图标") == []  # private-use characters of the text itself are not syllables
+
+
+def test_pinyin_hits_in_a_batch_land_on_their_own_text():
+    m = LexiconMatcher({"u": [Term("约炮", "vulgar", "vu_sexual")]})
+    texts = ["没事", "有人约泡吗", "", "曰炮，还有约跑"]
+    got = m.match_many(texts)
+    assert [[(s.start, s.end, s.text, s.view) for s in x] for x in got] == [
+        [], [(2, 4, "约泡", "pinyin")], [], [(0, 2, "曰炮", "pinyin"), (5, 7, "约跑", "pinyin")]]
+    assert got == [m.match(t) for t in texts]
