@@ -97,7 +97,7 @@ def _readings(c: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 class CharLM:
-    """Interpolated Kneser-Ney character bigram LM plus the channel's candidate tables, as numpy arrays.
+    """Interpolated Kneser-Ney character bigram + trigram LM plus the channel's candidate tables, as numpy arrays.
 
     ``arrays`` holds ``chars`` (code points of ids 4..), ``pcont``/``lam`` (log continuation probability and log
     back-off weight per id), ``bi_keys``/``bi_logp`` (sorted ``a * V + b`` keys of the stored bigrams and their
@@ -119,6 +119,14 @@ class CharLM:
         self.lam = np.asarray(arrays["lam"], dtype=np.float32)
         self.bi_keys = np.asarray(arrays["bi_keys"], dtype=np.int64)
         self.bi_logp = np.asarray(arrays["bi_logp"], dtype=np.float32)
+        if "tri_delta" in arrays:  # trigram keys a*V*V + b*V + c, stored as first key + uint32 deltas
+            d = np.asarray(arrays["tri_delta"], dtype=np.int64)
+            self.tri_keys = np.cumsum(d) + int(np.asarray(arrays["tri_first"]).item()) if len(d) else d
+            self.tri_logp = np.asarray(arrays["tri_logp"], dtype=np.float32)
+            self.tri_lam = np.asarray(arrays["tri_lam"], dtype=np.float32)  # per stored bigram (context)
+        else:
+            self.tri_keys = np.zeros(0, dtype=np.int64)
+            self.tri_logp = self.tri_lam = np.zeros(0, dtype=np.float32)
         if not (len(self.pcont) == len(self.lam) == self.V and len(self.bi_keys) == len(self.bi_logp)):
             raise ValueError("character LM arrays have inconsistent sizes")
         self.hom_ptr = np.asarray(arrays["hom_ptr"], dtype=np.int64)
@@ -145,11 +153,26 @@ class CharLM:
     def bigram(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """log P(b | a), element-wise (broadcasting) over id arrays."""
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+        back = self.lam[a] + self.pcont[b]
+        if not len(self.bi_keys):
+            return back
         key = a * self.V + b
-        idx = np.searchsorted(self.bi_keys, key)
-        idx[idx >= len(self.bi_keys)] = 0
-        found = self.bi_keys[idx] == key
-        return np.where(found, self.bi_logp[idx], self.lam[a] + self.pcont[b])
+        idx = np.minimum(np.searchsorted(self.bi_keys, key), len(self.bi_keys) - 1)
+        return np.where(self.bi_keys[idx] == key, self.bi_logp[idx], back)
+
+    def trigram(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """log P(c | a b), element-wise (broadcasting); backs off to the bigram through the context's weight."""
+        a, b, c = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
+                                      np.asarray(c, dtype=np.int64))
+        low = self.bigram(b, c)
+        if not len(self.tri_keys) or not len(self.bi_keys):
+            return low
+        ctx = a * self.V + b
+        j = np.minimum(np.searchsorted(self.bi_keys, ctx), len(self.bi_keys) - 1)
+        lam = np.where(self.bi_keys[j] == ctx, self.tri_lam[j], 0.0)
+        key = ctx * self.V + c
+        idx = np.minimum(np.searchsorted(self.tri_keys, key), len(self.tri_keys) - 1)
+        return np.where(self.tri_keys[idx] == key, self.tri_logp[idx], lam + low)
 
     def homophones(self, i: int) -> np.ndarray:
         """Candidate ids for observed id ``i`` (itself first)."""
@@ -183,13 +206,14 @@ class CharLM:
             return cls({k: z[k] for k in z.files})
 
 
-def build_charlm(texts: Iterable[str], *, min_count: int = 3, min_bigram: int = 2, cand_min_count: int = 5,
+def build_charlm(texts: Iterable[str], *, min_count: int = 3, min_bigram: int = 2, min_trigram: int = 2,
+                 cand_min_count: int = 5,
                  hom_per_syllable: int = 30, syl_per_syllable: int = 24, per_initial: int = 60,
                  meta: dict[str, Any] | None = None) -> CharLM:
     """Count characters and bigrams of ``texts`` and build a :class:`CharLM` (deterministic for the same input).
 
-    ``min_count``: characters seen fewer times are UNK; ``min_bigram``: bigrams seen fewer times are not stored
-    (they back off); ``cand_min_count``: the channel only proposes characters seen at least this often.
+    ``min_count``: characters seen fewer times are UNK; ``min_bigram``/``min_trigram``: n-grams seen fewer times
+    are not stored (they back off); ``cand_min_count``: the channel only proposes characters seen at least this often.
     """
     from collections import Counter
 
@@ -229,15 +253,46 @@ def build_charlm(texts: Iterable[str], *, min_count: int = 3, min_bigram: int = 
     p = np.maximum(counts - D, 0) / ca[a] + lam[a] * pcont[b]
     keep = counts >= min_bigram
     uni = np.bincount(ids, minlength=V)
+    bi_keys = keys[keep]
+    bi_logp16 = np.log(p[keep]).astype(np.float16)
     arrays = {
         "chars": chars, "pcont": np.log(pcont).astype(np.float32), "lam": np.log(lam).astype(np.float32),
-        "bi_keys": keys[keep].astype(np.uint32 if V * V < 2**32 else np.int64),
-        "bi_logp": np.log(p[keep]).astype(np.float16),
+        "bi_keys": bi_keys.astype(np.uint32 if V * V < 2**32 else np.int64), "bi_logp": bi_logp16,
     }
+    # trigrams: interpolated absolute discounting down to the stored bigram model (what the runtime computes)
+    tkeys, tcounts = np.unique((ids[:-2] * V + ids[1:-1]) * V + ids[2:], return_counts=True)
+    tctx = tkeys // V
+    t1, t2 = int((tcounts == 1).sum()), int((tcounts == 2).sum())
+    D3 = t1 / (t1 + 2 * t2) if t1 + 2 * t2 > 0 else 0.75
+    uctx, inv = np.unique(tctx, return_inverse=True)
+    n_ctx = np.bincount(inv, weights=tcounts)
+    n1_ctx = np.bincount(inv).astype(np.float64)
+    lam3 = D3 * n1_ctx / n_ctx
+    pos = np.searchsorted(bi_keys, uctx)
+    pos[pos >= len(bi_keys)] = 0
+    stored_ctx = bi_keys[pos] == uctx
+    tri_lam = np.zeros(len(bi_keys), dtype=np.float64)
+    tri_lam[pos[stored_ctx]] = np.log(lam3[stored_ctx])
+    tkeep = (tcounts >= min_trigram) & stored_ctx[inv]
+    b_ = (tkeys // V) % V
+    c_ = tkeys % V
+    bj = np.searchsorted(bi_keys, b_ * V + c_)
+    bj[bj >= len(bi_keys)] = 0
+    low = np.where(bi_keys[bj] == b_ * V + c_, bi_logp16[bj].astype(np.float64),
+                   np.log(lam[b_]) + np.log(pcont[c_]))
+    p3 = np.maximum(tcounts - D3, 0) / n_ctx[inv] + lam3[inv] * np.exp(low)
+    tk = tkeys[tkeep]
+    delta = np.diff(tk)
+    if len(delta) and delta.max() >= 2**32:
+        raise ValueError("trigram key gaps do not fit uint32; raise min_trigram or shrink the vocabulary")
+    arrays.update({"tri_first": np.array(int(tk[0]) if len(tk) else 0, dtype=np.int64),
+                   "tri_delta": np.concatenate([[0], delta]).astype(np.uint32) if len(tk) else np.zeros(0, np.uint32),
+                   "tri_logp": np.log(p3[tkeep]).astype(np.float16), "tri_lam": tri_lam.astype(np.float16)})
     arrays.update(_channel_tables(vocab, uni, cand_min_count, hom_per_syllable, syl_per_syllable, per_initial))
     info = {"discount": D, "tokens": len(ids), "texts": len(texts), "vocab": len(vocab),
-            "bigrams_seen": len(keys), "bigrams_stored": int(keep.sum()), "min_count": min_count,
-            "min_bigram": min_bigram, "cand_min_count": cand_min_count, **(meta or {})}
+            "bigrams_seen": len(keys), "bigrams_stored": int(keep.sum()), "trigrams_seen": len(tkeys),
+            "trigrams_stored": int(tkeep.sum()), "discount3": D3, "min_count": min_count,
+            "min_bigram": min_bigram, "min_trigram": min_trigram, "cand_min_count": cand_min_count, **(meta or {})}
     arrays["meta"] = np.array(json.dumps(info, ensure_ascii=False, sort_keys=True))
     return CharLM(arrays)
 
@@ -388,35 +443,86 @@ class _Restorer:
         seg_e = np.concatenate([sus[breaks], [sus[-1]]]) + 1
         which = np.searchsorted(starts, seg_s - 1, side="right") - 1
         for s, e, k in zip(seg_s.tolist(), seg_e.tolist(), which.tolist()):
-            path = self._viterbi([lm.homophones(int(i)) for i in ids[s:e]], int(ids[s - 1]), int(ids[e]),
-                                 cfg.homophone_cost)
+            edges = []
+            for p, i in enumerate(ids[s:e].tolist()):
+                c = lm.homophones(i)
+                cost = np.full(len(c), -cfg.homophone_cost)
+                cost[0] = 0.0  # the observed character is free
+                edges.append([(p + 1, c, cost)])
+            found = self._decode(edges, self._ctx(ids, s, -1), self._ctx(ids, e, 1))
+            if found is None:
+                continue
             base = int(starts[k]) + 1
-            for j, (i_new, i_old) in enumerate(zip(path, ids[s:e].tolist())):
+            for j, (i_new, i_old) in enumerate(zip(found[1], ids[s:e].tolist())):
                 if i_new != i_old:
                     pos = s + j - base
                     out[k].append((pos, pos + 1, lm.char(i_new)))
         return out
 
-    def _viterbi(self, cands: list[np.ndarray], left: int, right: int, cost: float) -> list[int]:
-        """Best path through per-position candidate arrays (first candidate = observed, free; others pay cost)."""
+    @staticmethod
+    def _ctx(ids: np.ndarray, at: int, step: int) -> tuple[int, int]:
+        """Two context ids from padded position ``at`` outward (left: (far, near); right: (near, far)); a text
+        boundary (BOS) hides what lies beyond it."""
+        near = int(ids[at]) if 0 <= at < len(ids) else BOS
+        far = int(ids[at + step]) if near != BOS and 0 <= at + step < len(ids) else BOS
+        return (far, near) if step < 0 else (near, far)
+
+    def _chain(self, seq: Sequence[int], left: tuple[int, int], right: tuple[int, int]) -> float:
+        """Trigram log-probability of ``seq`` between its contexts."""
         lm = self.lm
-        c0 = cands[0]
-        pen = [np.where(np.arange(len(c)) == 0, 0.0, -cost) for c in cands]
-        score = lm.bigram(left, c0) + pen[0]
-        back = []
-        for j in range(1, len(cands)):
-            trans = lm.bigram(cands[j - 1][:, None], cands[j][None, :]) + score[:, None]
-            arg = trans.argmax(axis=0)
-            back.append(arg)
-            score = trans[arg, np.arange(len(cands[j]))] + pen[j]
-        score = score + lm.bigram(cands[-1], right)
-        best = int(score.argmax())
-        path = [best]
-        for arg in reversed(back):
-            best = int(arg[best])
-            path.append(best)
+        tail = [right[0]] if right[0] == BOS else [right[0], right[1]]
+        chain = np.array([left[0], left[1], *seq, *tail], dtype=np.int64)
+        return float(lm.trigram(chain[:-2], chain[1:-1], chain[2:]).sum())
+
+    def _decode(self, edges: list[list[tuple[int, np.ndarray, np.ndarray]]], left: tuple[int, int],
+                right: tuple[int, int], beam: int = 48) -> tuple[float, list[int]] | None:
+        """Best path through a lattice by trigram beam search: ``edges[p]`` lists ``(q, candidate ids, costs)``
+        from node p to node q (nodes 0..len(edges)); returns (score, ids) or None when node n is unreachable."""
+        lm = self.lm
+        V = lm.V
+        n = len(edges)
+        # per node: score, prev-prev id, prev id, back node, back index
+        nodes: list[tuple[np.ndarray, ...] | None] = [None] * (n + 1)
+        pend: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n + 1)]
+        nodes[0] = (np.zeros(1), np.array([left[0]]), np.array([left[1]]), np.array([-1]), np.array([-1]))
+        for p in range(n + 1):
+            if p > 0:
+                if not pend[p]:
+                    continue
+                sc, a, b, bn, bi = (np.concatenate(x) for x in zip(*pend[p]))
+                order = np.argsort(-sc, kind="stable")
+                _, first = np.unique((a[order] * V + b[order]), return_index=True)  # best per trigram state
+                keep = order[np.sort(first)][:beam]
+                nodes[p] = (sc[keep], a[keep], b[keep], bn[keep], bi[keep])
+                pend[p] = []
+            if p == n:
+                break
+            cur = nodes[p]
+            if cur is None:
+                continue
+            sc, _, b, _, _ = cur
+            a = cur[1]
+            for q, cands, cost in edges[p]:
+                t = sc[:, None] + lm.trigram(a[:, None], b[:, None], cands[None, :]) + cost[None, :]
+                B, K = t.shape
+                pend[q].append((t.ravel(), np.repeat(b, K), np.tile(cands, B), np.full(B * K, p),
+                                np.repeat(np.arange(B), K)))
+        last = nodes[n]
+        if last is None:
+            return None
+        sc, a, b, bn, bi = last
+        final = sc + lm.trigram(a, b, np.full(len(b), right[0]))
+        if right[0] != BOS:
+            final = final + lm.trigram(b, np.full(len(b), right[0]), np.full(len(b), right[1]))
+        k = int(final.argmax())
+        total = float(final[k])
+        path, q = [], n
+        while q > 0:
+            node = nodes[q]
+            path.append(int(node[2][k]))
+            q, k = int(node[3][k]), int(node[4][k])
         path.reverse()
-        return [int(c[p]) for c, p in zip(cands, path)]
+        return total, path
 
     # -- Latin runs ----------------------------------------------------------------------------------------
     def _latin(self, text: str) -> list[Edit]:
@@ -431,82 +537,29 @@ class _Restorer:
             if lc in _BLOCK or rc in _BLOCK:
                 continue
             run = m.group()
-            left = int(lm.ids(lc)[0]) if lc else BOS
-            right = int(lm.ids(rc)[0]) if rc else BOS
-            rid = lm.ids(run)
-            chain = np.concatenate([[left], rid, [right]])
-            keep = float(lm.bigram(chain[:-1], chain[1:]).sum())
+            ctx = lm.ids(text[max(0, s - 2):s])
+            left = (BOS, BOS) if not len(ctx) else (BOS, int(ctx[-1])) if len(ctx) == 1 else (int(ctx[0]), int(ctx[1]))
+            rctx = lm.ids(text[e:e + 2])
+            right = (BOS, BOS) if not len(rctx) else (int(rctx[0]), BOS) if len(rctx) == 1 else (
+                int(rctx[0]), int(rctx[1]))
+            keep = self._chain(lm.ids(run).tolist(), left, right)
             best = None
             if cfg.pinyin:
-                best = self._decode_pinyin(run, left, right)
+                edges = [[(q, c, np.full(len(c), -cfg.pinyin_cost)) for q in range(p + 1, min(len(run), p + lm.max_syl) + 1)
+                          if (c := lm.syllable(run[p:q])) is not None and len(c)] for p in range(len(run))]
+                best = self._decode(edges, left, right)
                 if best is not None and best[0] - keep <= cfg.pinyin_margin:
                     best = None
             if best is None and cfg.initials and len(run) <= cfg.max_initials:
-                cands = [lm.initial(x) for x in run]
-                if all(len(c) for c in cands):
-                    sc, ids_ = self._viterbi_free(cands, left, right)
-                    if sc - cfg.initials_cost * len(run) - keep > cfg.initials_margin:
-                        best = (sc, ids_)
+                edges = [[(p + 1, c, np.full(len(c), -cfg.initials_cost))] for p, x in enumerate(run)
+                         if len(c := lm.initial(x))]
+                if len(edges) == len(run):
+                    best = self._decode(edges, left, right)
+                    if best is not None and best[0] - keep <= cfg.initials_margin:
+                        best = None
             if best is not None:
                 edits.append((s, e, "".join(lm.char(i) for i in best[1])))
         return edits
-
-    def _viterbi_free(self, cands: list[np.ndarray], left: int, right: int) -> tuple[float, list[int]]:
-        """Best hanzi path (score, ids) with every position free to take any of its candidates."""
-        lm = self.lm
-        score = lm.bigram(left, cands[0])
-        back = []
-        for j in range(1, len(cands)):
-            trans = lm.bigram(cands[j - 1][:, None], cands[j][None, :]) + score[:, None]
-            arg = trans.argmax(axis=0)
-            back.append(arg)
-            score = trans[arg, np.arange(len(cands[j]))]
-        score = score + lm.bigram(cands[-1], right)
-        best = int(score.argmax())
-        total = float(score[best])
-        path = [best]
-        for arg in reversed(back):
-            best = int(arg[best])
-            path.append(best)
-        path.reverse()
-        return total, [int(c[p]) for c, p in zip(cands, path)]
-
-    def _decode_pinyin(self, run: str, left: int, right: int) -> tuple[float, list[int]] | None:
-        """Viterbi over syllable segmentations x candidates; (score - cost per syllable, ids) or None."""
-        lm, cost = self.lm, self.cfg.pinyin_cost
-        n = len(run)
-        # best[p] = (candidate ids, scores, backpointers: list of (prev position, prev index)) at run position p
-        best: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]] | None] = [None] * (n + 1)
-        best[0] = (np.array([left]), np.zeros(1), [(-1, -1)])
-        for p in range(n):
-            if best[p] is None:
-                continue
-            prev_ids, prev_sc, _ = best[p]
-            for q in range(p + 1, min(n, p + lm.max_syl) + 1):
-                cands = lm.syllable(run[p:q])
-                if cands is None or not len(cands):
-                    continue
-                trans = lm.bigram(prev_ids[:, None], cands[None, :]) + prev_sc[:, None]
-                arg = trans.argmax(axis=0)
-                sc = trans[arg, np.arange(len(cands))] - cost
-                cur = best[q]
-                if cur is None:
-                    best[q] = (cands, sc, [(p, int(a)) for a in arg])
-                else:  # merge: same candidate id may arrive by two segmentations; keep both entries
-                    best[q] = (np.concatenate([cur[0], cands]), np.concatenate([cur[1], sc]),
-                               cur[2] + [(p, int(a)) for a in arg])
-        if best[n] is None:
-            return None
-        ids_, sc, _ = best[n]
-        final = sc + lm.bigram(ids_, right)
-        k = int(final.argmax())
-        total = float(final[k])
-        path, q = [], n
-        while q > 0:
-            path.append(int(best[q][0][k]))
-            q, k = best[q][2][k]
-        path.reverse()
-        return total, path
 
 
 def _apply(text: str, edits: Sequence[Edit]) -> str:
@@ -543,21 +596,30 @@ def _compose(original: str, first: Sequence[Edit], second: Sequence[Edit]) -> li
                 split.append((cur + last, os_ + last, os_ + c, t[last:c], False))
                 last = c
         cur += len(t)
-    result: list[tuple[int, int, str, bool]] = []
+    # group the second edits by the pieces they touch (two edits inside one edited piece form one group)
+    groups: list[list[int]] = []  # [first piece, end piece, first edit, end edit]
     j, n = 0, len(split)
-    for s, e, r in second:
+    for k, (s, e, _) in enumerate(second):
         while j < n and split[j][0] + len(split[j][3]) <= s:
-            result.append(split[j][1:])
             j += 1
-        k = j
-        while j < n and split[j][0] < e:
-            j += 1
-        covered = split[k:j]
-        if not covered:
-            continue
+        lo = j
+        hi = lo
+        while hi < n and split[hi][0] < e:
+            hi += 1
+        if groups and lo < groups[-1][1]:
+            groups[-1][1], groups[-1][3] = max(groups[-1][1], hi), k + 1
+        else:
+            groups.append([lo, hi, k, k + 1])
+    result: list[tuple[int, int, str, bool]] = []
+    j = 0
+    for lo, hi, k0, k1 in groups:
+        result.extend(p[1:] for p in split[j:lo])
+        covered = split[lo:hi]
         cs = covered[0][0]
         joined = "".join(p[3] for p in covered)
-        result.append((covered[0][1], covered[-1][2], joined[:s - cs] + r + joined[e - cs:], True))
+        text = _apply(joined, [(s - cs, e - cs, r) for s, e, r in second[k0:k1]])
+        result.append((covered[0][1], covered[-1][2], text, True))
+        j = hi
     result.extend(p[1:] for p in split[j:])
     return [(os_, oe, t) for os_, oe, t, ed in result if ed and t != original[os_:oe]]
 
