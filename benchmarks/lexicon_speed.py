@@ -12,6 +12,14 @@ throughput on already normalised texts (the Moderator normalises once for lexico
 per comment and ``match_many`` over batches of 256, end-to-end ``match_many`` on raw strings (normalisation
 included, one run), each as wall-clock and CPU-time MB/s (the machine is shared, so CPU time is the steadier
 number), the hit count and peak RSS (MiB). A first line gives ``normalize_batch`` and ``pinyin_view`` alone and the load average.
+
+``--startup N`` instead measures the first whole-word check (jieba's dictionary) in N fresh processes per case:
+import + ``LexiconMatcher.default().build()``, then the first ``match`` that needs the dictionary, then a second
+one; "cold" starts with empty cache folders (``QINGLANG_CACHE`` and ``TMPDIR``, where jieba keeps its own cache),
+"warm" reuses the folders the cold run filled. ``--root DIR`` measures the checkout in DIR (an older commit from
+``git archive``) with the same script.
+
+    .venv/bin/python benchmarks/lexicon_speed.py --startup 5 [--root DIR]
 """
 from __future__ import annotations
 
@@ -153,6 +161,51 @@ def reference(mb: float, repeats: int, data: str | None) -> dict:
     return out
 
 
+STARTUP_CODE = r"""
+import json, time
+w0, c0 = time.perf_counter(), time.process_time()
+from qinglang_nlp.lexicon import LexiconMatcher
+m = LexiconMatcher.default().build()
+w1, c1 = time.perf_counter(), time.process_time()
+first = m.match("前面路口交通管制，他妈妈来了")  # 口交 and 他妈 are whole-word terms: the dictionary is needed
+w2, c2 = time.perf_counter(), time.process_time()
+second = m.match("路口交通管制时他喜欢口交")
+w3, c3 = time.perf_counter(), time.process_time()
+assert first == [] and [s.term for s in second] == ["口交"], (first, second)
+print(json.dumps({"build_s": w1 - w0, "build_cpu_s": c1 - c0, "first_s": w2 - w1, "first_cpu_s": c2 - c1,
+                  "second_ms": 1000 * (w3 - w2)}))
+"""
+
+
+def startup(repeats: int, root: Path) -> None:
+    """First-call latency of the whole-word check in fresh processes (cold and warm caches), medians."""
+    import tempfile
+
+    print(f"# startup of {root} (commit {_commit(root)}), {repeats} fresh processes per case, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("| case | import+build s wall / CPU | first match s wall / CPU | second match ms |")
+    print("|---|---|---|---|")
+    for case in ("cold", "warm"):
+        rows = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as d:
+                env = {**os.environ, "QINGLANG_CACHE": d, "TMPDIR": d, "PYTHONPATH": str(root)}
+                if case == "warm":  # fill the caches first, then measure a second process
+                    subprocess.run([sys.executable, "-c", STARTUP_CODE], cwd=root, env=env, check=True,
+                                   capture_output=True)
+                res = subprocess.run([sys.executable, "-c", STARTUP_CODE], cwd=root, env=env, check=True,
+                                     capture_output=True, text=True)
+                rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        print(f"| {case} | {med['build_s']:.2f} / {med['build_cpu_s']:.2f} | {med['first_s']:.2f} / "
+              f"{med['first_cpu_s']:.2f} | {med['second_ms']:.1f} |", flush=True)
+
+
+def _commit(root: Path) -> str:
+    res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    return res.stdout.strip() or "unknown (not a git checkout)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=10.0)
@@ -164,7 +217,12 @@ def main() -> None:
     ap.add_argument("--pinyin", default="off,on")
     ap.add_argument("--json", default=None)
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--startup", type=int, default=0, help="measure first-call latency in N fresh processes per case")
+    ap.add_argument("--root", default=str(ROOT), help="checkout to measure with --startup")
     args = ap.parse_args()
+    if args.startup:
+        startup(args.startup, Path(args.root).resolve())
+        return
     if args.one:
         if args.one == "ref":
             print(json.dumps(reference(args.mb, args.repeats, args.data)))
