@@ -607,6 +607,7 @@ class LexiconMatcher:
 
         Pinyin keys exist only for deny terms of at least two CJK characters that allow pinyin.
         """
+        self._keys([w for t in terms for w in t.context_terms])  # all context words in one batch (cached)
         out = []
         for t, (k, py) in zip(terms, self._keys([t.term for t in terms])):
             if not k or _SEP in k:
