@@ -61,6 +61,7 @@ LM_PATH = Path(__file__).parent / "data" / "charlm.npz"
 BOS, UNK, DIGIT, SPACE = 0, 1, 2, 3
 _NSPECIAL = 4
 MAX_PASSES = 4
+_DENSE = 3000  # ids below this get a dense bigram table (3000 x 3000 float16 = 18 MB)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 Edit = tuple[int, int, str]
 
@@ -143,6 +144,13 @@ class CharLM:
         table = _id_table(self.chars)
         self.table = table
         self.has_hom = np.diff(self.hom_ptr) > 1  # ids with at least one other candidate
+        # dense log P(b | a) for the most frequent ids (a gather instead of a binary search)
+        self.N = n = min(self.V, _DENSE)
+        dense = (self.lam[:n, None] + self.pcont[None, :n]).astype(np.float16)
+        ka, kb = self.bi_keys // self.V, self.bi_keys % self.V
+        m = (ka < n) & (kb < n)
+        dense[ka[m], kb[m]] = self.bi_logp[m]
+        self.dense = dense.ravel()
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def ids(self, text: str) -> np.ndarray:
@@ -153,12 +161,21 @@ class CharLM:
     def bigram(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """log P(b | a), element-wise (broadcasting) over id arrays."""
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+        n = self.N
+        small = (a < n) & (b < n)
+        if small.all():
+            return self.dense[a * n + b].astype(np.float32)
+        out = np.empty(a.shape, dtype=np.float32)
+        out[small] = self.dense[a[small] * n + b[small]]
+        big = ~small
+        a, b = a[big], b[big]
         back = self.lam[a] + self.pcont[b]
-        if not len(self.bi_keys):
-            return back
-        key = a * self.V + b
-        idx = np.minimum(np.searchsorted(self.bi_keys, key), len(self.bi_keys) - 1)
-        return np.where(self.bi_keys[idx] == key, self.bi_logp[idx], back)
+        if len(self.bi_keys):
+            key = a * self.V + b
+            idx = np.minimum(np.searchsorted(self.bi_keys, key), len(self.bi_keys) - 1)
+            back = np.where(self.bi_keys[idx] == key, self.bi_logp[idx], back)
+        out[big] = back
+        return out
 
     def trigram(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
         """log P(c | a b), element-wise (broadcasting); backs off to the bigram through the context's weight."""
@@ -378,7 +395,8 @@ class RestoreConfig:
     """Decision thresholds (natural-log units). Tuned on the carved DEV split (``benchmarks/restore_quality.py``).
 
     ``screen``: a CJK character is a homophone suspect only if log P(c | left) + log P(right | c) is below this.
-    ``homophone_cost``: cost of each homophone replacement. ``pinyin_margin``/``pinyin_cost``: a full-pinyin run
+    ``homophone_cost``: cost of each homophone replacement; a run of suspects is decoded only if one of them has
+    a single-character bigram gain above ``homophone_cost - screen_slack``. ``pinyin_margin``/``pinyin_cost``: a full-pinyin run
     decodes only if its best hanzi path, minus ``pinyin_cost`` per syllable, beats the letters by the margin.
     ``initials_margin``/``initials_cost``: the same for initials (``initials=False`` switches them off).
     """
@@ -387,10 +405,11 @@ class RestoreConfig:
     pinyin: bool = True
     initials: bool = True
     screen: float = -12.0
-    homophone_cost: float = 8.0
-    pinyin_margin: float = 0.0
+    homophone_cost: float = 10.0
+    screen_slack: float = 4.0
+    pinyin_margin: float = 8.0
     pinyin_cost: float = 1.0
-    initials_margin: float = 6.0
+    initials_margin: float = 8.0
     initials_cost: float = 3.0
     max_run: int = 40
     max_initials: int = 6
@@ -437,12 +456,37 @@ class _Restorer:
         sus = np.flatnonzero(lm.has_hom[ids[1:-1]] & (keep < cfg.screen)) + 1
         if not len(sus):
             return out
-        # group consecutive suspects into segments [s, e) of padded positions
+        # second screen: the best single-character bigram gain of each suspect over keeping it
+        sid = ids[sus]
+        lo, n_c = lm.hom_ptr[sid], lm.hom_ptr[sid + 1] - lm.hom_ptr[sid]
+        owner = np.repeat(np.arange(len(sus)), n_c)
+        first = np.concatenate([[0], np.cumsum(n_c)[:-1]])
+        cand = lm.hom_ids[np.repeat(lo - first, n_c) + np.arange(int(n_c.sum()))]
+        gain = lm.bigram(ids[sus - 1][owner], cand) + lm.bigram(cand, ids[sus + 1][owner]) - keep[sus - 1][owner]
+        best = np.maximum.reduceat(np.where(cand == sid[owner], -np.inf, gain), first)
+        # group consecutive suspects into segments [s, e) of padded positions; decode the promising ones
         breaks = np.flatnonzero(np.diff(sus) != 1)
-        seg_s = np.concatenate([[sus[0]], sus[breaks + 1]])
-        seg_e = np.concatenate([sus[breaks], [sus[-1]]]) + 1
+        seg_first = np.concatenate([[0], breaks + 1])
+        promising = np.maximum.reduceat(best, seg_first) > cfg.homophone_cost - cfg.screen_slack
+        seg_s = sus[seg_first][promising]
+        seg_e = np.concatenate([sus[breaks], [sus[-1]]])[promising] + 1
+        if not len(seg_s):
+            return out
         which = np.searchsorted(starts, seg_s - 1, side="right") - 1
-        for s, e, k in zip(seg_s.tolist(), seg_e.tolist(), which.tolist()):
+        one = seg_e - seg_s == 1
+        if one.any():
+            pos1, new1 = self._single(ids, seg_s[one])
+            for pos, c in zip(pos1, new1):
+                k = int(np.searchsorted(starts, pos - 1, side="right")) - 1
+                out[k].append((pos - int(starts[k]) - 1, pos - int(starts[k]), lm.char(c)))
+        two = seg_e - seg_s == 2
+        if two.any():
+            pos2, new2 = self._pair(ids, seg_s[two])
+            for pos, c in zip(pos2, new2):
+                k = int(np.searchsorted(starts, pos - 1, side="right")) - 1
+                out[k].append((pos - int(starts[k]) - 1, pos - int(starts[k]), lm.char(c)))
+        rest = ~one & ~two
+        for s, e, k in zip(seg_s[rest].tolist(), seg_e[rest].tolist(), which[rest].tolist()):
             edges = []
             for p, i in enumerate(ids[s:e].tolist()):
                 c = lm.homophones(i)
@@ -457,7 +501,63 @@ class _Restorer:
                 if i_new != i_old:
                     pos = s + j - base
                     out[k].append((pos, pos + 1, lm.char(i_new)))
-        return out
+        return [sorted(e) for e in out]
+
+    def _single(self, ids: np.ndarray, P: np.ndarray) -> tuple[list[int], list[int]]:
+        """Vectorised decode of one-character segments at padded positions ``P``: (positions, new ids) changed."""
+        lm, cost = self.lm, self.cfg.homophone_cost
+        last = len(ids) - 1
+        l1, r1 = ids[P - 1], ids[P + 1]
+        l2 = np.where(l1 == BOS, BOS, ids[np.maximum(P - 2, 0)])
+        r2 = np.where(r1 == BOS, BOS, ids[np.minimum(P + 2, last)])
+        obs = ids[P]
+        lo, n_c = lm.hom_ptr[obs], lm.hom_ptr[obs + 1] - lm.hom_ptr[obs]
+        owner = np.repeat(np.arange(len(P)), n_c)
+        first = np.concatenate([[0], np.cumsum(n_c)[:-1]])
+        cand = lm.hom_ids[np.repeat(lo - first, n_c) + np.arange(int(n_c.sum()))]
+        L2, L1, R1, R2 = l2[owner], l1[owner], r1[owner], r2[owner]
+        score = lm.trigram(L2, L1, cand) + lm.trigram(L1, cand, R1)
+        score = score + np.where(R1 == BOS, 0.0, lm.trigram(cand, R1, R2)) - cost * (cand != obs[owner])
+        best = np.maximum.reduceat(score, first)
+        hit = np.flatnonzero(score >= best[owner])
+        hit = hit[np.concatenate([[True], owner[hit][1:] != owner[hit][:-1]])]  # first best per position
+        changed = cand[hit] != obs[owner[hit]]
+        return P[owner[hit][changed]].tolist(), cand[hit][changed].tolist()
+
+    def _pair(self, ids: np.ndarray, P: np.ndarray) -> tuple[list[int], list[int]]:
+        """Vectorised decode of two-character segments starting at padded positions ``P``: every candidate pair
+        is scored; returns the (positions, new ids) that change."""
+        lm, cost = self.lm, self.cfg.homophone_cost
+        last = len(ids) - 1
+        l1, r1 = ids[P - 1], ids[P + 2]
+        l2 = np.where(l1 == BOS, BOS, ids[np.maximum(P - 2, 0)])
+        r2 = np.where(r1 == BOS, BOS, ids[np.minimum(P + 3, last)])
+        o1, o2 = ids[P], ids[P + 1]
+        n1 = lm.hom_ptr[o1 + 1] - lm.hom_ptr[o1]
+        n2 = lm.hom_ptr[o2 + 1] - lm.hom_ptr[o2]
+        npair = n1 * n2
+        owner = np.repeat(np.arange(len(P)), npair)
+        first = np.concatenate([[0], np.cumsum(npair)[:-1]])
+        local = np.arange(int(npair.sum())) - first[owner]
+        i1, i2 = local // n2[owner], local % n2[owner]
+        c1 = lm.hom_ids[lm.hom_ptr[o1][owner] + i1]
+        c2 = lm.hom_ids[lm.hom_ptr[o2][owner] + i2]
+        L2, L1, R1, R2 = l2[owner], l1[owner], r1[owner], r2[owner]
+        score = (lm.trigram(L2, L1, c1) + lm.trigram(L1, c1, c2) + lm.trigram(c1, c2, R1)
+                 + np.where(R1 == BOS, 0.0, lm.trigram(c2, R1, R2))
+                 - cost * ((c1 != o1[owner]).astype(np.float64) + (c2 != o2[owner])))
+        best = np.maximum.reduceat(score, first)
+        hit = np.flatnonzero(score >= best[owner])
+        hit = hit[np.concatenate([[True], owner[hit][1:] != owner[hit][:-1]])]
+        pos: list[int] = []
+        new: list[int] = []
+        for h in hit.tolist():
+            j = int(owner[h])
+            for off, c, o in ((0, c1[h], o1[j]), (1, c2[h], o2[j])):
+                if c != o:
+                    pos.append(int(P[j]) + off)
+                    new.append(int(c))
+        return pos, new
 
     @staticmethod
     def _ctx(ids: np.ndarray, at: int, step: int) -> tuple[int, int]:
