@@ -2,9 +2,11 @@
 
 ``LexiconMatcher`` runs an Aho-Corasick automaton (``ahocorasick_rs``) over two views of the
 normalised text: the text itself and, for terms of at least two CJK characters, its toneless
-pinyin (so 煞笔 and 啥比 hit 傻逼). Each hit is checked against the term's constraints
-(whole word, Latin word boundary, needs-context) and against the allow lists, which suppress any
-deny hit lying inside an allowed term (路口交通 contains 口交通, so 口交 does not fire).
+pinyin, matched syllable by syllable (so 约泡 and 曰炮 hit 约炮, but 啥呢 sha|ne does not hit 善恶
+shan|e). Each hit is checked against the term's constraints (whole word, Latin word boundary,
+needs-context) and against the allow lists, which suppress any deny hit lying inside an allowed
+term (路口交通 contains 口交通, so 口交 does not fire). Whole-word checks segment a window around
+the hit like jieba does, from a compact cache of jieba's dictionary (see ``_jieba_words``).
 
 Edits (``add_term``, ``remove_term``, ``add_allow``, ``add_list``) are copy-on-write: they build a
 new immutable snapshot and swap it in one assignment, so a matcher can be shared by threads.
