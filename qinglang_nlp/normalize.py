@@ -42,6 +42,7 @@ from __future__ import annotations
 import bisect
 import functools
 import gc
+import operator
 import re
 import threading
 import unicodedata
@@ -336,7 +337,8 @@ _MARKERS = frozenset("@#[]")
 class _Work:
     """Mutable state passed through the steps: current text, alignment arrays, parts and repeats."""
 
-    __slots__ = ("_prot", "ends", "inner_mentions", "log", "original", "parts", "repeats", "starts", "text")
+    __slots__ = ("_astral", "_prot", "ends", "inner_mentions", "log", "original", "parts", "repeats", "starts",
+                 "text")
 
     def __init__(self, original: str, log: list | None = None):
         self.original = original
@@ -348,6 +350,16 @@ class _Work:
         self.inner_mentions: list[tuple[int, int]] = []  # ORIGINAL spans of @mentions inside topics/titles
         self.log = log
         self._prot: dict[frozenset[str], tuple[list[int], list[int]]] | None = None
+        self._astral: tuple[str, frozenset[str]] | None = None
+
+    def astral_chars(self) -> frozenset[str]:
+        """The astral characters (emoji, rare CJK) that the current text may contain: a superset, shared by the
+        steps' character finders (which only use it to skip a scan). Computed once, then carried through edits
+        (which delete characters or insert their replacements) instead of rescanning the text after each step."""
+        got = self._astral
+        if got is None or got[0] is not self.text:
+            got = self._astral = (self.text, frozenset(_ASTRAL.findall(self.text)))
+        return got[1]
 
     def orig_span(self, s: int, e: int) -> tuple[int, int]:
         if self.starts is None:
@@ -429,7 +441,12 @@ class _Work:
             out.append(text[pos:])
             ns += starts[pos:]
             ne += ends[pos:]
-        self.text = "".join(out)
+        new_text = "".join(out)
+        got = self._astral
+        if got is not None and got[0] is text:
+            added = "".join(ed[2] for ed in edits if ed[2] and not ed[2].isascii())
+            self._astral = (new_text, got[1] | frozenset(_ASTRAL.findall(added)) if added else got[1])
+        self.text = new_text
         self.starts, self.ends = ns, ne
 
     def replace_same_length(self, new_text: str) -> None:
@@ -545,18 +562,22 @@ class _CharFinder:
         self.astral = frozenset(c for c in chars if ord(c) >= 0x10000)
         self.rx = re.compile(f"[{_charclass(bmp)}]") if bmp else None
 
-    def _astral_in(self, text: str) -> bool:
-        return bool(self.astral) and _ASTRAL.search(text) is not None and \
-            not self.astral.isdisjoint(_ASTRAL.findall(text))
+    def _astral_in(self, text: str, astral: frozenset[str] | None) -> bool:
+        if not self.astral:
+            return False
+        if astral is None:
+            return _ASTRAL.search(text) is not None and not self.astral.isdisjoint(_ASTRAL.findall(text))
+        return not self.astral.isdisjoint(astral)
 
-    def search(self, text: str) -> bool:
-        """Whether any character of the set occurs in ``text``."""
-        return (self.rx is not None and self.rx.search(text) is not None) or self._astral_in(text)
+    def search(self, text: str, astral: frozenset[str] | None = None) -> bool:
+        """Whether any character of the set occurs in ``text``; ``astral``: the text's astral characters, if known
+        (``_Work.astral_chars``), which saves a scan."""
+        return (self.rx is not None and self.rx.search(text) is not None) or self._astral_in(text, astral)
 
-    def positions(self, text: str) -> list[int]:
-        """Sorted positions of the set's characters in ``text``."""
+    def positions(self, text: str, astral: frozenset[str] | None = None) -> list[int]:
+        """Sorted positions of the set's characters in ``text`` (``astral`` as for ``search``)."""
         pos = [m.start() for m in self.rx.finditer(text)] if self.rx is not None else []
-        if self._astral_in(text):
+        if self._astral_in(text, astral):
             ast = self.astral
             pos += [m.start() for m in _ASTRAL.finditer(text) if m.group() in ast]
             pos.sort()
@@ -801,9 +822,9 @@ class UnicodeStep(Step):
             if new is not text and new != text:
                 w.replace_same_length(new)
         # 1:n maps (⑩ -> 10, ⒈ -> 1., ß -> ss, ㎏ -> kg): each output aligns to its source character
-        if many_re is not None and many_re.search(w.text):
+        if many_re is not None and many_re.search(w.text, w.astral_chars()):
             t = w.text
-            w.apply([(i, i + 1, many[t[i]], i, i + 1) for i in many_re.positions(t)], self.name)
+            w.apply([(i, i + 1, many[t[i]], i, i + 1) for i in many_re.positions(t, w.astral_chars())], self.name)
         if nfkc and not _nfkc_normal(w.text):
             self._compose(w, casefold)
 
@@ -979,9 +1000,9 @@ class NoiseStep(Step):
                 for k, c in enumerate(run):  # keep the word emoji, drop the rest
                     if c not in we:
                         edits.append((s + k, s + k + 1, "", None, None))
-        if windows is None and r["we_finder"].search(text):
+        if windows is None and r["we_finder"].search(text, w.astral_chars()):
             done = {ed[0] for ed in edits}
-            for s, e in self._around_word_emoji(text, r):
+            for s, e in self._around_word_emoji(text, r, w.astral_chars()):
                 if s not in done and not (w.parts and not _MARKERS.isdisjoint(text[s:e])
                                           and w.is_protected(s, e, _NOISE_PROTECTED)):
                     edits.append((s, e, "", None, None))
@@ -989,13 +1010,13 @@ class NoiseStep(Step):
         w.apply(edits, self.name)
 
     @staticmethod
-    def _around_word_emoji(text: str, r: dict[str, Any]) -> list[tuple[int, int]]:
+    def _around_word_emoji(text: str, r: dict[str, Any], astral: frozenset[str]) -> list[tuple[int, int]]:
         """Noise runs next to word emoji, left to right: a run of non-emoji noise between a CJK character and a
         word emoji, and a run after a word emoji that is followed by CJK or another word emoji. (Such runs never
         overlap: a run before an emoji starts after CJK, a run after one ends at CJK or an emoji.)"""
         nw_char, cjk_char, after = r["nw_char"].match, r["cjk_char"].match, r["after"].match
         out = []
-        for p in r["we_finder"].positions(text):
+        for p in r["we_finder"].positions(text, astral):
             s = p
             while s > 0 and nw_char(text, s - 1):
                 s -= 1
@@ -1060,13 +1081,13 @@ class TraditionalStep(Step):
     def normalize(self, w: _Work) -> None:
         text = w.text
         rx = _trad_re()
-        if not rx.search(text):
+        if not rx.search(text, w.astral_chars()):
             return
         conv = _opencc()
         edits = []
         # cluster traditional characters closer than the phrase context, convert a window around each cluster
         windows: list[list[int]] = []
-        for p in rx.positions(text):
+        for p in rx.positions(text, w.astral_chars()):
             if windows and p - windows[-1][1] <= 2 * _CTX:
                 windows[-1][1] = p + 1
             else:
@@ -1127,8 +1148,8 @@ class _TableStep(Step):
         t, rx = self._table()
         if isinstance(rx, _CharFinder):
             text = w.text
-            if rx.search(text):
-                w.apply([(i, i + 1, t[text[i]], None, None) for i in rx.positions(text)
+            if rx.search(text, w.astral_chars()):
+                w.apply([(i, i + 1, t[text[i]], None, None) for i in rx.positions(text, w.astral_chars())
                          if not (w.parts and w.is_protected(i, i + 1))], self.name)
             return
         if rx.search(w.text) is None:
@@ -1211,10 +1232,10 @@ class EmojiStep(Step):
         t = _emoji_table()
         finder = _emoji_finder()
         text = w.text
-        if not finder.search(text):
+        if not finder.search(text, w.astral_chars()):
             return
         edits = []
-        for s in finder.positions(text):
+        for s in finder.positions(text, w.astral_chars()):
             e = s + 1
             name = t[text[s]]
             os_, oe = w.orig_span(s, e)
@@ -1517,8 +1538,8 @@ _DEFAULT = NormalizeConfig()
 _SEQS: dict[NormalizeConfig, Sequence] = {}
 
 
-def _part_key(p: tuple) -> tuple[int, int]:
-    return p[1], p[2]
+_part_key = operator.itemgetter(1, 2)  # (orig_start, orig_end) of a raw part
+_repeat_key = operator.itemgetter(2)  # orig_start of a raw repeat
 
 
 def normalize(text: str, config: NormalizeConfig | dict | None = None) -> Normalized:
@@ -1572,7 +1593,7 @@ def _batch(texts: list[str], cfg: NormalizeConfig, out: list) -> None:
     longer than a chunk) are normalised one by one; they are found by one scan of each joined chunk.
     """
     lens = list(map(len, texts))
-    ends = list(accumulate(n + _SEP_LEN for n in lens))  # ends[i]: end of text i (plus separator), joined
+    ends = _offsets(lens)[1:]  # ends[i]: end of text i (plus separator), joined
     a, n = 0, len(texts)
     while a < n:
         b = min(n, bisect.bisect_left(ends, (ends[a - 1] if a else 0) + _BATCH_CHARS, a) + 1)
@@ -1597,6 +1618,17 @@ def _batch(texts: list[str], cfg: NormalizeConfig, out: list) -> None:
         a = b
 
 
+def _offsets(lens: list[int]) -> list[int]:
+    """Offsets of texts of these lengths in their join by ``_BATCH_SEP`` (one more than texts: the total)."""
+    if len(lens) < _SHORT:
+        return list(accumulate((n + _SEP_LEN for n in lens), initial=0))
+    import numpy as np
+
+    out = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(np.array(lens, dtype=np.int64) + _SEP_LEN, out=out[1:])
+    return out.tolist()
+
+
 def _run_chunk(texts: list[str], idx: _Seq[int], joined: str, cfg: NormalizeConfig, out: list) -> None:
     """Normalise the texts ``idx`` joined (``joined``) and cut the result into one Normalized per text."""
     w = _Work(joined)
@@ -1607,9 +1639,8 @@ def _run_chunk(texts: list[str], idx: _Seq[int], joined: str, cfg: NormalizeConf
             out[i] = normalize(texts[i], cfg)
         return
     originals = texts[idx.start:idx.stop] if isinstance(idx, range) else [texts[i] for i in idx]
-    chunk = _Chunk(w.starts, w.ends, list(accumulate((len(p) + _SEP_LEN for p in pieces), initial=0)),
-                   list(accumulate((len(t) + _SEP_LEN for t in originals), initial=0)),
-                   sorted(w.parts, key=_part_key), sorted(w.repeats, key=lambda r: r[2]))
+    chunk = _Chunk(w.starts, w.ends, _offsets(list(map(len, pieces))), _offsets(list(map(len, originals))),
+                   sorted(w.parts, key=_part_key), sorted(w.repeats, key=_repeat_key))
     new, cls = Normalized.__new__, Normalized
     objs = [new(cls) for _ in pieces]
     for n, t, piece, k in zip(objs, originals, pieces, range(len(pieces))):  # the hot loop: 18,000 texts per MB
