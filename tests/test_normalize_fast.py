@@ -1,0 +1,185 @@
+"""Tests of the fast paths of qinglang_nlp.normalize (issue 3 throughput work).
+
+Each fast path must give exactly what the plain path gives: batch results equal one-text-at-a-time results
+(text, alignment, parts, repeats) on real Chinese comments and on generated text; the windowed NFKC check equals
+``unicodedata.is_normalized``; the rewritten regexes find exactly what the earlier, slower forms found.
+"""
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import re
+import threading
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qinglang_nlp.normalize import NormalizeConfig, Normalized, normalize, normalize_batch
+
+N = importlib.import_module("qinglang_nlp.normalize")  # the package attribute `normalize` is the function
+
+DATA = Path(os.environ.get("QINGLANG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# Real comment shapes: Douyin [emoticons], @mentions, #topics#, full-width punctuation, laughter runs, noise
+# between characters, word emoji, traditional characters, pinyin abbreviations, combining marks.
+REAL = [
+    "哈哈哈哈哈哈[捂脸][捂脸]笑死我了，。。。",
+    "@张三 你这个傻 逼🐶，nmsl！！！",
+    "#饭圈乱象# 【热搜】某某的粉丝又在控评了……yyds",
+    "這個視頻太好笑了吧 666666",
+    "傻*逼 ＳＢ 𝐬𝐛 ⓢⓑ 儍逼 扌喿 草🌿 煞笔",
+    "cafe\u0301 과\u11a8 ㈱ ① ⒈ ß 〇壹贰",
+    "零宽\u200b字符\ufeff和变体选择符❤\ufe0f",
+    "http://t.cn/A6abc 转发 www.weibo.com/123 看看",
+    "",
+]
+
+
+def snapshot(n: Normalized) -> tuple:
+    return n.text, n.original, n.alignments, n.parts, n.repeats
+
+
+def chnci_comments(limit: int) -> list[str]:
+    path = DATA / "chnci" / "train.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not found (set QINGLANG_DATA to the shared data folder)")
+    out = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            out.append(row["content"])
+            if len(out) >= limit:
+                break
+    return out
+
+
+# ---- batch (joined chunks, shared alignment, lazy parts) == one text at a time ------------------------------
+
+@pytest.mark.parametrize("cfg", [NormalizeConfig(), NormalizeConfig(homophones=False),
+                                 NormalizeConfig(noise=False, casefold=False)])
+def test_batch_equals_single_on_real_examples(cfg: NormalizeConfig) -> None:
+    texts = REAL * 3 + ["<p>段落</p>傻 逼", "\U0010fffd哈", "字" * (N._BATCH_CHARS + 5)]
+    assert [snapshot(n) for n in normalize_batch(texts, cfg)] == [snapshot(normalize(t, cfg)) for t in texts]
+
+
+def test_batch_equals_single_on_chnci_comments() -> None:
+    texts = chnci_comments(3000)
+    many = normalize_batch(texts)
+    assert sum(bool(n.parts) for n in many) > 100  # the comments do exercise parts and repeats
+    assert sum(bool(n.repeats) for n in many) > 10
+    assert [snapshot(n) for n in many] == [snapshot(normalize(t)) for t in texts]
+
+
+_PIECES = st.sampled_from(
+    list("傻逼煞笔沙比哈我你妈草操扌喿女马體們 *#@【】[]🐶🌿💩\u200b\ufe0fＳＢsbnm1 .,，。！\n①ßé\u0301가\u11a8<")
+    + ["[doge]", "@张三", "#话题#", "http://t.cn/x", "哈哈哈哈", "nmsl", "\U0001d42c"]
+)
+_COMMENT = st.lists(_PIECES, max_size=25).map("".join)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.one_of(_COMMENT, st.text(max_size=30)), min_size=1, max_size=12))
+def test_property_batch_equals_single_in_full(texts: list[str]) -> None:
+    # joined chunks are long (numpy and windowed paths); single short texts take the plain paths
+    assert [snapshot(n) for n in normalize_batch(texts)] == [snapshot(normalize(t)) for t in texts]
+
+
+def test_lazy_parts_are_built_once_and_agree_across_threads() -> None:
+    texts = ["[doge]哈哈哈哈哈@李四 ok"] * 50
+    many = normalize_batch(texts)
+    got: list[tuple] = []
+    threads = [threading.Thread(target=lambda n=n: got.append((n.parts, n.repeats))) for n in many]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    want = (normalize(texts[0]).parts, normalize(texts[0]).repeats)
+    assert want[0] and want[1]
+    assert all(g == want for g in got)
+    assert many[0].parts is many[0].parts  # resolved once, then kept
+
+
+def test_public_constructor_still_works() -> None:
+    n = Normalized("ＡＢ", "ab", [(0, 1), (1, 2)])
+    assert n.to_original(0, 2) == (0, 2) and n.parts == () and n.repeats == ()
+    assert Normalized("ab", "ab").alignments == [(0, 1), (1, 2)]
+
+
+# ---- windowed NFKC check == unicodedata.is_normalized ------------------------------------------------------
+
+_NFKC_ALPHABET = st.sampled_from(
+    [chr(c) for c in (*range(0x41, 0x7B), 0x300, 0x301, 0x327, 0x3099, 0x309A, 0xE9, 0x1100, 0x1161, 0x11A8,
+                      0xAC00, 0x0B47, 0x0B3E, 0xFF21, 0x2460, 0x4E00, 0x6C49, 0x304B, 0x2F00, 0xF900, 0x1D42C)]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_NFKC_ALPHABET, min_size=N._SHORT, max_size=200).map("".join), st.booleans())
+def test_property_windowed_nfkc_check_equals_is_normalized(t: str, normalise_first: bool) -> None:
+    if normalise_first:
+        t = unicodedata.normalize("NFKC", t)
+    assert N._nfkc_normal(t) == unicodedata.is_normalized("NFKC", t)
+
+
+def test_windowed_nfkc_check_on_real_text() -> None:
+    long = "中文评论,很正常。" * 10  # as the unicode step leaves it: the full-width comma is not NFKC
+    assert N._nfkc_normal(long) is True
+    assert N._nfkc_normal(long + "，") is False
+    assert N._nfkc_normal(long + "cafe\u0301") is False  # e + combining acute composes to é
+    assert N._nfkc_normal(long + "caf\u00e9") is True
+    assert N._nfkc_normal(long + "\u1100\u1161") is False  # Hangul jamo L + V compose
+    assert N._nfkc_normal("\u0301" * 100) == unicodedata.is_normalized("NFKC", "\u0301" * 100)
+
+
+def test_invisible_table_matches_the_character_class() -> None:
+    table = N._invisible_table()
+    rx = re.compile(f"[{N._INVISIBLE}]")
+    found = {m.start() for m in rx.finditer("".join(map(chr, range(0xD800))))}
+    found |= {0xE000 + m.start() for m in rx.finditer("".join(map(chr, range(0xE000, 0x110000))))}
+    assert set(table.nonzero()[0].tolist()) == found
+
+
+# ---- rewritten regexes find what the earlier forms found --------------------------------------------------
+
+_NOISY = st.lists(st.sampled_from(list("傻逼哈你 *.#@~🐶🌿💩😀👍a1[]【】\n") + ["[doge]", "@张三"]), max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_NOISY)
+def test_property_noise_regex_equals_the_consuming_form(t: str) -> None:
+    old = re.compile(f"[{N.CJK}]([{N._NOISE}]+)(?=[{N.CJK}])")
+    assert [m.span() for m in N._noise_res()["noise"].finditer(t)] == [m.span(1) for m in old.finditer(t)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_NOISY)
+def test_property_noise_around_word_emoji_equals_the_whole_text_regex(t: str) -> None:
+    r = N._noise_res()
+    alt = "|".join(re.escape(c) for c in sorted(r["we"]))
+    nw = f"(?:(?!{alt})[{N._NOISE}])+"
+    old = re.compile(f"(?:{alt})({nw})(?=[{N.CJK}]|{alt})|(?<=[{N.CJK}])({nw})(?={alt})")
+    want = [m.span(1) if m.start(1) >= 0 else m.span(2) for m in old.finditer(t)]
+    astral = frozenset(c for c in t if ord(c) > 0xFFFF)
+    assert N.NoiseStep._around_word_emoji(t, r, astral) == want
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(list("hHtTpPsSwW:/.@#【】[]a1哈\n") + ["http://", "www.", "[doge]", "[12]"]),
+                max_size=30).map("".join))
+def test_property_structure_regex_equals_the_class_first_form(t: str) -> None:
+    u = N._URL_BODY
+    old = re.compile(rf"[hH][tT][tT][pP][sS]?://{u}|[wW][wW][wW]\.{u}|@[\w\-]{{1,30}}|#[^#\n]+#"
+                     r"|【[^【】\n]{1,60}】|\[(?!\d+\])\w{1,10}\]")
+    assert [m.span() for m in N._STRUCT_RE.finditer(t)] == [m.span() for m in old.finditer(t)]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_COMMENT)
+def test_property_astral_set_is_a_superset_after_every_step(t: str) -> None:
+    w = N._Work(t * 4)  # long enough for the numpy paths
+    for step in N._sequence(NormalizeConfig()).steps:
+        step.normalize(w)
+        assert w.astral_chars() >= {c for c in w.text if ord(c) > 0xFFFF}
