@@ -474,17 +474,12 @@ class _Restorer:
             return out
         which = np.searchsorted(starts, seg_s - 1, side="right") - 1
         one = seg_e - seg_s == 1
-        if one.any():
-            pos1, new1 = self._single(ids, seg_s[one])
-            for pos, c in zip(pos1, new1):
-                k = int(np.searchsorted(starts, pos - 1, side="right")) - 1
-                out[k].append((pos - int(starts[k]) - 1, pos - int(starts[k]), lm.char(c)))
         two = seg_e - seg_s == 2
-        if two.any():
-            pos2, new2 = self._pair(ids, seg_s[two])
-            for pos, c in zip(pos2, new2):
-                k = int(np.searchsorted(starts, pos - 1, side="right")) - 1
-                out[k].append((pos - int(starts[k]) - 1, pos - int(starts[k]), lm.char(c)))
+        for decode, mask in ((self._single, one), (self._pair, two)):
+            if mask.any():
+                for pos, c in zip(*decode(ids, seg_s[mask])):
+                    k = int(np.searchsorted(starts, pos - 1, side="right")) - 1
+                    out[k].append((pos - int(starts[k]) - 1, pos - int(starts[k]), lm.char(c)))
         rest = ~one & ~two
         for s, e, k in zip(seg_s[rest].tolist(), seg_e[rest].tolist(), which[rest].tolist()):
             edges = []
