@@ -190,7 +190,8 @@ def _first_at(sorted_starts: list[int], bases: list[int]) -> list[int]:
         return [bisect.bisect_left(sorted_starts, b) for b in bases] + [len(sorted_starts)]
     import numpy as np
 
-    return np.searchsorted(np.array(sorted_starts, dtype=np.int64), bases).tolist() + [len(sorted_starts)]
+    return np.searchsorted(np.fromiter(sorted_starts, dtype=np.int64, count=len(sorted_starts)),
+                           np.fromiter(bases, dtype=np.int64, count=len(bases))).tolist() + [len(sorted_starts)]
 
 
 class Normalized:
@@ -1627,7 +1628,7 @@ def _batch(texts: list[str], cfg: NormalizeConfig, out: list) -> None:
     longer than a chunk) are normalised one by one; they are found by one scan of each joined chunk.
     """
     lens = list(map(len, texts))
-    ends = _offsets(lens)[1:]  # ends[i]: end of text i (plus separator), joined
+    ends = _offsets(lens, len(lens))[1:]  # ends[i]: end of text i (plus separator), joined
     a, n = 0, len(texts)
     while a < n:
         b = min(n, bisect.bisect_left(ends, (ends[a - 1] if a else 0) + _BATCH_CHARS, a) + 1)
@@ -1636,7 +1637,7 @@ def _batch(texts: list[str], cfg: NormalizeConfig, out: list) -> None:
         alone = set()
         if joined.count("\U0010fffd") != b - a - 1:
             alone.update(i for i in idx if "\U0010fffd" in texts[i])
-        if cfg.html and _HTML_HINT.search(joined) is not None:
+        if cfg.html and ("<" in joined or "\uff1c" in joined):  # str search: faster than a regex scan
             offs = ends[a:b]
             base = ends[a - 1] if a else 0
             alone.update(a + bisect.bisect_right(offs, base + m.start()) for m in _HTML_HINT.finditer(joined))
@@ -1652,14 +1653,15 @@ def _batch(texts: list[str], cfg: NormalizeConfig, out: list) -> None:
         a = b
 
 
-def _offsets(lens: list[int]) -> list[int]:
-    """Offsets of texts of these lengths in their join by ``_BATCH_SEP`` (one more than texts: the total)."""
-    if len(lens) < _SHORT:
+def _offsets(lens: Iterable[int], n: int) -> list[int]:
+    """Offsets of ``n`` texts of these lengths in their join by ``_BATCH_SEP`` (n + 1 values: the last is the
+    total)."""
+    if n < _SHORT:
         return list(accumulate((n + _SEP_LEN for n in lens), initial=0))
     import numpy as np
 
-    out = np.zeros(len(lens) + 1, dtype=np.int64)
-    np.cumsum(np.array(lens, dtype=np.int64) + _SEP_LEN, out=out[1:])
+    out = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(lens, dtype=np.int64, count=n) + _SEP_LEN, out=out[1:])
     return out.tolist()
 
 
@@ -1673,7 +1675,8 @@ def _run_chunk(texts: list[str], idx: _Seq[int], joined: str, cfg: NormalizeConf
             out[i] = normalize(texts[i], cfg)
         return
     originals = texts[idx.start:idx.stop] if isinstance(idx, range) else [texts[i] for i in idx]
-    chunk = _Chunk(w.starts, w.ends, _offsets(list(map(len, pieces))), _offsets(list(map(len, originals))),
+    n = len(pieces)
+    chunk = _Chunk(w.starts, w.ends, _offsets(map(len, pieces), n), _offsets(map(len, originals), n),
                    sorted(w.parts, key=_part_key), sorted(w.repeats, key=_repeat_key))
     new, cls = Normalized.__new__, Normalized
     objs = [new(cls) for _ in pieces]
