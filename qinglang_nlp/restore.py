@@ -61,6 +61,8 @@ LM_PATH = Path(__file__).parent / "data" / "charlm.npz"
 BOS, UNK, DIGIT, SPACE = 0, 1, 2, 3
 _NSPECIAL = 4
 MAX_PASSES = 4
+_PAIR_CANDS = 16  # candidates per position when two characters are decoded jointly
+_LATIN_BEAM = 16  # beam width of the pinyin / initials decoders
 _DENSE = 3000  # ids below this get a dense bigram table (3000 x 3000 float16 = 18 MB)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 Edit = tuple[int, int, str]
@@ -464,6 +466,12 @@ class _Restorer:
         cand = lm.hom_ids[np.repeat(lo - first, n_c) + np.arange(int(n_c.sum()))]
         gain = lm.bigram(ids[sus - 1][owner], cand) + lm.bigram(cand, ids[sus + 1][owner]) - keep[sus - 1][owner]
         best = np.maximum.reduceat(np.where(cand == sid[owner], -np.inf, gain), first)
+        # in runs of 3+ suspects (names, rare words), drop members that no single candidate improves at all
+        seg_id = np.concatenate([[0], np.cumsum(np.diff(sus) != 1)])
+        drop = (np.bincount(seg_id)[seg_id] >= 3) & (best < 0)
+        sus, best = sus[~drop], best[~drop]
+        if not len(sus):
+            return out
         # group consecutive suspects into segments [s, e) of padded positions; decode the promising ones
         breaks = np.flatnonzero(np.diff(sus) != 1)
         seg_first = np.concatenate([[0], breaks + 1])
@@ -472,30 +480,18 @@ class _Restorer:
         seg_e = np.concatenate([sus[breaks], [sus[-1]]])[promising] + 1
         if not len(seg_s):
             return out
-        which = np.searchsorted(starts, seg_s - 1, side="right") - 1
-        one = seg_e - seg_s == 1
-        two = seg_e - seg_s == 2
-        for decode, mask in ((self._single, one), (self._pair, two)):
+        # segments of 3+ characters are decoded two characters at a time (with the observed neighbours as context);
+        # the fixed-point loop of restore_edits_batch revisits them with the new context
+        lens = seg_e - seg_s
+        n_chunks = (lens + 1) // 2
+        chunk_s = np.repeat(seg_s, n_chunks) + 2 * (np.arange(int(n_chunks.sum())) - np.repeat(
+            np.concatenate([[0], np.cumsum(n_chunks)[:-1]]), n_chunks))
+        chunk_len = np.minimum(2, np.repeat(seg_e, n_chunks) - chunk_s)
+        for decode, mask in ((self._single, chunk_len == 1), (self._pair, chunk_len == 2)):
             if mask.any():
-                for pos, c in zip(*decode(ids, seg_s[mask])):
+                for pos, c in zip(*decode(ids, chunk_s[mask])):
                     k = int(np.searchsorted(starts, pos - 1, side="right")) - 1
                     out[k].append((pos - int(starts[k]) - 1, pos - int(starts[k]), lm.char(c)))
-        rest = ~one & ~two
-        for s, e, k in zip(seg_s[rest].tolist(), seg_e[rest].tolist(), which[rest].tolist()):
-            edges = []
-            for p, i in enumerate(ids[s:e].tolist()):
-                c = lm.homophones(i)
-                cost = np.full(len(c), -cfg.homophone_cost)
-                cost[0] = 0.0  # the observed character is free
-                edges.append([(p + 1, c, cost)])
-            found = self._decode(edges, self._ctx(ids, s, -1), self._ctx(ids, e, 1))
-            if found is None:
-                continue
-            base = int(starts[k]) + 1
-            for j, (i_new, i_old) in enumerate(zip(found[1], ids[s:e].tolist())):
-                if i_new != i_old:
-                    pos = s + j - base
-                    out[k].append((pos, pos + 1, lm.char(i_new)))
         return [sorted(e) for e in out]
 
     def _single(self, ids: np.ndarray, P: np.ndarray) -> tuple[list[int], list[int]]:
@@ -528,8 +524,8 @@ class _Restorer:
         l2 = np.where(l1 == BOS, BOS, ids[np.maximum(P - 2, 0)])
         r2 = np.where(r1 == BOS, BOS, ids[np.minimum(P + 3, last)])
         o1, o2 = ids[P], ids[P + 1]
-        n1 = lm.hom_ptr[o1 + 1] - lm.hom_ptr[o1]
-        n2 = lm.hom_ptr[o2 + 1] - lm.hom_ptr[o2]
+        n1 = np.minimum(lm.hom_ptr[o1 + 1] - lm.hom_ptr[o1], _PAIR_CANDS)  # the observed + the most frequent
+        n2 = np.minimum(lm.hom_ptr[o2 + 1] - lm.hom_ptr[o2], _PAIR_CANDS)
         npair = n1 * n2
         owner = np.repeat(np.arange(len(P)), npair)
         first = np.concatenate([[0], np.cumsum(npair)[:-1]])
@@ -642,14 +638,21 @@ class _Restorer:
             if cfg.pinyin:
                 edges = [[(q, c, np.full(len(c), -cfg.pinyin_cost)) for q in range(p + 1, min(len(run), p + lm.max_syl) + 1)
                           if (c := lm.syllable(run[p:q])) is not None and len(c)] for p in range(len(run))]
-                best = self._decode(edges, left, right)
+                reach = [True] + [False] * len(run)
+                for p, out_edges in enumerate(edges):
+                    if reach[p]:
+                        for q, _, _ in out_edges:
+                            reach[q] = True
+                best = self._decode(edges, left, right, _LATIN_BEAM) if reach[-1] else None
                 if best is not None and best[0] - keep <= cfg.pinyin_margin:
                     best = None
-            if best is None and cfg.initials and len(run) <= cfg.max_initials:
+            # every log-probability is <= 0, so a decode scores at most -cost per letter: skip hopeless runs
+            if best is None and cfg.initials and len(run) <= cfg.max_initials and \
+                    keep < -cfg.initials_margin - cfg.initials_cost * len(run):
                 edges = [[(p + 1, c, np.full(len(c), -cfg.initials_cost))] for p, x in enumerate(run)
                          if len(c := lm.initial(x))]
                 if len(edges) == len(run):
-                    best = self._decode(edges, left, right)
+                    best = self._decode(edges, left, right, _LATIN_BEAM)
                     if best is not None and best[0] - keep <= cfg.initials_margin:
                         best = None
             if best is not None:
