@@ -627,6 +627,8 @@ class HtmlStep(Step):
         return w.text
 
     def normalize(self, w: _Work) -> None:
+        if "<" not in w.text:  # looks_like_html needs an ASCII "<" (a full-width one is folded by unicode)
+            return
         from .html import break_edits, html_edits, looks_like_html
 
         # Repeat to a fixed point: removing one tag can join the pieces of another ("<<b>b>"), and a second
@@ -1510,18 +1512,27 @@ class Sequence:
         self.steps = steps
 
     def run(self, w: _Work, explain: list | None = None) -> None:
+        if explain is None:
+            for step in self.steps:
+                step.normalize(w)
+            return
         for step in self.steps:
-            if explain is not None:
-                w.log = []
+            w.log = []
             step.normalize(w)
-            if explain is not None:
-                explain.append({"step": step.name, "changed": bool(w.log), "changes": w.log, "text": w.text})
+            explain.append({"step": step.name, "changed": bool(w.log), "changes": w.log, "text": w.text})
         w.log = None
 
 
 def _sequence(cfg: NormalizeConfig) -> Sequence:
+    # by identity first: hashing a 17-field frozen dataclass costs more than a short comment's invisible step
+    got = _SEQS_BY_ID.get(id(cfg))
+    if got is not None and got[0] is cfg:
+        return got[1]
     seq = _SEQS.get(cfg)
     if seq is not None:
+        if len(_SEQS_BY_ID) > 256:
+            _SEQS_BY_ID.clear()
+        _SEQS_BY_ID[id(cfg)] = (cfg, seq)  # the entry keeps cfg alive, so its id is not reused meanwhile
         return seq
 
     def build() -> Sequence:
@@ -1571,6 +1582,7 @@ def _config(config: NormalizeConfig | dict | None) -> NormalizeConfig:
 
 _DEFAULT = NormalizeConfig()
 _SEQS: dict[NormalizeConfig, Sequence] = {}
+_SEQS_BY_ID: dict[int, tuple[NormalizeConfig, Sequence]] = {}
 
 
 _part_key = operator.itemgetter(1, 2)  # (orig_start, orig_end) of a raw part
