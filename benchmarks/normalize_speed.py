@@ -112,7 +112,9 @@ def main() -> None:
     ap.add_argument("--steps", action="store_true", help="also time each step of normalize_batch")
     ap.add_argument("--skip-per-text", action="store_true", help="leave out the slow one-text-at-a-time cases")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--label", help="what code was measured (default: this checkout's git commit)")
     args = ap.parse_args()
+    label = args.label or git_commit()
     texts = load_comments(args.mb)
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
     mb = nbytes / 1e6
@@ -145,7 +147,7 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"{len(texts):,} comments, {mb:.2f} MB UTF-8, median of {args.runs} runs (round-robin), one process; "
           f"1-minute load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} CPUs; "
-          f"commit {git_commit()}")
+          f"code {label}")
     print("| case | MB/s, CPU time (median) | MB/s, wall clock (median) | CPU s per run |\n|---|---:|---:|---|")
     for name in cases:
         print(f"| {name} | {mb / statistics.median(cpu[name]):.1f} | {mb / statistics.median(wall[name]):.1f} "
@@ -158,7 +160,7 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/normalize_speed.py " + " ".join(sys.argv[1:]),
-            "commit": git_commit(),
+            "code": label,
             "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "data": f"first {mb:.2f} MB of {DATA}/chnci/train.csv, column content ({len(texts)} comments)",
             "cpus": os.cpu_count(),
