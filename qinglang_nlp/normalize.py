@@ -1117,14 +1117,14 @@ class TraditionalStep(Step):
 
     def normalize(self, w: _Work) -> None:
         text = w.text
-        rx = _trad_re()
-        if not rx.search(text, w.astral_chars()):
+        found = _trad_re().positions(text, w.astral_chars())
+        if not found:
             return
         conv = _opencc()
         edits = []
         # cluster traditional characters closer than the phrase context, convert a window around each cluster
         windows: list[list[int]] = []
-        for p in rx.positions(text, w.astral_chars()):
+        for p in found:
             if windows and p - windows[-1][1] <= 2 * _CTX:
                 windows[-1][1] = p + 1
             else:
@@ -1183,13 +1183,11 @@ class _TableStep(Step):
 
     def normalize(self, w: _Work) -> None:
         t, rx = self._table()
+        # one scan each: a search first would scan again up to the first hit (a batch chunk almost always has one)
         if isinstance(rx, _CharFinder):
             text = w.text
-            if rx.search(text, w.astral_chars()):
-                w.apply([(i, i + 1, t[text[i]], None, None) for i in rx.positions(text, w.astral_chars())
-                         if not (w.parts and w.is_protected(i, i + 1))], self.name)
-            return
-        if rx.search(w.text) is None:
+            w.apply([(i, i + 1, t[text[i]], None, None) for i in rx.positions(text, w.astral_chars())
+                     if not (w.parts and w.is_protected(i, i + 1))], self.name)
             return
         w.apply([(m.start(), m.end(), t[m.group()], None, None) for m in rx.finditer(w.text)
                  if not (w.parts and w.is_protected(m.start(), m.end()))], self.name)
@@ -1269,10 +1267,11 @@ class EmojiStep(Step):
         t = _emoji_table()
         finder = _emoji_finder()
         text = w.text
-        if not finder.search(text, w.astral_chars()):
+        found = finder.positions(text, w.astral_chars())
+        if not found:
             return
         edits = []
-        for s in finder.positions(text, w.astral_chars()):
+        for s in found:
             e = s + 1
             name = t[text[s]]
             os_, oe = w.orig_span(s, e)
@@ -1480,16 +1479,14 @@ class HomophoneStep(Step):
         explicit, ex_re, gen, gen_re = self._res
         text = w.text
         edits: dict[int, tuple] = {}
-        if ex_re.search(text):
-            for m in ex_re.finditer(text):
-                edits[m.start()] = (m.start(), m.end(), explicit[m.group()], None, None)
+        for m in ex_re.finditer(text):
+            edits[m.start()] = (m.start(), m.end(), explicit[m.group()], None, None)
         sy = _syllable_string(text)
-        if gen_re.search(sy):
-            for m in gen_re.finditer(sy):
-                s, e = m.start(), m.end()
-                target = gen[m.group()]
-                if text[s:e] != target and s not in edits:
-                    edits[s] = (s, e, target, None, None)
+        for m in gen_re.finditer(sy):
+            s, e = m.start(), m.end()
+            target = gen[m.group()]
+            if text[s:e] != target and s not in edits:
+                edits[s] = (s, e, target, None, None)
         if not edits:
             return
         out, last = [], -1
