@@ -8,6 +8,8 @@ pinyin (``homophones``) step off, against a floor of plain ``unicodedata.normali
 ``casefold`` (also in a variant that skips NFKC where ``unicodedata.is_normalized`` says the text is already NFKC).
 The cases run round-robin (case 1, case 2, ..., case 1, ...) so that a change in the machine's load falls on all
 of them alike. ``--steps`` adds the CPU time of each step of ``normalize_batch`` (all steps), in ms per MB.
+``--compare COMMIT`` adds ``normalize_batch`` as it was at an earlier commit (its ``normalize.py``, ``html.py`` and
+tables, extracted with ``git archive`` into a temporary package), measured in the same round-robin.
 Comments: the ``content`` column of CHNCI train (Douyin/Weibo comments), in file order, up to ``--mb`` MB.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -93,6 +96,18 @@ def step_times(texts: list[str], cfg: NormalizeConfig) -> dict[str, float]:
     return acc
 
 
+def normalize_at(commit: str, tmp: Path):
+    """The ``qinglang_nlp.normalize`` module of an earlier commit, imported as a stand-alone package."""
+    files = ["qinglang_nlp/normalize.py", "qinglang_nlp/html.py", "qinglang_nlp/data/normalize"]
+    archive = subprocess.run(["git", "archive", commit, *files], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    pkg = f"qinglang_nlp_at_{commit}"
+    (tmp / "qinglang_nlp").rename(tmp / pkg)
+    (tmp / pkg / "__init__.py").write_text("", encoding="utf-8")
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module(f"{pkg}.normalize")
+
+
 def git_commit() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -113,6 +128,7 @@ def main() -> None:
     ap.add_argument("--skip-per-text", action="store_true", help="leave out the slow one-text-at-a-time cases")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--label", help="what code was measured (default: this checkout's git commit)")
+    ap.add_argument("--compare", metavar="COMMIT", help="also measure normalize_batch as it was at this commit")
     args = ap.parse_args()
     label = args.label or git_commit()
     texts = load_comments(args.mb)
@@ -132,6 +148,12 @@ def main() -> None:
         "normalize_batch() + pinyin_view() of every text": lambda: [
             pinyin_view(n) for n in normalize_batch(texts, all_on)],
     }
+    if args.compare:
+        old = normalize_at(args.compare, Path(tempfile.mkdtemp(prefix="normalize_speed_")))
+        old_all, old_np = old.NormalizeConfig(), old.NormalizeConfig(homophones=False)
+        old.normalize_batch(texts[:500], old_all), old.normalize_batch(texts[:500], old_np)
+        cases[f"normalize_batch() at {args.compare}, all steps"] = lambda: old.normalize_batch(texts, old_all)
+        cases[f"normalize_batch() at {args.compare}, pinyin step off"] = lambda: old.normalize_batch(texts, old_np)
     if args.skip_per_text:
         cases = {k: v for k, v in cases.items() if "per text, " not in k or k.startswith("floor")}
     load_before = os.getloadavg()
