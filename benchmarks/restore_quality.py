@@ -223,6 +223,8 @@ def main() -> None:
     ap.add_argument("--f1", action="store_true", help="also the cloaked F1 table with a +restore column")
     ap.add_argument("--model", default="baseline")
     ap.add_argument("--speed", action="store_true", help="only measure speed")
+    ap.add_argument("--idempotence", action="store_true",
+                    help="also check restore(restore(x)) == restore(x) on the clean and cloaked texts")
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
     d = data_dir()
@@ -247,7 +249,23 @@ def main() -> None:
         print(f"| {fam} | {r['cloaked']} | {100 * r['rate']:.1f} % | {100 * r['exact_rate']:.1f} % | "
               f"{r['false_per_1000']:.2f} |")
     print(f"\nCPU {q['cpu_s']:.1f} s")
-    result = {"split": args.split, "datasets": args.datasets, "limit": args.limit, "seed": args.seed,
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout
+    if args.idempotence:
+        from qinglang_nlp.restore import _restorer
+
+        fams, tl = perturb.make_families(terms=terms), sorted(set(terms), key=len, reverse=True)
+        allx = list(texts) + [cloak_with_spans(t, f, fams, tl, args.seed)[0] for f in FAMILIES for t in texts]
+        once = restore_batch(allx, config=cfg)
+        twice = restore_batch(once, config=cfg)
+        one_pass = _restorer(None, cfg).pass_batch(allx)
+        unsettled = sum(1 for x, y, p in zip(allx, once, one_pass) if x == y and p)
+        q["idempotence"] = {"texts": len(allx), "not_idempotent": sum(a != b for a, b in zip(once, twice)),
+                            "unsettled_left_unchanged": unsettled}
+        print(f"idempotence: {q['idempotence']}")
+    result = {"commit": commit.strip(), "command": " ".join(sys.argv), "split": args.split, "datasets": args.datasets, "limit": args.limit, "seed": args.seed,
               "config": cfg.__dict__, "quality": q}
     if args.f1:
         result["f1"] = f1_table(texts, y, terms, args.model, args.seed, cfg)
