@@ -363,6 +363,13 @@ class _Work:
             got = self._cps = (self.text, np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype="<u4"))
         return got[1]
 
+    def remember_codepoints(self, cps: Any) -> None:
+        """Record the code points of the current text (and so its astral characters), which a step has at hand."""
+        import numpy as np
+
+        self._cps = (self.text, cps)
+        self._astral = (self.text, frozenset(map(chr, np.unique(cps[cps >= 0x10000]).tolist())))
+
     def astral_chars(self) -> frozenset[str]:
         """The astral characters (emoji, rare CJK) that the current text may contain: a superset, shared by the
         steps' character finders (which only use it to skip a scan). Computed once, then carried through edits
@@ -796,8 +803,8 @@ def _not_stable():
 def _nfkc_normal(text: str, a: Any = None) -> bool:
     """``unicodedata.is_normalized("NFKC", text)``, checked only around the characters that can make a text
     non-normal. NFKC can be computed segment by segment, split before any character with Quick_Check=Yes and
-    combining class 0 (here: ASCII and CJK unified ideographs); the full check on a 1 MB batch of comments costs
-    12 ms, the windows a fraction of that."""
+    combining class 0 (here: ASCII and CJK unified ideographs). The full check cost about 12 ms per MB of
+    comments (a few characters make it compute the whole NFKC); the table lookup and windows cost about 1 ms."""
     if len(text) < _SHORT:
         return unicodedata.is_normalized("NFKC", text)
     import numpy as np
@@ -848,16 +855,15 @@ class UnicodeStep(Step):
         if table is not None:
             if len(text) < _SHORT:
                 new = text.translate(one)
+                if new != text:
+                    w.replace_same_length(new)
             else:
                 import numpy as np
                 a = w.codepoints()
                 b = table[a]
-                new = text if np.array_equal(a, b) else b.tobytes().decode("utf-32-le", "surrogatepass")
-            if new is not text and new != text:
-                w.replace_same_length(new)
-            if len(text) >= _SHORT:  # the mapped code points are the new text's: keep them, and its astral set
-                w._cps = (w.text, b)
-                w._astral = (w.text, frozenset(map(chr, np.unique(b[b >= 0x10000]).tolist())))
+                if not np.array_equal(a, b):
+                    w.replace_same_length(b.tobytes().decode("utf-32-le", "surrogatepass"))
+                w.remember_codepoints(b)  # the mapped code points are the new text's: later steps reuse them
         # 1:n maps (⑩ -> 10, ⒈ -> 1., ß -> ss, ㎏ -> kg): each output aligns to its source character
         if many_re is not None and many_re.search(w.text, w.astral_chars()):
             t = w.text
