@@ -137,7 +137,8 @@ def quality(texts: list[str], terms: list[str], seed: int, cfg: RestoreConfig) -
     return out
 
 
-def f1_table(texts: list[str], y: np.ndarray, terms: list[str], model: str, seed: int, cfg: RestoreConfig) -> list:
+def f1_table(texts: list[str], y: np.ndarray, terms: list[str], model: str, seed: int, cfg: RestoreConfig,
+             only: list[str] | None = None) -> list:
     from qinglang_nlp.normalize import NormalizeConfig, normalize_batch
 
     score, th, ncfg, name = load_model(model)
@@ -159,7 +160,7 @@ def f1_table(texts: list[str], y: np.ndarray, terms: list[str], model: str, seed
           "+restore | safe flagged: orig+norm / cloak+norm / cloak+norm+restore |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     rows = []
-    for fam in fams:
+    for fam in [f for f in fams if not only or f in only]:
         cloaked = []
         for t in texts:
             h = int(hashlib.sha256(f"{seed}:{fam}:{t}".encode()).hexdigest()[:16], 16)
@@ -222,6 +223,7 @@ def main() -> None:
     ap.add_argument("--config", default="{}", help="JSON overrides of RestoreConfig fields")
     ap.add_argument("--f1", action="store_true", help="also the cloaked F1 table with a +restore column")
     ap.add_argument("--model", default="baseline")
+    ap.add_argument("--f1-families", default="", help="comma-separated families for --f1 (default: all)")
     ap.add_argument("--speed", action="store_true", help="only measure speed")
     ap.add_argument("--idempotence", action="store_true",
                     help="also check restore(restore(x)) == restore(x) on the clean and cloaked texts")
@@ -268,7 +270,8 @@ def main() -> None:
     result = {"commit": commit.strip(), "command": " ".join(sys.argv), "split": args.split, "datasets": args.datasets, "limit": args.limit, "seed": args.seed,
               "config": cfg.__dict__, "quality": q}
     if args.f1:
-        result["f1"] = f1_table(texts, y, terms, args.model, args.seed, cfg)
+        result["f1"] = f1_table(texts, y, terms, args.model, args.seed, cfg,
+                                [f for f in args.f1_families.split(",") if f])
     if args.json:
         Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
