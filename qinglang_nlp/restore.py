@@ -1,12 +1,14 @@
 """Context-aware restoration of homophone and pinyin cloaking: a noisy-channel corrector over a character LM.
 
     from qinglang_nlp.restore import restore, restore_edits
-    restore("你就是个煞笔")          # -> "你就是个傻逼" (when the LM prefers it by a wide margin)
-    restore_edits("我们qu北京")      # -> [(2, 4, "去")]   edits on the INPUT text, sorted, non-overlapping
+    restore("今天天汽真好")          # -> "今天天气真好"   (homophone; the shipped LM, default thresholds)
+    restore("你就是个shabi")         # -> "你就是个傻逼"   (full pinyin)
+    restore_edits("我今天qu北京")    # -> [(3, 5, "去")]  edits on the INPUT text, sorted, non-overlapping
 
 Model: the intended text ``w`` maximises ``log P_LM(w) + log P(observed | w)``.
 
-- ``P_LM`` is an interpolated Kneser-Ney character bigram model (:class:`CharLM`), built by
+- ``P_LM`` is a character trigram model (absolute discounting, interpolated down to a Kneser-Ney bigram model;
+  :class:`CharLM`), built by
   ``training/build_charlm.py`` from the TRAIN splits of the trainable datasets and shipped as
   ``qinglang_nlp/data/charlm.npz`` (counts turned into log-probabilities; no text). Loaded lazily on first use.
 - The channel keeps every character with probability close to 1. Three kinds of edit are possible, each paying a
@@ -14,13 +16,14 @@ Model: the intended text ``w`` maximises ``log P_LM(w) + log P(observed | w)``.
 
   (a) homophone: a CJK character may stand for another common character that shares one of its toneless pinyin
       readings (pypinyin, all readings). Only characters whose two bigrams with their neighbours are unlikely
-      (``screen``) are considered; runs of such characters are decoded jointly by Viterbi.
-  (b) full pinyin: a run of ``a-z`` letters that segments into valid pinyin syllables decodes to hanzi (Viterbi
-      over segmentations x candidate characters), if that beats the LM score of the letters themselves by
+      (``screen``) and that one candidate improves by a wide margin on its own are considered; runs of one or
+      two such characters are decoded jointly (all candidate pairs), longer runs two characters at a time.
+  (b) full pinyin: a run of ``a-z`` letters that segments into valid pinyin syllables decodes to hanzi (trigram
+      beam search over segmentations x candidate characters), if that beats the LM score of the letters themselves by
       ``pinyin_margin``.
   (c) pinyin initials: a run of 1-6 letters that does not segment into syllables is read as one initial per
       character, with a much larger margin (``initials_margin``), so only initials the LM is confident about
-      (``我j天`` -> ``我今天``, ``nmsl``) are decoded.
+      (``我j天`` -> ``我今天``) are decoded; ``nmsl`` and ``sb`` are not, with the default margin.
 
 Latin runs touching digits, other letters' cases or URL punctuation are left alone. Upper-case letters are not
 pinyin here: run this after ``normalize`` (which case-folds).
