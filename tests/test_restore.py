@@ -182,6 +182,8 @@ def test_shipped_lm_file() -> None:
 def test_shipped_lm_restores_real_cases() -> None:
     assert restore("我今天qu北京") == "我今天去北京"
     assert restore("你就是个shabi，滚") == "你就是个傻逼，滚"
+    assert restore("今天天汽真好") == "今天天气真好"  # homophone typo
+    assert restore("我j天去北京") == "我今天去北京"  # one confident initial
     for clean in ("今天天气真好，我们去公园散步吧", "没有人喜欢你", "这部电影的配乐很好听，推荐大家去看",
                   "hello world 你好", "理性追星，拒绝集资，从我做起"):
         assert restore(clean) == clean
