@@ -26,6 +26,7 @@ import argparse
 import difflib
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -183,7 +184,7 @@ def f1_table(texts: list[str], y: np.ndarray, terms: list[str], model: str, seed
     return rows
 
 
-def speed(d: Path, repeats: int = 3) -> dict:
+def speed(d: Path, cfg: RestoreConfig, repeats: int = 3) -> dict:
     """CPU seconds and MB/s of restore_edits_batch (and of restore_edits per text) on ~1 MB of carved dev text."""
     texts, size = [], 0
     for ds in ("cold", "chnci", "swsr"):
@@ -199,18 +200,22 @@ def speed(d: Path, repeats: int = 3) -> dict:
     for _ in range(repeats):
         t0 = time.process_time()
         for k in range(0, len(texts), 1024):
-            restore_edits_batch(texts[k:k + 1024])
+            restore_edits_batch(texts[k:k + 1024], config=cfg)
         runs_b.append(time.process_time() - t0)
     sub = texts[:2000]
     sub_mb = sum(len(t.encode("utf-8")) for t in sub) / 1e6
     for _ in range(repeats):
         t0 = time.process_time()
         for t in sub:
-            restore_edits_batch([t])
+            restore_edits_batch([t], config=cfg)
         runs_1.append(time.process_time() - t0)
     mb = size / 1e6
     med_b, med_1 = float(np.median(runs_b)), float(np.median(runs_1))
-    return {"mb": mb, "texts": len(texts), "batch_cpu_s": runs_b, "batch_mb_per_s": mb / med_b,
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    return {"commit": commit, "config": cfg.__dict__, "load_avg_1m": os.getloadavg()[0], "mb": mb, "texts": len(texts), "batch_cpu_s": runs_b, "batch_mb_per_s": mb / med_b,
             "single_texts": len(sub), "single_mb": sub_mb, "single_cpu_s": runs_1, "single_mb_per_s": sub_mb / med_1}
 
 
@@ -232,7 +237,7 @@ def main() -> None:
     d = data_dir()
     cfg = RestoreConfig(**json.loads(args.config))
     if args.speed:
-        sp = speed(d)
+        sp = speed(d, cfg)
         print(json.dumps(sp, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(sp, indent=1), encoding="utf-8")
