@@ -230,6 +230,8 @@ def main() -> None:
     ap.add_argument("--model", default="baseline")
     ap.add_argument("--f1-families", default="", help="comma-separated families for --f1 (default: all)")
     ap.add_argument("--speed", action="store_true", help="only measure speed")
+    ap.add_argument("--clean-only", action="store_true",
+                    help="only the false-change rate on the uncloaked texts of --datasets (any label)")
     ap.add_argument("--idempotence", action="store_true",
                     help="also check restore(restore(x)) == restore(x) on the clean and cloaked texts")
     ap.add_argument("--json", help="write the results here too")
@@ -241,6 +243,19 @@ def main() -> None:
         print(json.dumps(sp, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(sp, indent=1), encoding="utf-8")
+        return
+    if args.clean_only:
+        texts = [r.text for ds in args.datasets.split(",") for r in load_dataset(ds, args.split, d, limit=args.limit)]
+        edits = restore_edits_batch(texts, config=cfg)
+        changed = sum(e - s for x in edits for s, e, _ in x)
+        n = sum(len(t) for t in texts)
+        res = {"datasets": args.datasets, "split": args.split, "texts": len(texts), "chars": n,
+               "chars_changed": changed, "texts_changed": sum(bool(x) for x in edits),
+               "examples": [[t, _apply(t, x)] for t, x in zip(texts, edits) if x][:20]}
+        print(f"{args.datasets} {args.split}: {changed} of {n} characters changed ({100 * changed / max(1, n):.3f} %), "
+              f"{res['texts_changed']} of {len(texts)} texts")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
         return
     texts, y = texts_of(args.split, args.datasets, args.limit, d)
     terms = lexicon_terms(d)
