@@ -156,6 +156,15 @@ class CharLM:
         m = (ka < n) & (kb < n)
         dense[ka[m], kb[m]] = self.bi_logp[m]
         self.dense = dense.ravel()
+        # an upper bound of log P(c | any context) per id (stored n-grams or back-off), for exact pruning
+        top = np.asarray(self.lam.max() + self.pcont, dtype=np.float64)
+        if len(self.bi_keys):
+            np.maximum.at(top, (self.bi_keys % self.V).astype(np.int64), self.bi_logp.astype(np.float64))
+        if len(self.tri_keys):
+            np.maximum.at(top, (self.tri_keys % self.V).astype(np.int64), self.tri_logp.astype(np.float64))
+        self.max_logp = np.minimum(top + 0.01, 0.0)  # slack for float16 rounding
+        self.ini_max = np.array([float(self.max_logp[self.initial(x)].max()) if len(self.initial(x)) else -np.inf
+                                 for x in _LETTERS])
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def ids(self, text: str) -> np.ndarray:
@@ -568,6 +577,17 @@ class _Restorer:
         chain = np.array([left[0], left[1], *seq, *tail], dtype=np.int64)
         return float(lm.trigram(chain[:-2], chain[1:-1], chain[2:]).sum())
 
+    def _initials_bound(self, run: str, left: tuple[int, int], right: tuple[int, int]) -> float:
+        """An upper bound of the initials decode score of ``run`` (the value ``_decode`` would return)."""
+        lm = self.lm
+        first = lm.initial(run[0])
+        if not len(first):
+            return -np.inf
+        bound = float(lm.trigram(left[0], left[1], first).max())
+        bound += sum(float(lm.ini_max[ord(x) - 97]) for x in run[1:])
+        bound += float(lm.max_logp[right[0]]) + (float(lm.max_logp[right[1]]) if right[0] != BOS else 0.0)
+        return bound - self.cfg.initials_cost * len(run)
+
     def _decode(self, edges: list[list[tuple[int, np.ndarray, np.ndarray]]], left: tuple[int, int],
                 right: tuple[int, int], beam: int = 48) -> tuple[float, list[int]] | None:
         """Best path through a lattice by trigram beam search: ``edges[p]`` lists ``(q, candidate ids, costs)``
@@ -649,9 +669,10 @@ class _Restorer:
                 best = self._decode(edges, left, right, _LATIN_BEAM) if reach[-1] else None
                 if best is not None and best[0] - keep <= cfg.pinyin_margin:
                     best = None
-            # every log-probability is <= 0, so a decode scores at most -cost per letter: skip hopeless runs
+            # upper bound of any initials decode (exact first step, best case for the others): skip hopeless runs
             if best is None and cfg.initials and len(run) <= cfg.max_initials and \
-                    keep < -cfg.initials_margin - cfg.initials_cost * len(run):
+                    keep < -cfg.initials_margin - cfg.initials_cost * len(run) and \
+                    self._initials_bound(run, left, right) - keep > cfg.initials_margin:
                 edges = [[(p + 1, c, np.full(len(c), -cfg.initials_cost))] for p, x in enumerate(run)
                          if len(c := lm.initial(x))]
                 if len(edges) == len(run):
