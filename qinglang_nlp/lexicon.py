@@ -416,13 +416,13 @@ def _cache_dir() -> Path:
     return Path(base) / "qinglang_nlp"
 
 
-def _jieba_words() -> tuple[dict[str, int], int]:
-    """jieba's dictionary as ``{word: frequency}`` and the total, through a compact on-disk cache.
+def _jieba_words() -> tuple[dict[str, int], int, dict[str, int]]:
+    """jieba's dictionary as ``{word: frequency}``, the total, and the longest word per first character.
 
     jieba's own start-up builds a 500k-entry prefix dictionary (about 1 s). Whole-word checks only
     need the words themselves: the first call parses ``jieba/dict.txt`` once (about 0.4 s) and
-    writes the words and frequencies to ``$QINGLANG_CACHE`` (default ``~/.cache/qinglang_nlp``);
-    later processes read that file (about 0.15 s). An unwritable cache directory is not an error.
+    writes the three tables to ``$QINGLANG_CACHE`` (default ``~/.cache/qinglang_nlp``); later
+    processes read that file (about 0.15 s). An unwritable cache directory is not an error.
     """
     import array
     import sys
@@ -431,58 +431,67 @@ def _jieba_words() -> tuple[dict[str, int], int]:
 
     src = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
     st = src.stat()
-    path = _cache_dir() / f"jieba-words-{jieba.__version__}-{st.st_size}-{int(st.st_mtime)}.bin"
-    freqs = array.array("I")
-    try:
+    path = _cache_dir() / f"jieba-words-v2-{jieba.__version__}-{st.st_size}-{int(st.st_mtime)}.bin"
+    try:  # layout: 3 lengths (8 bytes each), words (utf-8, "\n"-joined), uint32 frequencies, first characters, uint8 lengths
         blob = path.read_bytes()
-        n = int.from_bytes(blob[:8], "little")
-        words = blob[8:8 + n].decode("utf-8").split("\n")
-        freqs.frombytes(blob[8 + n:])
+        nw, nf, nc = (int.from_bytes(blob[k:k + 8], "little") for k in (0, 8, 16))
+        words = blob[24:24 + nw].decode("utf-8").split("\n")
+        freqs = array.array("I")
+        freqs.frombytes(blob[24 + nw:24 + nw + nf])
         if sys.byteorder != "little":
             freqs.byteswap()
-        if len(words) == len(freqs):
-            return dict(zip(words, freqs)), sum(freqs)
+        firsts = blob[24 + nw + nf:24 + nw + nf + nc].decode("utf-8")
+        lengths = blob[24 + nw + nf + nc:]
+        if len(words) == len(freqs) and len(firsts) == len(lengths):
+            return dict(zip(words, freqs)), sum(freqs), dict(zip(firsts, lengths))
     except (OSError, ValueError, UnicodeDecodeError):
         pass
     freq: dict[str, int] = {}
+    longest: dict[str, int] = {}
     with open(src, encoding="utf-8") as f:
         for line in f:
             parts = line.split(" ")
-            if len(parts) >= 2:
-                freq[parts[0]] = int(parts[1])
+            if len(parts) >= 2 and parts[0]:
+                w = parts[0]
+                freq[w] = int(parts[1])
+                if len(w) > longest.get(w[0], 0):
+                    longest[w[0]] = min(len(w), 255)
     raw = "\n".join(freq).encode("utf-8")
     freqs = array.array("I", freq.values())
     if sys.byteorder != "little":
         freqs.byteswap()
+    fb, fl = "".join(longest).encode("utf-8"), bytes(longest.values())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(len(raw).to_bytes(8, "little") + raw + freqs.tobytes())
+        head = b"".join(x.to_bytes(8, "little") for x in (len(raw), len(freqs) * freqs.itemsize, len(fb)))
+        tmp.write_bytes(head + raw + freqs.tobytes() + fb + fl)
         os.replace(tmp, path)
     except OSError:
         pass
-    return freq, sum(freq.values())
+    return freq, sum(freq.values()), longest
 
 
 def _compact_jieba() -> Any:
     """A ``jieba.Tokenizer`` over the compact word dictionary; it segments exactly like jieba's own.
 
     jieba finds the words starting at each position by walking a prefix dictionary; this subclass
-    tries every length up to the longest word instead, which gives the same word graph without
-    the prefix entries. Route, frequencies and the HMM for unknown words are jieba's own code.
+    tries every length up to the longest word that starts with that character instead, which gives
+    the same word graph without the prefix entries. Route, frequencies and the HMM for unknown words
+    are jieba's own code.
     """
     import jieba
 
-    freq, total = _jieba_words()
-    maxlen = max(map(len, freq), default=1)
+    freq, total, longest = _jieba_words()
 
     class CompactTokenizer(jieba.Tokenizer):  # type: ignore[misc]
         def get_DAG(self, sentence: str) -> dict[int, list[int]]:  # jieba's method name
             get = self.FREQ.get
+            most = longest.get
             n = len(sentence)
             dag = {}
             for k in range(n):
-                ends = [i for i in range(k, min(n, k + maxlen)) if get(sentence[k:i + 1])]
+                ends = [i for i in range(k, min(n, k + most(sentence[k], 1))) if get(sentence[k:i + 1])]
                 dag[k] = ends or [k]
             return dag
 

@@ -76,10 +76,11 @@ def test_true_hits_still_fire(default, text, term):
 def test_compact_segmenter_matches_jieba_and_loads_faster(tmp_path, monkeypatch):
     jieba = pytest.importorskip("jieba")
     monkeypatch.setenv("QINGLANG_CACHE", str(tmp_path))
-    words, total = _jieba_words()  # parses dict.txt and writes the cache
+    words, total, longest = _jieba_words()  # parses dict.txt and writes the cache
     assert len(list(tmp_path.glob("jieba-words-*.bin"))) == 1
-    again, total2 = _jieba_words()  # read back from the cache
-    assert again == words and total2 == total and words["交通"] > 0
+    again, total2, longest2 = _jieba_words()  # read back from the cache
+    assert again == words and total2 == total and longest2 == longest and words["交通"] > 0
+    assert longest["路"] == max(len(w) for w in words if w[0] == "路")
     ref = jieba.Tokenizer()
     ref.initialize()
     mine = _compact_jieba()
@@ -122,5 +123,5 @@ def test_unwritable_cache_folder_is_not_an_error(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
     monkeypatch.setenv("QINGLANG_CACHE", str(blocker / "cache"))  # mkdir fails: a file is in the way
-    words, total = _jieba_words()
+    words, total, _ = _jieba_words()
     assert words["路口"] > 0 and total > 0
