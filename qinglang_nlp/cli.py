@@ -270,8 +270,9 @@ def export(checkpoint, output, quantize, max_mb, n_parity, name, overwrite):
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True)
 @click.option("--data", "data_dir", default=None, help="Shared data folder (default $QINGLANG_DATA or ../shared/data).")
 @click.option("--name", default="default", show_default=True)
+@click.option("--restore", is_flag=True, help="Switch on the context-aware restore normalisation step.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-def stack(members, output, data_dir, name, overwrite):
+def stack(members, output, data_dir, name, restore, overwrite):
     """Combine model folders into one stacked model, the stacker and thresholds fit on the dev splits."""
     try:
         from .train.stack import build_stacked
@@ -285,7 +286,7 @@ def stack(members, output, data_dir, name, overwrite):
         if key in parsed:
             raise click.BadParameter(f"member name {key!r} given twice", param_hint="--member")
         parsed[key] = path
-    build_stacked(parsed, output, data_dir=data_dir, name=name, overwrite=overwrite,
+    build_stacked(parsed, output, data_dir=data_dir, name=name, overwrite=overwrite, restore=restore,
                   log=lambda s: click.echo(s, err=True))
 
 

@@ -110,3 +110,10 @@ def test_members_that_normalise_differently_are_refused(tiny_model_dir, tmp_path
     (other / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="normalises differently"):
         build_stacked({"a": tiny_model_dir, "b": other}, tmp_path / "out", dev_rows=_rows(), log=lambda _: None)
+
+
+def test_restore_switch_is_saved_in_the_stacked_config(tiny_model_dir, second_member, tmp_path):
+    build_stacked({"a": tiny_model_dir, "b": second_member}, tmp_path / "r", dev_rows=_rows(), restore=True,
+                  log=lambda _: None)
+    assert read_config(tmp_path / "r")["normalize"]["restore"] is True
+    assert read_config(tmp_path / "r" / "a")["normalize"].get("restore", False) is False

@@ -65,10 +65,12 @@ def _summary(y: np.ndarray, p: np.ndarray, t: float) -> dict[str, Any]:
 def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_dir: str | None = None,
                   name: str = "default", version: str | None = None, max_dev_per_source: int = 3000,
                   seed: int = 13, overwrite: bool = False, dev_rows: list[tuple[str, dict, str]] | None = None,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+                  restore: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Fit the stacker on dev, write the stacked folder to ``out_dir``; returns its config.
 
     ``dev_rows``: ``(text, {category: 0/1/None}, source)`` rows to fit on instead of the shared dev splits.
+    ``restore``: switch on the ``restore`` normalisation step for the stacked model (members were trained
+    without it; the stacker and thresholds are fit on dev text normalised with it).
     """
     t0 = time.time()
     out = Path(out_dir)
@@ -85,7 +87,7 @@ def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_d
                                  f"{n.to_dict()} vs {norm[first].to_dict()}")
         if list(cfgs[k].get("categories", [])) != list(CATEGORIES):
             raise ModelLoadError(f"member {k!r} has categories {cfgs[k].get('categories')}, expected {CATEGORIES}")
-    ncfg = norm[first]
+    ncfg = NormalizeConfig.from_dict(dict(norm[first].to_dict(), restore=True)) if restore else norm[first]
 
     rows = dev_rows if dev_rows is not None else collect_rows("dev", TrainConfig(), data_dir, log)
     rng = random.Random(seed)
