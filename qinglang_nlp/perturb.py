@@ -208,7 +208,8 @@ def _stylise(s: str, rng: random.Random) -> str:
 
 def make_families(terms: Iterable[str] | None = None, rate: float = 0.2) -> dict[str, Family]:
     """Cloaking functions targeting ``terms`` (default ``default_terms()``), longest terms first."""
-    tl = sorted({t for t in (default_terms() if terms is None else terms) if t}, key=len, reverse=True)
+    # ties broken by the text, so the order (and every cloaked text) does not depend on Python's hash seed
+    tl = sorted({t for t in (default_terms() if terms is None else terms) if t}, key=lambda t: (-len(t), t))
 
     def family(fn_for: Callable[[random.Random], Callable[[str], str]]) -> Family:
         def run(text: str, rng: random.Random) -> str:

@@ -74,3 +74,18 @@ def test_bad_input() -> None:
         FAMILIES["homophone"](b"x", random.Random(0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown cloaking family"):
         cloak("x", "rot13")
+
+
+def test_cloaking_does_not_depend_on_the_hash_seed():
+    """Equal-length targets are ordered by text, so two processes with different hash seeds cloak alike."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from qinglang_nlp.perturb import make_families\n"
+            "f = make_families(terms=['傻逼', '垃圾', '脑残', '滚蛋', '废物', '贱人'])\n"
+            "import random\n"
+            "print([f[k]('你这个傻逼垃圾脑残滚蛋废物贱人', random.Random(3)) for k in sorted(f)])")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(s)}).stdout for s in (1, 2, 3)}
+    assert len(outs) == 1
