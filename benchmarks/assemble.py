@@ -3,14 +3,16 @@
     python benchmarks/assemble.py
 
 Fragments (each written beside the benchmark that produced it, with its own commands): normalize.md (speed and
-the cloaked test), lexicon.md, onnx.md, batch.md, reliability.md. Numbers are never typed here.
+the cloaked test), normalize_speed.md, restore.md, lexicon.md, lexicon_update.md, transformer.md, onnx.md,
+batch.md, reliability.md. Numbers are never typed here.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAGMENTS = ["normalize.md", "lexicon.md", "onnx.md", "batch.md", "reliability.md"]
+FRAGMENTS = ["normalize.md", "normalize_speed.md", "restore.md", "lexicon.md", "lexicon_update.md", "transformer.md",
+             "onnx.md", "batch.md", "reliability.md"]
 END = "<!-- accuracy:end -->"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import time
@@ -46,6 +47,9 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--update", default=None, help="Markdown file whose accuracy block to replace.")
+    ap.add_argument("--max-test-rows", type=int, default=None,
+                    help="Evaluate a seeded random sample of at most N test rows per dataset (stated in the table).")
+    ap.add_argument("--no-dev-opt", action="store_true", help="Skip scoring dev for the F1@dev-opt column.")
     args = ap.parse_args()
     models = args.model or ["baseline"]
     datasets = args.dataset or ALL
@@ -55,7 +59,9 @@ def main() -> None:
         m = ql.load(mname)
         for ds in datasets:
             test = load_dataset(ds, "test", args.data)
-            dev = load_dataset(ds, "dev", args.data)
+            if args.max_test_rows and len(test) > args.max_test_rows:
+                test = random.Random(f"qinglang-eval:{ds}").sample(test, args.max_test_rows)
+            dev = None if args.no_dev_opt else load_dataset(ds, "dev", args.data)
             t0 = time.time()
             runs[f"{ds}|{mname}"] = evaluate_records(m, test, dev_records=dev, n_boot=args.bootstrap)
             print(f"{ds} {mname}: {len(test)} rows in {time.time() - t0:.0f}s", file=sys.stderr)
@@ -66,7 +72,10 @@ def main() -> None:
 
     lines = [f"Command: `{cmd}` · commit `{meta['commit']}` · {meta['date']} · data: carved test splits of "
              "../shared/data (see README) and training/data/fanquan/test.jsonl. Thresholds from the model config "
-             "(tuned on dev); 'F1@dev-opt' uses the F1-optimal threshold on the dataset's own dev split.", "",
+             "(tuned on dev); 'F1@dev-opt' uses the F1-optimal threshold on the dataset's own dev split."
+             + (f" Datasets with more than {args.max_test_rows} test rows are evaluated on a seeded random sample of "
+                f"{args.max_test_rows} (`random.Random('qinglang-eval:<dataset>')`)." if args.max_test_rows else ""),
+             "",
              "| dataset | model | category | n | precision | recall | F1 | F1 95% CI | macro-F1 | accuracy | ROC-AUC "
              "| PR-AUC | ECE | F1@dev-opt |", "|" + "---|" * 14]
     for key, rep in runs.items():
