@@ -1465,6 +1465,30 @@ def _syllable_string(text: str) -> str:
     return table[a].tobytes().decode("utf-32-le", "surrogatepass")
 
 
+def _reads_as_written(text: str, s: int, e: int, target: str) -> bool:
+    """True when the spelling ``text[s:e]`` joins its neighbours better than ``target`` does, by the character LM
+    of ``qinglang_nlp.restore`` on the two boundary bigrams: a generic pinyin match across ordinary words (发表自己
+    holds 表自 = biao zi = 婊子) is then left alone. Only the boundaries count, because evasive spellings such as
+    煞笔 are themselves common in social text. Without neighbours, or without the shipped LM file, it is False."""
+    from . import restore
+
+    if (s == 0 and e == len(text)) or not restore.LM_PATH.is_file():
+        return False
+    lm = restore.default_lm()
+
+    def boundary(mid: str) -> float:
+        total = 0.0
+        if s > 0:
+            ids = lm.ids(text[s - 1] + mid[0])
+            total += float(lm.bigram(ids[:1], ids[1:])[0])
+        if e < len(text):
+            ids = lm.ids(mid[-1] + text[e])
+            total += float(lm.bigram(ids[:1], ids[1:])[0])
+        return total
+
+    return boundary(text[s:e]) > boundary(target)
+
+
 class HomophoneStep(Step):
     """Homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼, 辣鸡 -> 垃圾).
 
@@ -1499,7 +1523,7 @@ class HomophoneStep(Step):
         for m in gen_re.finditer(sy):
             s, e = m.start(), m.end()
             target = gen[m.group()]
-            if text[s:e] != target and s not in edits:
+            if text[s:e] != target and s not in edits and not _reads_as_written(text, s, e, target):
                 edits[s] = (s, e, target, None, None)
         if not edits:
             return

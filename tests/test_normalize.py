@@ -397,3 +397,14 @@ def test_angle_brackets_are_not_noise():
     # eighth atheris finding: removing "<" between CJK characters made "<a\n鹉鹉>" a tag on a second pass
     once = normalize("<A\n鵡<鵡>").text
     assert normalize(once).text == once
+
+
+def test_generic_homophones_do_not_cross_ordinary_words() -> None:
+    """发表自己 holds 表自 (biao zi = 婊子); the boundary bigrams keep it, while real cloaks are still rewritten."""
+    from qinglang_nlp.restore import LM_PATH
+
+    if not LM_PATH.is_file():
+        pytest.skip(f"shipped character LM missing: {LM_PATH}")
+    assert normalize("我想发表自己的看法").text == "我想发表自己的看法"
+    assert normalize("你是煞笔吧").text == "你是傻逼吧"
+    assert normalize("你就是个沙比").text == "你就是个傻逼"
