@@ -95,7 +95,7 @@ def find_model_dir(name_or_path: str | os.PathLike | None) -> Path:
     """Resolve a model name (``default``, ``baseline``) or a folder path to a folder.
 
     Names are looked up in ``$QINGLANG_MODELS`` (if set) and then in the repository's ``models/`` folder.
-    ``default`` falls back to ``baseline`` while no trained transformer is shipped.
+    ``default`` falls back to ``baseline`` when no ``default`` folder exists.
     """
     name = "default" if name_or_path is None else os.fspath(name_or_path)
     p = Path(name).expanduser()
