@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .normalize import NormalizeConfig, Normalized, _syllable_string, normalize, normalize_batch
+from .normalize import NormalizeConfig, Normalized, syllable_string, normalize, normalize_batch
 from .result import Span
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
@@ -599,7 +599,7 @@ class LexiconMatcher:
     def _keys(self, raw: list[str]) -> list[tuple[str, str]]:
         """(normalised text, syllable string) of each term, through a per-matcher cache (called under the lock).
 
-        The syllable string (``_syllable_string``) has one private-use character per CJK character standing
+        The syllable string (``syllable_string``) has one private-use character per CJK character standing
         for its toneless pinyin syllable (傻逼 and 煞笔 give the same string); it is empty for terms with fewer
         than two CJK characters or when the pinyin view is off.
         """
@@ -609,7 +609,7 @@ class LexiconMatcher:
             cfg = self._cfg
             normed = normalize_batch(todo, cfg) if len(todo) > 1 else [normalize(todo[0], cfg)]
             for r, nz in zip(todo, normed):
-                py = _syllable_string(nz.text) if self.pinyin and sum(map(_is_cjk, nz.text)) >= 2 else ""
+                py = syllable_string(nz.text) if self.pinyin and sum(map(_is_cjk, nz.text)) >= 2 else ""
                 cache[r] = (nz.text, py)
         return [cache[r] for r in raw]
 
@@ -883,7 +883,7 @@ class LexiconMatcher:
         normalised text, matches cover whole syllables, one per character (先 xian is not 西安 xi+an), and
         a homophone such as 煞笔 meets the key of 傻逼.
         """
-        ids = _syllable_string(joined)
+        ids = syllable_string(joined)
         for idx_no, idx in enumerate(indexes):
             if idx.py_find is None:
                 continue
@@ -967,7 +967,7 @@ def _find_all(find: Finder, texts: list[str]) -> list[tuple[int, int, int, int]]
 
 
 _CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")  # as _is_cjk
-_PUA_RE = re.compile("[\ue000-\uf8ff]")  # the range _syllable_string uses for syllables
+_PUA_RE = re.compile("[\ue000-\uf8ff]")  # the range syllable_string uses for syllables
 
 
 def _drop_nested(hits: list[_Hit]) -> list[_Hit]:

@@ -73,6 +73,7 @@ __all__ = [
     "normalize",
     "normalize_batch",
     "pinyin_view",
+    "syllable_string",
     "to_pinyin",
 ]
 
@@ -1291,7 +1292,7 @@ class EmojiStep(Step):
             os_, oe = w.orig_span(s, e)
             w.parts.append(("emoji", os_, oe, text[s]))
             nxt = text[e:e + len(name)]
-            if nxt == name or (len(nxt) == len(name) and _syllable_string(nxt) == _syllable_string(name)):
+            if nxt == name or (len(nxt) == len(name) and syllable_string(nxt) == syllable_string(name)):
                 continue  # already followed by its word, or by a homophone the homophones step made of it
             edits.append((e, e, name, s, e))
         w.apply(edits, self.name)
@@ -1455,7 +1456,9 @@ def _syllable_ids():
     return _cached("syllable_ids", build)
 
 
-def _syllable_string(text: str) -> str:
+def syllable_string(text: str) -> str:
+    """``text`` with every CJK character replaced by the private-use character of its toneless pinyin syllable (other
+    characters kept; pypinyin default reading), same length: what the homophone step and the lexicon match on."""
     table, trans = _syllable_ids()
     if len(text) < _SHORT:
         return text.translate(trans)
@@ -1509,7 +1512,7 @@ class HomophoneStep(Step):
             ex_re = re.compile("|".join(re.escape(k) for k in sorted(explicit, key=len, reverse=True)))
             # Extra terms are NOT matched here: on the COLD carved test, generic homophone matching of the 3,148
             # ToxiCN/SexHateLex terms rewrote 没有 -> 美幼, 男人 -> 腩人, 其实 -> 歧视 (732 rewrites in 1,000 texts).
-            gen = {_syllable_string(t): t for t in tg["generic"]}
+            gen = {syllable_string(t): t for t in tg["generic"]}
             gen_re = re.compile("|".join(re.escape(k) for k in sorted(gen, key=len, reverse=True)))
             return explicit, ex_re, gen, gen_re
         if self._res is None:
@@ -1519,7 +1522,7 @@ class HomophoneStep(Step):
         edits: dict[int, tuple] = {}
         for m in ex_re.finditer(text):
             edits[m.start()] = (m.start(), m.end(), explicit[m.group()], None, None)
-        sy = _syllable_string(text)
+        sy = syllable_string(text)
         for m in gen_re.finditer(sy):
             s, e = m.start(), m.end()
             target = gen[m.group()]

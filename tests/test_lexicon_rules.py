@@ -99,13 +99,13 @@ def test_whole_word_edges_need_no_dictionary():
 
 
 def test_pinyin_view_matches_syllable_by_syllable():
-    from qinglang_nlp.normalize import _syllable_string
+    from qinglang_nlp.normalize import syllable_string
 
     m = LexiconMatcher({"u": [Term("善恶", "vulgar", "vu_abuse"), Term("约炮", "vulgar", "vu_sexual")]})
     assert m.match("你说啥呢？") == []  # sha|ne is not shan|e, although both spell "shane"
     assert [(s.text, s.view) for s in m.match("有人约泡吗")] == [("约泡", "pinyin")]
     assert [(s.text, s.view) for s in m.match("行善恶报")] == [("善恶", "text")]
-    pua = _syllable_string("约炮")  # the private-use characters standing for yue, pao
+    pua = syllable_string("约炮")  # the private-use characters standing for yue, pao
     assert all("\ue000" <= c <= "\uf8ff" for c in pua)
     assert m.match(f"图标{pua}图标") == []  # private-use characters of the text itself are not syllables
 
