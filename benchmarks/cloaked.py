@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/cloaked.py                       # models/baseline, cold+swsr carved test
     .venv/bin/python benchmarks/cloaked.py --datasets cold --limit 1000 --json out.json
+    .venv/bin/python benchmarks/cloaked.py --split dev ...        # the same cloaking on the carved DEV rows
 
-For every text of the carved TEST splits (never held-out data) and every family of ``qinglang_nlp.perturb``,
+For every text of the carved TEST splits (``--split dev``: DEV, for development; never held-out data) and every family of ``qinglang_nlp.perturb``,
 the text is cloaked (seeded, deterministic). The cloaking targets the offensive terms of the ToxiCN insult
 lexicon and SWSR SexHateLex read from the shared data (not the normaliser's own tables, so the test is not
 circular); texts without such a term get a random 20 % of their CJK characters cloaked.
@@ -88,7 +89,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="baseline")
     ap.add_argument("--datasets", default="cold,swsr")
-    ap.add_argument("--limit", type=int, default=2000, help="texts per dataset (first N of the carved test split)")
+    ap.add_argument("--split", default="test", choices=("test", "dev"),
+                    help="carved split to cloak (develop on dev; report test once)")
+    ap.add_argument("--limit", type=int, default=2000, help="texts per dataset (first N of the carved split)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--families", default=None, help="comma-separated subset of the cloaking families (default: all)")
@@ -111,7 +114,7 @@ def main() -> None:
         fams = {k: v for k, v in fams.items() if k in args.families.split(",")}
     recs = []
     for ds in args.datasets.split(","):
-        recs += [r for r in load_dataset(ds, "test", d, limit=args.limit) if r.labels.get("vulgar") is not None]
+        recs += [r for r in load_dataset(ds, args.split, d, limit=args.limit) if r.labels.get("vulgar") is not None]
     texts = [r.text for r in recs]
     y = np.array([r.labels["vulgar"] for r in recs])
 
@@ -123,7 +126,7 @@ def main() -> None:
     raw_f1, raw_fp = evaluate(texts, off)
     lex_f1, lex_fp = (float("nan"), -1) if args.no_lex else evaluate(texts, lcfg)
     with_term = sum(any(term in t for term in terms) for t in texts)
-    print(f"model {name}, threshold {th:.3f}; {len(texts)} carved-test texts from {args.datasets} "
+    print(f"model {name}, threshold {th:.3f}; {len(texts)} carved-{args.split} texts from {args.datasets} "
           f"({int(y.sum())} vulgar, {int((y == 0).sum())} safe); {len(terms)} lexicon terms, found in "
           f"{with_term} texts (the rest get random characters cloaked); seed {args.seed}")
     print(f"original text: F1 {ref_f1:.3f} normalised (model config), {raw_f1:.3f} raw, {lex_f1:.3f} normalised "
@@ -161,7 +164,7 @@ def main() -> None:
           f"{time.time() - t0:.0f} s")
     Path(fh.name).unlink()
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": name, "threshold": th, "datasets": args.datasets,
+        Path(args.json).write_text(json.dumps({"model": name, "threshold": th, "datasets": args.datasets, "split": args.split,
                                                "n": len(texts), "orig_raw_f1": raw_f1, "orig_lex_f1": lex_f1,
                                                "rows": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
 

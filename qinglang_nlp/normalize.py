@@ -1370,6 +1370,17 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _denoise_around(w: _Work, applied: list[tuple]) -> None:
+    """Run the noise step near edits just applied (``applied`` as given to ``_Work.apply``): their CJK output can
+    put noise between two CJK characters where there was Latin before."""
+    windows, delta = [], 0
+    for s, e, repl, _, _ in applied:
+        ns = s + delta
+        delta += len(repl) - (e - s)
+        windows.append((max(0, ns - _WINDOW), min(len(w.text), ns + len(repl) + _WINDOW)))
+    NoiseStep().normalize(w, _merge(windows))
+
+
 class AbbreviationStep(Step):
     """Latin abbreviations, full pinyin and 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了, 蒸煮 -> 正主).
 
@@ -1405,12 +1416,7 @@ class AbbreviationStep(Step):
         w.apply(out, self.name)
         if out and self.noise:
             # expansions are CJK: noise next to one is now between CJK characters (傻b*逼 -> 傻逼*逼 -> 傻逼逼)
-            windows, delta = [], 0
-            for s, e, repl, _, _ in out:
-                ns = s + delta
-                delta += len(repl) - (e - s)
-                windows.append((max(0, ns - _WINDOW), min(len(w.text), ns + len(repl) + _WINDOW)))
-            NoiseStep().normalize(w, _merge(windows))
+            _denoise_around(w, out)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1541,9 +1547,17 @@ class HomophoneStep(Step):
 
 class RestoreStep(Step):
     """Context-aware homophone / pinyin restoration by ``qinglang_nlp.restore`` (a noisy channel over a character
-    LM). The text is cut at the batch separator first, so a joined batch restores exactly as its texts one by one."""
+    LM). The text is cut at the batch separator first, so a joined batch restores exactly as its texts one by one.
+
+    Restored pinyin is CJK, so what the earlier steps left alone around it is revisited: noise now between two CJK
+    characters (婊子养的 是 from ``biaoziyangde 是``) with ``noise``, and homophone spellings the restorer chose
+    because the LM knows them (shabi -> 煞笔 -> 傻逼) with ``homophones`` (the same tables as that step)."""
 
     name = "restore"
+
+    def __init__(self, noise: bool = False, homophones: HomophoneStep | None = None):
+        self.noise = noise
+        self.homophones = homophones
 
     def normalize(self, w: _Work) -> None:
         from .restore import restore_edits_batch
@@ -1556,7 +1570,13 @@ class RestoreStep(Step):
                 if not (w.parts and w.is_protected(base + s, base + e)):
                     out.append((base + s, base + e, repl, None, None))
             base += len(piece) + _SEP_LEN
+        if not out:
+            return
         w.apply(out, self.name)
+        if self.noise:
+            _denoise_around(w, out)
+        if self.homophones is not None:
+            self.homophones.normalize(w)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1622,7 +1642,7 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
         if cfg.homophones:
             steps.append(HomophoneStep(cfg.targets))
         if cfg.restore:
-            steps.append(RestoreStep())
+            steps.append(RestoreStep(cfg.noise, steps[-1] if cfg.homophones else None))
         return Sequence(steps)
     with _LOCK:
         seq = _SEQS.get(cfg) or build()

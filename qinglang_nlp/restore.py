@@ -90,11 +90,28 @@ def _readings(c: str) -> list[str]:
         return []
     out = []
     for r in raw.split(","):
-        nfd = unicodedata.normalize("NFD", r)
-        s = "".join("v" if x == "\u0308" else x for x in nfd if not unicodedata.combining(x) or x == "\u0308")
-        s = s.lower()
+        s = _toneless(r)
         if s and s.isascii() and s.isalpha() and s not in out:
             out.append(s)
+    return out
+
+
+def _toneless(reading: str) -> str:
+    """A pypinyin reading without tone marks, ü written v (nǚ -> nv, lüè -> lve), lower case."""
+    out = []
+    for ch in reading:
+        nfd = unicodedata.normalize("NFD", ch)
+        out.append("v" if "\u0308" in nfd else "".join(x for x in nfd if not unicodedata.combining(x)))
+    return "".join(out).lower()
+
+
+def _syllable_aliases(index: dict[str, int]) -> dict[str, int]:
+    """Syllable index with ü spellings fixed and aliased: LM files built before the ü fix name 女 "nuv" (u + the
+    diaeresis as v); evaders type nv / lv, and lue / nue for lüe."""
+    out = {(s.replace("uv", "v") if "uv" in s else s): j for s, j in index.items()}
+    for v_form, u_form in (("lve", "lue"), ("nve", "nue")):
+        if v_form in out and u_form not in out:
+            out[u_form] = out[v_form]
     return out
 
 
@@ -138,7 +155,7 @@ class CharLM:
         self.hom_ptr = np.asarray(arrays["hom_ptr"], dtype=np.int64)
         self.hom_ids = np.asarray(arrays["hom_ids"], dtype=np.int32)
         names = str(np.asarray(arrays["syl_names"]).item())
-        self.syl_index = {s: i for i, s in enumerate(names.split("\n")) if s}
+        self.syl_index = _syllable_aliases({s: i for i, s in enumerate(names.split("\n")) if s})
         self.syl_ptr = np.asarray(arrays["syl_ptr"], dtype=np.int64)
         self.syl_ids = np.asarray(arrays["syl_ids"], dtype=np.int32)
         self.ini_ptr = np.asarray(arrays["ini_ptr"], dtype=np.int64)
@@ -430,7 +447,23 @@ class RestoreConfig:
 
 
 _LATIN_RE = re.compile(r"[a-z]+")
-_BLOCK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789./@:_-=?&%#+\\~")
+_ALNUM = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_JOINERS = set("./@:_-=?&%#+\\~'")  # join Latin into URLs, paths, e-mail addresses, identifiers
+_OPEN = -1  # a context position with nothing known (the next Latin run, not yet decoded)
+
+
+def _blocked(text: str, s: int, e: int) -> bool:
+    """Whether the Latin run ``text[s:e]`` belongs to a larger Latin token: a letter or digit touches it, or a
+    joiner (``.``, ``@``, ``_`` …) stands between it and another letter or digit (www.baidu.com, a_b, x@y.cn).
+    A joiner before CJK, a space or the end of the text is sentence punctuation (你是shabi? 对)."""
+    for at, beyond in ((s - 1, s - 2), (e, e + 1)):
+        if 0 <= at < len(text):
+            c = text[at]
+            if c in _ALNUM:
+                return True
+            if c in _JOINERS and 0 <= beyond < len(text) and text[beyond] in _ALNUM:
+                return True
+    return False
 
 
 class _Restorer:
@@ -573,7 +606,7 @@ class _Restorer:
     def _chain(self, seq: Sequence[int], left: tuple[int, int], right: tuple[int, int]) -> float:
         """Trigram log-probability of ``seq`` between its contexts."""
         lm = self.lm
-        tail = [right[0]] if right[0] == BOS else [right[0], right[1]]
+        tail = [] if right[0] == _OPEN else [right[0]] if right[0] == BOS or right[1] == _OPEN else list(right)
         chain = np.array([left[0], left[1], *seq, *tail], dtype=np.int64)
         return float(lm.trigram(chain[:-2], chain[1:-1], chain[2:]).sum())
 
@@ -585,7 +618,10 @@ class _Restorer:
             return -np.inf
         bound = float(lm.trigram(left[0], left[1], first).max())
         bound += sum(float(lm.ini_max[ord(x) - 97]) for x in run[1:])
-        bound += float(lm.max_logp[right[0]]) + (float(lm.max_logp[right[1]]) if right[0] != BOS else 0.0)
+        if right[0] != _OPEN:
+            bound += float(lm.max_logp[right[0]])
+            if right[0] != BOS and right[1] != _OPEN:
+                bound += float(lm.max_logp[right[1]])
         return bound - self.cfg.initials_cost * len(run)
 
     def _decode(self, edges: list[list[tuple[int, np.ndarray, np.ndarray]]], left: tuple[int, int],
@@ -625,8 +661,8 @@ class _Restorer:
         if last is None:
             return None
         sc, a, b, bn, bi = last
-        final = sc + lm.trigram(a, b, np.full(len(b), right[0]))
-        if right[0] != BOS:
+        final = sc + (lm.trigram(a, b, np.full(len(b), right[0])) if right[0] != _OPEN else 0.0)
+        if right[0] not in (BOS, _OPEN) and right[1] != _OPEN:
             final = final + lm.trigram(b, np.full(len(b), right[0]), np.full(len(b), right[1]))
         k = int(final.argmax())
         total = float(final[k])
@@ -640,22 +676,23 @@ class _Restorer:
 
     # -- Latin runs ----------------------------------------------------------------------------------------
     def _latin(self, text: str) -> list[Edit]:
+        """Decode the Latin runs of ``text`` left to right; each run sees the decoded runs before it as its left
+        context, and a Latin letter two characters to its right (the next run, not yet decoded) as no context."""
         lm, cfg = self.lm, self.cfg
         edits: list[Edit] = []
+        tail, prev = "", 0  # the last two characters of the text as decoded so far, up to ``prev``
         for m in _LATIN_RE.finditer(text):
             s, e = m.span()
-            if e - s > cfg.max_run:
-                continue
-            lc = text[s - 1] if s > 0 else ""
-            rc = text[e] if e < len(text) else ""
-            if lc in _BLOCK or rc in _BLOCK:
+            tail = (tail + text[prev:s])[-2:]
+            prev = s
+            if e - s > cfg.max_run or _blocked(text, s, e):
                 continue
             run = m.group()
-            ctx = lm.ids(text[max(0, s - 2):s])
+            ctx = lm.ids(tail)
             left = (BOS, BOS) if not len(ctx) else (BOS, int(ctx[-1])) if len(ctx) == 1 else (int(ctx[0]), int(ctx[1]))
             rctx = lm.ids(text[e:e + 2])
             right = (BOS, BOS) if not len(rctx) else (int(rctx[0]), BOS) if len(rctx) == 1 else (
-                int(rctx[0]), int(rctx[1]))
+                int(rctx[0]), _OPEN if text[e + 1] in _LETTERS else int(rctx[1]))
             keep = self._chain(lm.ids(run).tolist(), left, right)
             best = None
             if cfg.pinyin:
@@ -680,7 +717,12 @@ class _Restorer:
                     if best is not None and best[0] - keep <= cfg.initials_margin:
                         best = None
             if best is not None:
-                edits.append((s, e, "".join(lm.char(i) for i in best[1])))
+                repl = "".join(lm.char(i) for i in best[1])
+                edits.append((s, e, repl))
+                tail = (tail + repl)[-2:]
+            else:
+                tail = (tail + run)[-2:]
+            prev = e
         return edits
 
 
