@@ -180,8 +180,13 @@ class CharLM:
         if len(self.tri_keys):
             np.maximum.at(top, (self.tri_keys % self.V).astype(np.int64), self.tri_logp.astype(np.float64))
         self.max_logp = np.minimum(top + 0.01, 0.0)  # slack for float16 rounding
+        # initials: the characters whose FIRST reading starts with the letter (all readings put 吃 under q, 是
+        # under t), most frequent first; recomputed here so that LM files built before this rule follow it too
+        per = int(np.diff(self.ini_ptr).max()) if len(self.ini_ptr) > 1 else 0
+        self.ini_ptr, self.ini_ids = _first_reading_initials(self.chars, per)
         self.ini_max = np.array([float(self.max_logp[self.initial(x)].max()) if len(self.initial(x)) else -np.inf
                                  for x in _LETTERS])
+        self._words: dict[str, np.ndarray] | None = None
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def ids(self, text: str) -> np.ndarray:
@@ -235,6 +240,16 @@ class CharLM:
         """Candidate ids for one pinyin initial letter."""
         j = ord(letter) - 97
         return self.ini_ids[self.ini_ptr[j]:self.ini_ptr[j + 1]]
+
+    def initials_words(self) -> dict[str, np.ndarray]:
+        """Initials (``ex``, ``tynq``) -> ids of the words they may stand for, as a (words x letters) array: the
+        terms of the bundled vulgar and 饭圈 lexicons first, then the most frequent words of jieba's general
+        dictionary (2-6 characters, every character in the LM). Built on first use."""
+        if self._words is None:
+            with _LOCK:
+                if self._words is None:
+                    self._words = _initials_words(self)
+        return self._words
 
     def char(self, i: int) -> str:
         """The character of a vocabulary id."""
@@ -404,6 +419,63 @@ def _channel_tables(vocab: list[str], uni: np.ndarray, min_count: int, k_hom: in
             "syl_ptr": syl_ptr, "syl_ids": syl_ids, "ini_ptr": ini_ptr, "ini_ids": ini_ids}
 
 
+def _first_reading_initials(chars: np.ndarray, per: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR rows a-z: ids of CJK characters whose first pypinyin reading starts with the letter, by frequency."""
+    from .normalize import _syllables
+
+    syl = _syllables()
+    rows: list[list[int]] = [[] for _ in _LETTERS]
+    for j, cp in enumerate(chars.tolist()):
+        c = chr(cp)
+        r = syl.get(c, "") if _is_cjk(c) else ""
+        if r and "a" <= r[0] <= "z" and len(rows[ord(r[0]) - 97]) < per:
+            rows[ord(r[0]) - 97].append(_NSPECIAL + j)  # ids are in frequency order
+    return _csr(rows)
+
+
+_WORDS_PER_KEY = 40
+_WORD_LEN = (2, 6)
+
+
+def _initials_words(lm: CharLM) -> dict[str, np.ndarray]:
+    from importlib import resources
+
+    from .lexicon import bundled_path
+    from .normalize import _syllables
+
+    syl = _syllables()
+    words: list[str] = []
+    for name in ("vulgar", "fanquan"):
+        for line in bundled_path(name).read_text(encoding="utf-8").splitlines():
+            term = line.split("\t", 1)[0]
+            if term and not line.startswith("#") and term != "term":
+                words.append(term)
+    ranked: list[tuple[int, str]] = []
+    with (resources.files("jieba") / "dict.txt").open(encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                ranked.append((-int(parts[1]), parts[0]))
+    words += [w for _, w in sorted(ranked)]
+    # character -> (initial, id) for the CJK characters of the LM with a reading
+    info = {c: (r[0], _NSPECIAL + j) for j, c in enumerate(map(chr, lm.chars.tolist()))
+            if _is_cjk(c) and (r := syl.get(c, "")) and "a" <= r[0] <= "z"}
+    by_key: dict[str, list[list[int]]] = {}
+    seen: set[str] = set()
+    lo, hi = _WORD_LEN
+    for w in words:
+        if not lo <= len(w) <= hi or w in seen:
+            continue
+        seen.add(w)
+        got = [info.get(c) for c in w]
+        if None in got:
+            continue
+        row = by_key.setdefault("".join(x[0] for x in got), [])  # type: ignore[index]
+        if len(row) < _WORDS_PER_KEY:
+            row.append([x[1] for x in got])  # type: ignore[index]
+    return {k: np.array(v, dtype=np.int64) for k, v in by_key.items()}
+
+
 _LOCK = threading.Lock()
 _DEFAULT: list[CharLM] = []
 
@@ -429,7 +501,9 @@ class RestoreConfig:
     ``homophone_cost``: cost of each homophone replacement; a run of suspects is decoded only if one of them has
     a single-character bigram gain above ``homophone_cost - screen_slack``. ``pinyin_margin``/``pinyin_cost``: a full-pinyin run
     decodes only if its best hanzi path, minus ``pinyin_cost`` per syllable, beats the letters by the margin.
-    ``initials_margin``/``initials_cost``: the same for initials (``initials=False`` switches them off).
+    ``initials_margin``/``initials_cost``: the same for initials (``initials=False`` switches them off);
+    ``words_margin`` replaces ``initials_margin`` when the best reading of 2+ initials is a dictionary word
+    (:meth:`CharLM.initials_words`: ex -> 恶心, tynq -> 田园女权) rather than a string of frequent characters.
     """
 
     homophones: bool = True
@@ -442,6 +516,7 @@ class RestoreConfig:
     pinyin_cost: float = 1.0
     initials_margin: float = 8.0
     initials_cost: float = 3.0
+    words_margin: float = 5.0
     max_run: int = 40
     max_initials: int = 6
 
@@ -610,6 +685,19 @@ class _Restorer:
         chain = np.array([left[0], left[1], *seq, *tail], dtype=np.int64)
         return float(lm.trigram(chain[:-2], chain[1:-1], chain[2:]).sum())
 
+    def _words(self, run: str, left: tuple[int, int], right: tuple[int, int]) -> tuple[float, list[int]] | None:
+        """Best dictionary word for the initials ``run`` in context, scored as ``_decode`` scores a path."""
+        words = self.lm.initials_words().get(run)
+        if words is None:
+            return None
+        tail = [] if right[0] == _OPEN else [right[0]] if right[0] == BOS or right[1] == _OPEN else list(right)
+        k = len(words)
+        chain = np.concatenate([np.tile(np.array(left, dtype=np.int64), (k, 1)), words,
+                                np.tile(np.array(tail, dtype=np.int64), (k, 1))], axis=1)
+        score = self.lm.trigram(chain[:, :-2], chain[:, 1:-1], chain[:, 2:]).sum(axis=1)
+        j = int(score.argmax())
+        return float(score[j]) - self.cfg.initials_cost * len(run), words[j].tolist()
+
     def _initials_bound(self, run: str, left: tuple[int, int], right: tuple[int, int]) -> float:
         """An upper bound of the initials decode score of ``run`` (the value ``_decode`` would return)."""
         lm = self.lm
@@ -706,16 +794,21 @@ class _Restorer:
                 best = self._decode(edges, left, right, _LATIN_BEAM) if reach[-1] else None
                 if best is not None and best[0] - keep <= cfg.pinyin_margin:
                     best = None
-            # upper bound of any initials decode (exact first step, best case for the others): skip hopeless runs
             if best is None and cfg.initials and len(run) <= cfg.max_initials and \
-                    keep < -cfg.initials_margin - cfg.initials_cost * len(run) and \
-                    self._initials_bound(run, left, right) - keep > cfg.initials_margin:
-                edges = [[(p + 1, c, np.full(len(c), -cfg.initials_cost))] for p, x in enumerate(run)
-                         if len(c := lm.initial(x))]
-                if len(edges) == len(run):
-                    best = self._decode(edges, left, right, _LATIN_BEAM)
-                    if best is not None and best[0] - keep <= cfg.initials_margin:
-                        best = None
+                    keep < -min(cfg.initials_margin, cfg.words_margin) - cfg.initials_cost * len(run):
+                # a dictionary word needs ``words_margin``, any string of characters ``initials_margin``
+                found = []
+                word = self._words(run, left, right)
+                if word is not None and word[0] - keep > cfg.words_margin:
+                    found.append(word)
+                # upper bound of any character-by-character decode (exact first step, best case for the others)
+                if self._initials_bound(run, left, right) - keep > cfg.initials_margin:
+                    edges = [[(p + 1, c, np.full(len(c), -cfg.initials_cost))] for p, x in enumerate(run)
+                             if len(c := lm.initial(x))]
+                    chars = self._decode(edges, left, right, _LATIN_BEAM) if len(edges) == len(run) else None
+                    if chars is not None and chars[0] - keep > cfg.initials_margin:
+                        found.append(chars)
+                best = max(found, key=lambda f: f[0]) if found else None
             if best is not None:
                 repl = "".join(lm.char(i) for i in best[1])
                 edits.append((s, e, repl))
