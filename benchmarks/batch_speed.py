@@ -11,6 +11,9 @@ reports posts/s and MB/s (rows and input bytes over the scoring time that the su
 excludes start-up and model loading; wall time including start-up is given too) and peak RSS of the
 process (``os.wait4``; for Ray this is the driver only: worker processes are not children of the driver).
 
+``--window-gate on|only`` adds the stacked model's window gate (``qinglang_nlp.cascade.calibrate_window_gate``,
+same dev posts and recall target); ``only`` sends every row on and gates windows alone.
+
 Cascade: cut-offs are calibrated (``qinglang_nlp.cascade.calibrate``) on ``--dev-rows`` posts generated from
 the carved *dev* split (the benchmark rows come from the *test* split) for ``--recall`` of the rows that the
 calibration target flags. The target is ``--proxy-second`` when given (use it while ``--second`` is an
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev-rows", type=int, default=3000)
     ap.add_argument("--positive-rate", type=float, default=None,
                     help="dev posts for calibration: as make_corpus --positive-rate (match the corpus)")
+    ap.add_argument("--window-gate", choices=["off", "on", "only"], default="off",
+                    help="window gate of a stacked second model: off, on (with the row gate), only (no row gate)")
     ap.add_argument("--ray-workers", type=int, default=2)
     ap.add_argument("--skip", default="", help="comma list of runs to skip: first,second,proxy,cascade,ray")
     ap.add_argument("--workdir", default=None)
@@ -172,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         cas_file = work / "cascade.json"
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "qinglang_nlp.cascade", a.first, target, str(dev), "-o",
-                        str(cas_file), "--recall", str(a.recall)], env=env, check=True, capture_output=True)
+                        str(cas_file), "--recall", str(a.recall)]
+                       + {"off": [], "on": ["--window-gate"], "only": ["--windows-only"]}[a.window_gate],
+                       env=env, check=True, capture_output=True)
         cfg = json.loads(cas_file.read_text(encoding="utf-8"))
         res["cascade"] = {"target": target, "cutoffs": cfg["cutoffs"], "dev": cfg["dev"],
+                          "window_gate": cfg.get("window_gate"),
                           "calibration_wall_s": round(time.perf_counter() - t0, 1)}
         out_cas = score("cascade", a.second, ["--cascade", str(cas_file)])
         flags_cas, stages = flagged_sets(out_cas)

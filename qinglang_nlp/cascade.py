@@ -8,10 +8,18 @@ Cut-offs are chosen on dev data by :func:`calibrate` so that, per category, at l
 rows the second model flags on dev are candidates. The recall actually kept on other data is measured by
 :func:`measure` (and ``benchmarks/batch_speed.py``); it is not guaranteed.
 
+A second, finer gate works inside a long text: when the second model is a stacked model (transformer +
+baseline), its window gate (:meth:`qinglang_nlp.stacked.StackedClassifier.set_window_gate`) lets the baseline
+choose which windows of a multi-window text the transformer scores. :func:`calibrate_window_gate` chooses its
+per-category cut-offs on dev for ``target_recall`` of the ungated model's flags; the row cut-offs are then
+calibrated against the gated model. Long WeChat articles carry most of the transformer's tokens, so this is where
+the time goes.
+
 Cascade file (JSON)::
 
     {"kind": "cascade", "first": "models/baseline", "lexicon_gate": true, "target_recall": 0.99,
      "cutoffs": {"fanquan": 0.12, "vulgar": 0.08, "rumor": 0.2}, "second": "name@version it was tuned for",
+     "window_gate": {"member": "baseline", "cutoffs": {...}, "dev": {...}},      # optional
      "dev": {...calibration statistics...}}
 """
 from __future__ import annotations
@@ -19,27 +27,35 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .result import Result
 from .taxonomy import CATEGORIES
 
-__all__ = ["Cascade", "calibrate", "measure", "load_cascade", "read_cascade_file"]
+__all__ = ["Cascade", "calibrate", "calibrate_window_gate", "load_cascade", "measure", "read_cascade_file"]
 
 
 class Cascade:
     """A first-stage ``Moderator`` gating a second-stage ``Moderator``; same ``predict_batch`` surface."""
 
-    def __init__(self, first: Any, second: Any, cutoffs: dict[str, float], lexicon_gate: bool = True):
+    def __init__(self, first: Any, second: Any, cutoffs: dict[str, float], lexicon_gate: bool = True,
+                 window_gate: dict[str, Any] | None = None):
         missing = [c for c in CATEGORIES if c not in cutoffs]
         if missing:
             raise ValueError(f"cascade cut-offs lack categories {missing} (need {list(CATEGORIES)})")
         self.first, self.second = first, second
         self.cutoffs = {c: float(cutoffs[c]) for c in CATEGORIES}
         self.lexicon_gate = bool(lexicon_gate)
+        self.window_gate = window_gate
+        if window_gate:
+            set_gate = getattr(getattr(second, "classifier", None), "set_window_gate", None)
+            if set_gate is None:
+                raise ValueError(f"a window gate needs a stacked second model; {second.name} is not one")
+            set_gate(window_gate["cutoffs"], window_gate.get("member", "baseline"))
         self.name = f"cascade({first.name}>{second.name})"
         self.max_chars = second.max_chars
 
@@ -74,8 +90,11 @@ class Cascade:
 
     def to_dict(self) -> dict[str, Any]:
         """The cascade file content (without calibration statistics)."""
-        return {"kind": "cascade", "first": str(getattr(self.first, "path", "") or ""),
-                "second": self.second.name, "lexicon_gate": self.lexicon_gate, "cutoffs": self.cutoffs}
+        out = {"kind": "cascade", "first": str(getattr(self.first, "path", "") or ""),
+               "second": self.second.name, "lexicon_gate": self.lexicon_gate, "cutoffs": self.cutoffs}
+        if self.window_gate:
+            out["window_gate"] = {k: self.window_gate[k] for k in ("member", "cutoffs") if k in self.window_gate}
+        return out
 
 
 def _cutoff_for_recall(first_scores: np.ndarray, gated: np.ndarray, target: float) -> float:
@@ -89,17 +108,102 @@ def _cutoff_for_recall(first_scores: np.ndarray, gated: np.ndarray, target: floa
     return float(s[need - have - 1])
 
 
+def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: float = 0.99,
+                          member: str = "baseline") -> dict[str, Any]:
+    """Per-category window-gate cut-offs for a stacked ``second`` model, chosen on ``texts`` (dev).
+
+    Every window of every text is scored once by the windowed member and by ``member``; the gate is then
+    simulated exactly (the stacked score is monotone in the windowed member's max, so more windows never remove a
+    flag). For each category the highest cut-off on ``member``'s window scores is taken at which the gated model
+    still flags ``target_recall`` of the texts the ungated model flags in that category; the gate runs the union
+    over categories. Returns ``{"member", "cutoffs", "dev": {...}}`` (the cascade file's ``window_gate``).
+    """
+    from .normalize import normalize_batch
+    from .stacked import gate_keep
+
+    clf = getattr(second, "classifier", None)
+    win = clf.windowed_member() if hasattr(clf, "windowed_member") else None
+    if win is None:
+        raise ValueError(f"a window gate needs a stacked second model with a transformer member; {second.name} "
+                         "is not one")
+    if not 0.0 < target_recall <= 1.0:
+        raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
+    if not texts:
+        raise ValueError("calibrate_window_gate needs dev texts, got none")
+    gate_model = dict(clf.members).get(member)
+    if gate_model is None or gate_model is win[1]:
+        raise ValueError(f"window gate member {member!r} is not a non-windowed member of {second.name}")
+    norms = [n.text for n in normalize_batch(list(texts), second.normalize_config)]
+    n, n_cat = len(norms), len(clf.categories)
+    ws = win[1].score_windows(norms)  # the windowed member's max over these is its ungated score
+    probs = [np.zeros((n, n_cat)) if i == win[0] else np.asarray(m.predict_scores(norms), dtype=np.float64)
+             for i, (_, m) in enumerate(clf.members)]
+    g = np.asarray(gate_model.predict_scores([norms[i][a:b] for i, a, b in zip(ws.item, ws.start, ws.end)]))
+    thr = np.array([clf.thresholds[c] for c in clf.categories])
+
+    def flags(keep: np.ndarray) -> np.ndarray:
+        tmax = np.zeros((n, n_cat))
+        np.maximum.at(tmax, ws.item[keep], ws.probs[keep])
+        member_probs = list(probs)
+        member_probs[win[0]] = tmax
+        return clf.combine(member_probs) >= thr
+
+    full = flags(np.ones(len(ws.item), dtype=bool))
+    off = np.full(n_cat, np.inf)
+    base = gate_keep(ws.item, g, off)
+    cut = np.full(n_cat, np.inf)
+    stats: dict[str, Any] = {"n": n, "windows": len(ws.item), "tokens": int(ws.n_tokens.sum()),
+                             "target_recall": target_recall, "categories": {}}
+    for j, c in enumerate(clf.categories):
+        pos = full[:, j]
+        if not pos.any():
+            stats["categories"][c] = {"flagged": 0, "note": "never flagged on dev: gate off for this category"}
+            continue
+        for t in [np.inf, *np.unique(np.round(g[:, j], 4))[::-1]]:
+            c_j = off.copy()
+            c_j[j] = t
+            if (flags(base | gate_keep(ws.item, g, c_j))[pos, j]).mean() >= target_recall:
+                cut[j] = t
+                break
+    keep = gate_keep(ws.item, g, cut)
+    got = flags(keep)
+    for j, c in enumerate(clf.categories):
+        if full[:, j].any():
+            stats["categories"][c] = {"flagged": int(full[:, j].sum()),
+                                      "dev_recall": round(float(got[full[:, j], j].mean()), 4),
+                                      "new_flags": int((got[:, j] & ~full[:, j]).sum())}
+    stats["windows_run"] = round(float(keep.mean()), 4) if len(keep) else 1.0
+    stats["tokens_run"] = round(float(ws.n_tokens[keep].sum() / max(1, ws.n_tokens.sum())), 4)
+    cutoffs = {c: (float(cut[j]) if np.isfinite(cut[j]) else 2.0) for j, c in enumerate(clf.categories)}
+    return {"member": member, "cutoffs": cutoffs, "dev": stats}
+
+
 def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: float = 0.99,
-              lexicon_gate: bool = True, batch_size: int = 64) -> dict[str, Any]:
+              lexicon_gate: bool = True, batch_size: int = 64, window_gate: bool = False,
+              row_gate: bool = True) -> dict[str, Any]:
     """Choose per-category cut-offs on ``texts`` (dev) for ``target_recall`` of the second model's flags.
 
     Returns the cascade file content, with the dev statistics under ``dev``. A category the second model
     never flags on dev gets the first stage's review threshold (recall cannot be estimated; says so).
+    ``window_gate``: first calibrate the second model's window gate (:func:`calibrate_window_gate`, same
+    target) and leave it on; the row cut-offs are then chosen against the gated model. ``row_gate=False``
+    (with ``window_gate``): every row goes on to the second model (row cut-offs 0, no lexicon gate).
     """
     if not 0.0 < target_recall <= 1.0:
         raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
     if not texts:
         raise ValueError("calibrate needs dev texts, got none")
+    wg = None
+    if window_gate:
+        wg = calibrate_window_gate(second, texts, target_recall)
+        second.classifier.set_window_gate(wg["cutoffs"], wg["member"])
+    if not row_gate:
+        if wg is None:
+            raise ValueError("row_gate=False needs window_gate=True (otherwise nothing is gated)")
+        return {"kind": "cascade", "first": str(getattr(first, "path", "") or ""), "second": second.name,
+                "lexicon_gate": False, "target_recall": target_recall, "cutoffs": {c: 0.0 for c in CATEGORIES},
+                "dev": {"n": len(texts), "target_recall": target_recall, "candidate_rate": 1.0,
+                        "note": "row gate off: every row is a candidate"}, "window_gate": wg}
     r1 = first.predict_batch(list(texts), batch_size=batch_size)
     r2 = second.predict_batch(list(texts), batch_size=batch_size)
     s1 = np.array([[r.scores[c] for c in CATEGORIES] for r in r1])
@@ -119,8 +223,11 @@ def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: floa
         stats["categories"][c] = {"second_flagged": int(pos.sum()), "dev_recall": round(float(kept.mean()), 4)}
     cand = (s1 >= np.array([cutoffs[c] for c in CATEGORIES])).any(axis=1) | lex
     stats["candidate_rate"] = round(float(cand.mean()), 4)
-    return {"kind": "cascade", "first": str(getattr(first, "path", "") or ""), "second": second.name,
-            "lexicon_gate": lexicon_gate, "target_recall": target_recall, "cutoffs": cutoffs, "dev": stats}
+    out = {"kind": "cascade", "first": str(getattr(first, "path", "") or ""), "second": second.name,
+           "lexicon_gate": lexicon_gate, "target_recall": target_recall, "cutoffs": cutoffs, "dev": stats}
+    if wg is not None:
+        out["window_gate"] = wg
+    return out
 
 
 def measure(cascade: Cascade, texts: Sequence[str], batch_size: int = 64) -> dict[str, Any]:
@@ -177,7 +284,7 @@ def load_cascade(path_or_config: str | os.PathLike | dict[str, Any], second: Any
 
     cfg = path_or_config if isinstance(path_or_config, dict) else read_cascade_file(path_or_config)
     first = load(cfg["first"], lexicon=lexicon)
-    return Cascade(first, second, cfg["cutoffs"], cfg.get("lexicon_gate", True))
+    return Cascade(first, second, cfg["cutoffs"], cfg.get("lexicon_gate", True), cfg.get("window_gate"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recall", type=float, default=0.99)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--no-lexicon-gate", action="store_true")
+    ap.add_argument("--window-gate", action="store_true",
+                    help="also gate the windows of long texts (stacked second model only)")
+    ap.add_argument("--windows-only", action="store_true", help="gate windows only: every row is a candidate")
     a = ap.parse_args(argv)
     texts = []
     for row in iter_rows(a.dev):
@@ -207,9 +317,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if a.limit and len(texts) >= a.limit:
             break
-    cfg = calibrate(load(a.first), load(a.second), texts, a.recall, not a.no_lexicon_gate)
+    cfg = calibrate(load(a.first), load(a.second), texts, a.recall, not a.no_lexicon_gate,
+                    window_gate=a.window_gate or a.windows_only, row_gate=not a.windows_only)
     Path(a.output).write_text(json.dumps(cfg, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(json.dumps(cfg["dev"], ensure_ascii=False))
+    print(json.dumps({**cfg["dev"], **({"window_gate": cfg["window_gate"]["dev"]} if "window_gate" in cfg else {})},
+                     ensure_ascii=False))
     return 0
 
 

@@ -6,12 +6,17 @@ scored, and each category keeps its best window (max pooling) as the score and a
 sorted by length before batching so padding stays small; results come back in input order.
 :meth:`OnnxClassifier.predict_batch` streams: it holds the token ids of one sort buffer and the tensors of
 one batch at a time, whatever the number of texts.
+
+A *window gate* (``window_gate=`` of :meth:`OnnxClassifier.predict_scores_and_spans`) may skip windows before they
+are scored: it receives every window's text index and text and returns which to run; a skipped window counts as
+score 0 in the max. :meth:`OnnxClassifier.score_windows` gives every window's own probabilities, which is what a
+gate is calibrated on (:mod:`qinglang_nlp.cascade`).
 """
 from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -26,7 +31,10 @@ from .errors import ModelLoadError
 from .modelio import verify_manifest
 from .windows import split_windows, token_cost
 
-__all__ = ["OnnxClassifier", "WindowConfig", "default_threads", "pad_batch"]
+__all__ = ["OnnxClassifier", "WindowConfig", "WindowGate", "WindowScores", "default_threads", "pad_batch"]
+
+#: ``gate(text_index_per_window, window_texts) -> bool array``: which windows to score
+WindowGate = Callable[[np.ndarray, list[str]], np.ndarray]
 
 THREADS_ENV = "QINGLANG_ONNX_THREADS"
 SPIN_ENV = "QINGLANG_ONNX_SPIN"
@@ -76,6 +84,18 @@ class WindowConfig:
         """Plain dict for ``config.json``."""
         return {"overlap": self.overlap, "max_windows": self.max_windows, "title_tokens": self.title_tokens,
                 "pooling": self.pooling}
+
+
+@dataclass
+class WindowScores:
+    """Every window of a batch of texts: ``item`` (text index), ``start``/``end`` (character span in the text),
+    ``n_tokens`` (framed length) and ``probs`` ``(n_windows, n_cat)``; arrays of equal length."""
+
+    item: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    n_tokens: np.ndarray
+    probs: np.ndarray
 
 
 @dataclass
@@ -203,9 +223,12 @@ class OnnxClassifier:
 
     def predict_scores_and_spans(
         self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
+        window_gate: WindowGate | None = None,
     ) -> tuple[np.ndarray, list[list[ModelSpan]]]:
         """Scores plus, per text, the best window ``(start, end, category, score)`` of every category over
-        its threshold; offsets index the given text (the body, never the title)."""
+        its threshold; offsets index the given text (the body, never the title).
+
+        ``window_gate``: score only the windows it keeps (see the module docstring); ``None`` scores all."""
         texts = list(texts)
         if titles is not None and len(titles) != len(texts):
             raise ValueError(f"got {len(titles)} titles for {len(texts)} texts")
@@ -214,6 +237,12 @@ class OnnxClassifier:
         if not texts:
             return scores, spans
         pieces = self._pieces(texts, titles)
+        if window_gate is not None and pieces:
+            keep = np.asarray(window_gate(np.array([p.item for p in pieces]),
+                                          [texts[p.item][p.start:p.end] for p in pieces]), dtype=bool)
+            if keep.shape != (len(pieces),):
+                raise ValueError(f"window gate returned shape {keep.shape} for {len(pieces)} windows")
+            pieces = [p for p, k in zip(pieces, keep) if k]
         best = np.full((len(texts), len(self.categories)), -1, np.int64)
         probs = self._score_pieces(pieces)
         for k, (piece, p) in enumerate(zip(pieces, probs)):
@@ -227,6 +256,17 @@ class OnnxClassifier:
                 if k >= 0 and scores[i, c] >= self._thr[c]:
                     spans[i].append((pieces[k].start, pieces[k].end, cat, float(scores[i, c])))
         return scores, spans
+
+    def score_windows(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> WindowScores:
+        """Every window's own probabilities (no pooling), for analysis and for calibrating a window gate."""
+        texts = list(texts)
+        if titles is not None and len(titles) != len(texts):
+            raise ValueError(f"got {len(titles)} titles for {len(texts)} texts")
+        pieces = self._pieces(texts, titles) if texts else []
+        probs = self._score_pieces(pieces) if pieces else np.zeros((0, len(self.categories)), np.float32)
+        return WindowScores(np.array([p.item for p in pieces], np.int64), np.array([p.start for p in pieces], np.int64),
+                            np.array([p.end for p in pieces], np.int64),
+                            np.array([len(p.ids) for p in pieces], np.int64), probs)
 
     def predict_batch(self, texts: Iterable[str], buffer_size: int = 1024) -> Iterator[np.ndarray]:
         """Stream scores for any iterable of normalised texts: yields one ``(n_cat,)`` row per text, in order.

@@ -12,6 +12,12 @@ Score per category: ``sigmoid(bias + sum_i w_i * logit(p_i))`` where ``p_i`` is 
 Members receive the same normalised text (every member must have been trained with the stacked model's
 normalisation config; the builder checks this). Evidence spans come from the first member that yields spans
 (the transformer's best window), kept when the stacked score reaches the stacked label threshold.
+
+Window gate (opt-in, :meth:`StackedClassifier.set_window_gate`): for texts cut into several windows, a cheap member
+(the baseline) scores every window first and the windowed member (the transformer) runs only on the windows that
+are the text's best by the cheap member in some category, or that the cheap member scores at or over a per-category
+cut-off. Skipped windows count as score 0 in the transformer's max. The cut-offs are calibrated on dev for a stated
+recall by :func:`qinglang_nlp.cascade.calibrate_window_gate`; with the gate off (the default) nothing changes.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ import numpy as np
 
 from .errors import ModelLoadError
 
-__all__ = ["EPS", "StackedClassifier", "stack_logits"]
+__all__ = ["EPS", "StackedClassifier", "gate_keep", "stack_logits"]
 
 EPS = 1e-6
 
@@ -36,6 +42,24 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def stack_logits(member_probs: Sequence[np.ndarray]) -> np.ndarray:
     """Member probabilities ``[(n, n_cat), ...]`` -> stacker inputs ``(n, n_cat, n_members)`` (clipped logits)."""
     return np.stack([_logit(p) for p in member_probs], axis=-1)
+
+
+def gate_keep(items: np.ndarray, scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
+    """Windows to run: ``items`` (text index per window), ``scores`` ``(n_windows, n_cat)`` of the gate member,
+    ``cutoffs`` ``(n_cat,)``. Keeps every window of a one-window text, each text's best window per category, and
+    every window scored at or over its category's cut-off."""
+    items = np.asarray(items)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(items) == 0:
+        return np.zeros(0, dtype=bool)
+    keep = (scores >= np.asarray(cutoffs)[None]).any(axis=1)
+    keep |= np.bincount(items)[items] == 1
+    for j in range(scores.shape[1]):
+        order = np.lexsort((-scores[:, j], items))          # by text, then best first
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = items[order][1:] != items[order][:-1]
+        keep[order[first]] = True
+    return keep
 
 
 class StackedClassifier:
@@ -60,6 +84,36 @@ class StackedClassifier:
         for name, m in self.members:
             if tuple(m.categories) != self.categories:
                 raise ValueError(f"member {name!r} has categories {tuple(m.categories)}, expected {self.categories}")
+        self._gate: tuple[Any, np.ndarray] | None = None
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The stacked label thresholds per category."""
+        return {c: float(t) for c, t in zip(self.categories, self._thr)}
+
+    def windowed_member(self) -> tuple[int, Any] | None:
+        """``(index, member)`` of the member that scores windows (has ``score_windows``), if any."""
+        return next(((i, m) for i, (_, m) in enumerate(self.members) if hasattr(m, "score_windows")), None)
+
+    def set_window_gate(self, cutoffs: dict[str, float] | None, member: str = "baseline") -> None:
+        """Turn the window gate on with per-category ``cutoffs`` on member ``member``'s scores, or off (``None``)."""
+        if cutoffs is None:
+            self._gate = None
+            return
+        names = [n for n, _ in self.members]
+        if member not in names:
+            raise ValueError(f"window gate member {member!r} is not a member of this model (members: {names})")
+        win = self.windowed_member()
+        if win is None or self.members[win[0]][0] == member:
+            raise ValueError("a window gate needs a windowed member (an ONNX transformer) other than the gate member")
+        missing = [c for c in self.categories if c not in cutoffs]
+        if missing:
+            raise ValueError(f"window gate cut-offs lack categories {missing}")
+        self._gate = (dict(self.members)[member], np.array([float(cutoffs[c]) for c in self.categories]))
+
+    def _gate_fn(self, items: np.ndarray, window_texts: list[str]) -> np.ndarray:
+        model, cut = self._gate  # type: ignore[misc]
+        return gate_keep(items, model.predict_scores(window_texts), cut)
 
     @classmethod
     def from_dir(cls, path: str | Path, config: dict[str, Any], *, verify: bool = True) -> StackedClassifier:
@@ -90,8 +144,12 @@ class StackedClassifier:
     def member_scores(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[list[Any]] | None]:
         """Each member's probabilities, and the spans of the first member that gives spans."""
         probs, spans = [], None
-        for _, m in self.members:
-            if spans is None and hasattr(m, "predict_scores_and_spans"):
+        win = self.windowed_member() if self._gate is not None else None
+        for i, (_, m) in enumerate(self.members):
+            if win is not None and i == win[0]:
+                p, sp = m.predict_scores_and_spans(texts, window_gate=self._gate_fn)
+                spans = sp if spans is None else spans
+            elif spans is None and hasattr(m, "predict_scores_and_spans"):
                 p, spans = m.predict_scores_and_spans(texts)
             else:
                 p = m.predict_scores(texts)

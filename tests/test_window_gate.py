@@ -1,0 +1,132 @@
+"""The window gate of a stacked model: the baseline member chooses which windows of a long text the
+transformer scores; calibration on dev for a recall target; the cascade file carries it."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the tiny ONNX member is exported with torch (pip install .[train])")
+pytest.importorskip("transformers", reason="export needs transformers (pip install .[train])")
+
+from test_onnx import LONG, TEXTS, tiny  # noqa: F401  (``tiny`` is the module-scoped ONNX fixture)
+
+import qinglang_nlp as ql
+from qinglang_nlp.cascade import Cascade, calibrate, calibrate_window_gate
+from qinglang_nlp.classifier import load_classifier
+from qinglang_nlp.modelio import read_config, write_manifest
+from qinglang_nlp.normalize import normalize
+from qinglang_nlp.stacked import StackedClassifier, gate_keep
+
+ARTICLE = ("市气象台发布大风蓝色预警，请注意出行安全。" * 10 + "集资还差三万，哥哥的生日应援不能输给对家！"
+           + "今天天气很好，我们去公园散步。" * 10 + "你这个傻逼，滚远点！" + "晚饭吃了面条，很满足。" * 10)
+
+
+def test_gate_keeps_single_windows_each_texts_best_window_and_windows_over_the_cutoff():
+    items = np.array([0, 0, 0, 1, 2, 2])
+    scores = np.array([[0.1, 0.2, 0.0],   # text 0: best vulgar window is #1, best fanquan #2, best rumor #0
+                       [0.0, 0.9, 0.0],
+                       [0.3, 0.1, 0.0],
+                       [0.0, 0.0, 0.0],   # text 1 has one window: always run
+                       [0.05, 0.05, 0.6],
+                       [0.04, 0.04, 0.7]])
+    off = np.full(3, 2.0)
+    # text 2: window #4 is best in fanquan and vulgar, #5 in rumor, so both run
+    assert gate_keep(items, scores, off).tolist() == [True, True, True, True, True, True]
+    few = np.array([[0.1, 0.2, 0.1], [0.0, 0.9, 0.0], [0.3, 0.1, 0.0], [0.0, 0.0, 0.0], [0.05, 0.05, 0.6],
+                    [0.01, 0.01, 0.5]])
+    assert gate_keep(items, few, off).tolist() == [True, True, True, True, True, False]
+    # a window under every best but over a cut-off runs
+    assert gate_keep(items, few, np.array([2.0, 2.0, 0.5])).tolist() == [True] * 6
+    assert gate_keep(np.zeros(0, int), np.zeros((0, 3)), off).tolist() == []
+
+
+@pytest.fixture()
+def stacked(tiny, tiny_model_dir, tmp_path) -> Path:  # noqa: F811
+    """A stack of the tiny ONNX model and the tiny baseline, both weighted."""
+    _, out = tiny
+    d = tmp_path / "stacked"
+    shutil.copytree(out, d / "transformer")
+    shutil.copytree(tiny_model_dir, d / "baseline")
+    cfg = read_config(out)
+    cfg = {"kind": "stacked", "categories": cfg["categories"], "members": ["transformer", "baseline"],
+           "stacker": {c: {"weights": [2.0, 1.0], "bias": 0.0} for c in cfg["categories"]},
+           "thresholds": cfg["thresholds"], "decision": cfg["decision"], "normalize": cfg["normalize"]}
+    (d / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    write_manifest(d)
+    return d
+
+
+def test_gated_scores_are_the_stack_of_the_kept_windows(stacked, tiny):  # noqa: F811
+    clf = load_classifier(stacked, read_config(stacked))
+    assert isinstance(clf, StackedClassifier)
+    texts = [normalize(t).text for t in [*TEXTS, LONG, ARTICLE]]
+    full, full_spans = clf.predict_scores_and_spans(texts)
+    # cut-offs at 0 keep every window: identical to the ungated model
+    clf.set_window_gate(dict.fromkeys(clf.categories, 0.0))
+    same, same_spans = clf.predict_scores_and_spans(texts)
+    assert np.allclose(same, full, atol=1e-9) and same_spans == full_spans
+    # cut-offs over 1: only each text's best windows (by the baseline) run; recompute that by hand
+    clf.set_window_gate(dict.fromkeys(clf.categories, 2.0))
+    gated = clf.predict_scores(texts)
+    _, tr = clf.windowed_member()
+    bl = dict(clf.members)["baseline"]
+    ws = tr.score_windows(texts)
+    assert np.bincount(ws.item)[-1] > 3, "the article must be cut into several windows"
+    keep = gate_keep(ws.item, bl.predict_scores([texts[i][a:b] for i, a, b in zip(ws.item, ws.start, ws.end)]),
+                     np.full(3, 2.0))
+    assert not keep.all()
+    tmax = np.zeros((len(texts), 3))
+    np.maximum.at(tmax, ws.item[keep], ws.probs[keep])
+    assert np.allclose(gated, clf.combine([tmax, bl.predict_scores(texts)]), atol=1e-5)
+    # one-window texts are untouched; the gate can only lower a long text's transformer max
+    short = [i for i in range(len(texts)) if np.bincount(ws.item, minlength=len(texts))[i] == 1]
+    assert np.allclose(gated[short], full[short], atol=1e-9)
+    assert (gated <= full + 1e-9).all()
+    clf.set_window_gate(None)
+    assert np.allclose(clf.predict_scores(texts), full, atol=1e-9)
+
+
+def test_bad_gates_are_refused(stacked, tiny_model_dir):
+    clf = load_classifier(stacked, read_config(stacked))
+    with pytest.raises(ValueError, match="not a member"):
+        clf.set_window_gate(dict.fromkeys(clf.categories, 0.5), member="lexicon")
+    with pytest.raises(ValueError, match="windowed member"):
+        clf.set_window_gate(dict.fromkeys(clf.categories, 0.5), member="transformer")
+    with pytest.raises(ValueError, match="lack categories"):
+        clf.set_window_gate({"fanquan": 0.5})
+    with pytest.raises(ValueError, match="stacked second model"):
+        calibrate_window_gate(ql.load(tiny_model_dir, lexicon=False), [ARTICLE])
+
+
+def test_calibrated_gate_keeps_the_target_recall_on_dev_and_rides_in_the_cascade_file(stacked, tiny_model_dir,
+                                                                                       tmp_path):
+    second = ql.load(stacked, lexicon=False)
+    dev = [*TEXTS, LONG, ARTICLE, ARTICLE.replace("傻逼", "笨蛋"), "今天天气很好。" * 80 + "刷榜打投冲冲冲"]
+    full = second.predict_batch(dev)
+    wg = calibrate_window_gate(second, dev, target_recall=1.0)
+    assert wg["member"] == "baseline" and set(wg["cutoffs"]) == {"fanquan", "vulgar", "rumor"}
+    for c, st in wg["dev"]["categories"].items():
+        if st.get("flagged"):
+            assert st["dev_recall"] == 1.0
+    second.classifier.set_window_gate(wg["cutoffs"], wg["member"])
+    gated = second.predict_batch(dev)
+    for c in ("fanquan", "vulgar", "rumor"):
+        assert {i for i, r in enumerate(full) if c in r.labels} <= {i for i, r in enumerate(gated) if c in r.labels}
+    assert 0 < wg["dev"]["tokens_run"] <= 1
+    # the cascade: windows only (every row a candidate), then loaded back from its file
+    second.classifier.set_window_gate(None)
+    cfg = calibrate(ql.load(tiny_model_dir, lexicon=False), second, dev, target_recall=1.0, window_gate=True,
+                    row_gate=False)
+    assert cfg["cutoffs"] == dict.fromkeys(("fanquan", "vulgar", "rumor"), 0.0) and "window_gate" in cfg
+    second.classifier.set_window_gate(None)
+    cas = Cascade(ql.load(tiny_model_dir, lexicon=False), second, cfg["cutoffs"], False, cfg["window_gate"])
+    assert cas.to_dict()["window_gate"]["cutoffs"] == cfg["window_gate"]["cutoffs"]
+    staged = cas.predict_staged(dev)
+    assert all(stage == 2 for _, stage in staged)
+    assert [r.scores for r, _ in staged] == [r.scores for r in second.predict_batch(dev)]
+    with pytest.raises(ValueError, match="stacked second model"):
+        Cascade(second, ql.load(tiny_model_dir, lexicon=False), cfg["cutoffs"], False, cfg["window_gate"])
