@@ -54,6 +54,7 @@ __all__ = [
     "RestoreConfig",
     "build_charlm",
     "default_lm",
+    "initialisms",
     "restore",
     "restore_batch",
     "restore_edits",
@@ -186,7 +187,7 @@ class CharLM:
         self.ini_ptr, self.ini_ids = _first_reading_initials(self.chars, per)
         self.ini_max = np.array([float(self.max_logp[self.initial(x)].max()) if len(self.initial(x)) else -np.inf
                                  for x in _LETTERS])
-        self._words: dict[str, np.ndarray] | None = None
+        self._words: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def ids(self, text: str) -> np.ndarray:
@@ -241,10 +242,11 @@ class CharLM:
         j = ord(letter) - 97
         return self.ini_ids[self.ini_ptr[j]:self.ini_ptr[j + 1]]
 
-    def initials_words(self) -> dict[str, np.ndarray]:
-        """Initials (``ex``, ``tynq``) -> ids of the words they may stand for, as a (words x letters) array: the
-        terms of the bundled vulgar and 饭圈 lexicons first, then the most frequent words of jieba's general
-        dictionary (2-6 characters, every character in the LM). Built on first use."""
+    def initials_words(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Initials (``ex``, ``tynq``) -> (ids of the words they may stand for as a words x letters array, whether
+        each word is a known initialism): the initialisms of ``data/normalize/initials.tsv`` first, then the
+        terms of the bundled vulgar and 饭圈 lexicons, then the most frequent words of jieba's general dictionary
+        (2-6 characters, every character in the LM). Built on first use."""
         if self._words is None:
             with _LOCK:
                 if self._words is None:
@@ -437,14 +439,39 @@ _WORDS_PER_KEY = 40
 _WORD_LEN = (2, 6)
 
 
-def _initials_words(lm: CharLM) -> dict[str, np.ndarray]:
+INITIALS_PATH = Path(__file__).parent / "data" / "normalize" / "initials.tsv"
+
+
+def initialisms(path: str | Path = INITIALS_PATH) -> list[tuple[str, str]]:
+    """``(initials, word)`` rows of an initialism table (``data/normalize/initials.tsv``); a row whose initials
+    are not those of its word (first pinyin reading of each character) is an error."""
+    from .normalize import _syllables
+
+    syl = _syllables()
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2:
+            raise ValueError(f"{path}:{n}: expected initials<TAB>word, got {line!r}")
+        key, word = cols[0], cols[1]
+        actual = "".join(syl.get(c, "?")[:1] for c in word)
+        if key != actual:
+            raise ValueError(f"{path}:{n}: {word!r} has the initials {actual!r}, not {key!r}")
+        rows.append((key, word))
+    return rows
+
+
+def _initials_words(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from importlib import resources
 
     from .lexicon import bundled_path
     from .normalize import _syllables
 
     syl = _syllables()
-    words: list[str] = []
+    table = [w for _, w in initialisms()]
+    words: list[str] = list(table)
     for name in ("vulgar", "fanquan"):
         for line in bundled_path(name).read_text(encoding="utf-8").splitlines():
             term = line.split("\t", 1)[0]
@@ -461,6 +488,8 @@ def _initials_words(lm: CharLM) -> dict[str, np.ndarray]:
     info = {c: (r[0], _NSPECIAL + j) for j, c in enumerate(map(chr, lm.chars.tolist()))
             if _is_cjk(c) and (r := syl.get(c, "")) and "a" <= r[0] <= "z"}
     by_key: dict[str, list[list[int]]] = {}
+    known: dict[str, list[bool]] = {}
+    in_table = set(table)
     seen: set[str] = set()
     lo, hi = _WORD_LEN
     for w in words:
@@ -473,7 +502,8 @@ def _initials_words(lm: CharLM) -> dict[str, np.ndarray]:
         row = by_key.setdefault("".join(x[0] for x in got), [])  # type: ignore[index]
         if len(row) < _WORDS_PER_KEY:
             row.append([x[1] for x in got])  # type: ignore[index]
-    return {k: np.array(v, dtype=np.int64) for k, v in by_key.items()}
+            known.setdefault("".join(x[0] for x in got), []).append(w in in_table)  # type: ignore[index]
+    return {k: (np.array(v, dtype=np.int64), np.array(known[k])) for k, v in by_key.items()}
 
 
 _LOCK = threading.Lock()
@@ -503,7 +533,8 @@ class RestoreConfig:
     decodes only if its best hanzi path, minus ``pinyin_cost`` per syllable, beats the letters by the margin.
     ``initials_margin``/``initials_cost``: the same for initials (``initials=False`` switches them off);
     ``words_margin`` replaces ``initials_margin`` when the best reading of 2+ initials is a dictionary word
-    (:meth:`CharLM.initials_words`: ex -> 恶心, tynq -> 田园女权) rather than a string of frequent characters.
+    (:meth:`CharLM.initials_words`: ex -> 恶心, tynq -> 田园女权) rather than a string of frequent characters;
+    ``table_bonus`` is added to the score of the words of the initialism table (``data/normalize/initials.tsv``).
     """
 
     homophones: bool = True
@@ -516,7 +547,9 @@ class RestoreConfig:
     pinyin_cost: float = 1.0
     initials_margin: float = 8.0
     initials_cost: float = 3.0
-    words_margin: float = 5.0
+    words_margin: float = 4.0
+    table_bonus: float = 4.0
+    pair_screen: bool = True
     max_run: int = 40
     max_initials: int = 6
 
@@ -596,6 +629,8 @@ class _Restorer:
         breaks = np.flatnonzero(np.diff(sus) != 1)
         seg_first = np.concatenate([[0], breaks + 1])
         promising = np.maximum.reduceat(best, seg_first) > cfg.homophone_cost - cfg.screen_slack
+        if cfg.pair_screen:  # two suspects side by side: a word cloaked whole (讹薪 for 恶心) gains only jointly
+            promising |= np.diff(np.append(seg_first, len(sus))) >= 2
         seg_s = sus[seg_first][promising]
         seg_e = np.concatenate([sus[breaks], [sus[-1]]])[promising] + 1
         if not len(seg_s):
@@ -687,14 +722,15 @@ class _Restorer:
 
     def _words(self, run: str, left: tuple[int, int], right: tuple[int, int]) -> tuple[float, list[int]] | None:
         """Best dictionary word for the initials ``run`` in context, scored as ``_decode`` scores a path."""
-        words = self.lm.initials_words().get(run)
-        if words is None:
+        got = self.lm.initials_words().get(run)
+        if got is None:
             return None
+        words, known = got
         tail = [] if right[0] == _OPEN else [right[0]] if right[0] == BOS or right[1] == _OPEN else list(right)
         k = len(words)
         chain = np.concatenate([np.tile(np.array(left, dtype=np.int64), (k, 1)), words,
                                 np.tile(np.array(tail, dtype=np.int64), (k, 1))], axis=1)
-        score = self.lm.trigram(chain[:, :-2], chain[:, 1:-1], chain[:, 2:]).sum(axis=1)
+        score = self.lm.trigram(chain[:, :-2], chain[:, 1:-1], chain[:, 2:]).sum(axis=1) + self.cfg.table_bonus * known
         j = int(score.argmax())
         return float(score[j]) - self.cfg.initials_cost * len(run), words[j].tolist()
 
