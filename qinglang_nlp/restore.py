@@ -16,17 +16,25 @@ Model: the intended text ``w`` maximises ``log P_LM(w) + log P(observed | w)``.
 
   (a) homophone: a CJK character may stand for another common character that shares one of its toneless pinyin
       readings (pypinyin, all readings). Only characters whose two bigrams with their neighbours are unlikely
-      (``screen``) and that one candidate improves by a wide margin on its own are considered; runs of one or
-      two such characters are decoded jointly (all candidate pairs), longer runs two characters at a time.
+      (``screen``) and that one candidate improves by a wide margin on its own (or pairs of such characters the
+      LM has hardly seen together, ``pair_screen``) are considered; runs of one or two such characters are
+      decoded jointly (all candidate pairs), longer runs two characters at a time.
   (b) full pinyin: a run of ``a-z`` letters that segments into valid pinyin syllables decodes to hanzi (trigram
       beam search over segmentations x candidate characters), if that beats the LM score of the letters themselves by
       ``pinyin_margin``.
   (c) pinyin initials: a run of 1-6 letters that does not segment into syllables is read as one initial per
-      character, with a much larger margin (``initials_margin``), so only initials the LM is confident about
-      (``我j天`` -> ``我今天``) are decoded; ``nmsl`` and ``sb`` are not, with the default margin.
+      character (characters whose first reading starts with the letter), with a much larger margin
+      (``initials_margin``), so only initials the LM is confident about (``我j天`` -> ``我今天``) are decoded; or,
+      for 2+ letters, as a dictionary word with those initials (``CharLM.initials_words``: the initialism table
+      ``data/normalize/initials.tsv`` with a prior bonus, the bundled vulgar and 饭圈 lexicon terms, jieba's
+      general dictionary) with a smaller margin (``words_margin``): 非常ex -> 非常恶心, 被qj了 -> 被强奸了.
 
-Latin runs touching digits, other letters' cases or URL punctuation are left alone. Upper-case letters are not
-pinyin here: run this after ``normalize`` (which case-folds).
+Latin runs are decoded left to right, each with the runs decoded before it as its left context. Full pinyin
+accepts ü as v (nv, lve) and lüe as lue.
+
+Latin runs touching digits or other letters' cases, or joined to other letters and digits by URL punctuation
+(www.baidu.com, a_b), are left alone; punctuation before CJK, a space or the end of the text is not a join.
+Upper-case letters are not pinyin here: run this after ``normalize`` (which case-folds).
 
 ``restore`` is idempotent: edits are applied until a pass finds nothing (at most ``MAX_PASSES`` passes); a text
 that has not settled by then is returned unchanged, so ``restore(restore(x)) == restore(x)`` always holds.
@@ -529,7 +537,9 @@ class RestoreConfig:
 
     ``screen``: a CJK character is a homophone suspect only if log P(c | left) + log P(right | c) is below this.
     ``homophone_cost``: cost of each homophone replacement; a run of suspects is decoded only if one of them has
-    a single-character bigram gain above ``homophone_cost - screen_slack``. ``pinyin_margin``/``pinyin_cost``: a full-pinyin run
+    a single-character bigram gain above ``homophone_cost - screen_slack``, or if it is a pair of suspects whose
+    inner bigram log-probability is below ``pair_screen`` (a word cloaked whole, 讹薪 for 恶心; 0 switches this
+    off). ``pinyin_margin``/``pinyin_cost``: a full-pinyin run
     decodes only if its best hanzi path, minus ``pinyin_cost`` per syllable, beats the letters by the margin.
     ``initials_margin``/``initials_cost``: the same for initials (``initials=False`` switches them off);
     ``words_margin`` replaces ``initials_margin`` when the best reading of 2+ initials is a dictionary word
@@ -549,7 +559,7 @@ class RestoreConfig:
     initials_cost: float = 3.0
     words_margin: float = 4.0
     table_bonus: float = 4.0
-    pair_screen: bool = True
+    pair_screen: float = -11.0
     max_run: int = 40
     max_initials: int = 6
 
@@ -629,8 +639,11 @@ class _Restorer:
         breaks = np.flatnonzero(np.diff(sus) != 1)
         seg_first = np.concatenate([[0], breaks + 1])
         promising = np.maximum.reduceat(best, seg_first) > cfg.homophone_cost - cfg.screen_slack
-        if cfg.pair_screen:  # two suspects side by side: a word cloaked whole (讹薪 for 恶心) gains only jointly
-            promising |= np.diff(np.append(seg_first, len(sus))) >= 2
+        if cfg.pair_screen < 0:  # two suspects side by side, a pair the LM has hardly seen: a word cloaked whole
+            # (讹薪 for 恶心) gains only jointly
+            seg_n = np.diff(np.append(seg_first, len(sus)))
+            pair = sus[seg_first]
+            promising |= (seg_n == 2) & (lp[np.minimum(pair, len(lp) - 1)] < cfg.pair_screen)
         seg_s = sus[seg_first][promising]
         seg_e = np.concatenate([sus[breaks], [sus[-1]]])[promising] + 1
         if not len(seg_s):

@@ -9,13 +9,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qinglang_nlp.normalize import NormalizeConfig, normalize, normalize_batch
 from qinglang_nlp.restore import (
     LM_PATH,
     CharLM,
     RestoreConfig,
     _apply,
+    _blocked,
     _compose,
+    _syllable_aliases,
     build_charlm,
+    initialisms,
     restore,
     restore_batch,
     restore_edits,
@@ -105,6 +109,27 @@ def test_latin_next_to_urls_digits_and_capitals_is_left_alone(tiny: CharLM) -> N
         assert restore(t, lm=tiny) == t, t
 
 
+def test_sentence_punctuation_is_not_a_join() -> None:
+    assert _blocked("访问www.baidu.com吧", 2, 5) and _blocked("访问www.baidu.com吧", 6, 11)
+    assert _blocked("a_b 好", 0, 1) and _blocked("邮箱qu@beijing", 2, 4)
+    assert not _blocked("你是shabi?对", 2, 7) and not _blocked("你是shabi.", 2, 7) and not _blocked("(shabi)", 1, 6)
+
+
+def test_umlaut_syllables_are_aliased() -> None:
+    # LM files built before the ü fix named 女 "nuv"; evaders type nv, lv, and lue / nue for lüe
+    got = _syllable_aliases({"nuv": 0, "luve": 1, "ma": 2})
+    assert got == {"nv": 0, "lve": 1, "lue": 1, "ma": 2}
+
+
+def test_initialism_table_rows_match_their_words(tmp_path) -> None:
+    rows = initialisms()
+    assert ("ex", "恶心") in rows and ("qj", "强奸") in rows and ("xs", "笑死") in rows
+    bad = tmp_path / "initials.tsv"
+    bad.write_text("# initials\tword\ngs\t恶心\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="恶心.*'ex', not 'gs'"):
+        initialisms(bad)
+
+
 def test_switches(tiny: CharLM) -> None:
     off = RestoreConfig(homophones=False, pinyin=False, initials=False)
     assert restore_edits("你就是个煞笔，我今天qu北京", lm=tiny, config=off) == []
@@ -187,6 +212,45 @@ def test_shipped_lm_restores_real_cases() -> None:
     for clean in ("今天天气真好，我们去公园散步吧", "没有人喜欢你", "这部电影的配乐很好听，推荐大家去看",
                   "hello world 你好", "理性追星，拒绝集资，从我做起"):
         assert restore(clean) == clean
+
+
+@shipped
+def test_shipped_lm_reads_initials_as_words_only_in_context() -> None:
+    assert restore("感到非常ex，用大量消毒剂") == "感到非常恶心，用大量消毒剂"
+    assert restore("你自己被qj了，别人不承认") == "你自己被强奸了，别人不承认"  # initialism table
+    assert restore("都是tynq的嘴脸") == "都是田园女权的嘴脸"  # bundled vulgar lexicon term
+    assert restore("感到非常ex，用大量消毒剂", config=RestoreConfig(words_margin=1e9)) == "感到非常ex，用大量消毒剂"
+    for clean in ("这个cp好甜", "我是ok的", "今晚pk赛加油", "i love you 你好"):
+        assert restore(clean) == clean, clean
+
+
+@shipped
+def test_shipped_lm_decodes_nv_runs_in_order_and_whole_words() -> None:
+    assert restore("又欺负nv人了") == "又欺负女人了"
+    assert restore("谁告诉你反nvquan就是nanquan了") == "谁告诉你反女权就是男权了"
+    assert restore("你谁?理中客?guinan?白骑士?") == "你谁?理中客?龟男?白骑士?"  # ? before CJK is not a join
+    # a two-character word cloaked whole: neither character alone gains, the pair does
+    assert restore("但是那个节目真的是让我讹薪到了") == "但是那个节目真的是让我恶心到了"
+    assert restore("但是那个节目真的是让我讹薪到了", config=RestoreConfig(pair_screen=0.0)) == \
+        "但是那个节目真的是让我讹薪到了"
+
+
+ON = NormalizeConfig(restore=True)
+
+
+@shipped
+def test_normalize_step_cleans_up_after_restoring() -> None:
+    # the space between restored pinyin and CJK is noise now; a homophone spelling the LM chose is mapped
+    texts = ["我是湖北襄阳人，，biaoziyangde 是口头禅", "你是shabi？对", "temede给对面杀就算了"]
+    got = [n.text for n in normalize_batch(texts, ON)]
+    assert got == ["我是湖北襄阳人,,婊子养的是口头禅", "你是傻逼?对", "他妈的给对面杀就算了"]
+    for t, n in zip(texts, normalize_batch(texts, ON)):
+        one = normalize(t, ON)
+        assert one.text == n.text and one.alignments == n.alignments
+        assert normalize(one.text, ON).text == one.text
+        i = one.text.find("婊子养的")
+        if i >= 0:
+            assert one.original[slice(*one.to_original(i, i + 4))] == "biaoziyangde"
 
 
 @shipped
