@@ -280,8 +280,8 @@ def test_committed_splits_carry_the_adjudicated_labels(splits):
         assert row["id"] in by_id and row["id"] in raw, row["id"]
         assert set(row["final"]) <= set(ADJUDICABLE) and row["fields"] == list(row["final"]), row["id"]
         assert all(by_id[row["id"]][k] == v for k, v in row["final"].items()), row["id"]
-        assert row["source"] in ("pass-b", "v2-sweep") and row.get("rule") and row["reason"], row["id"]
-        if row["source"] == "pass-b":  # a disagreement between the passes: both labels recorded, and they differ
+        assert row["source"] in ("pass-b", "pass-b-r3", "v2-sweep") and row.get("rule") and row["reason"], row["id"]
+        if row["source"] in ("pass-b", "pass-b-r3"):  # a disagreement between the passes: both labels recorded, and they differ
             assert row["id"] in b_ids and row["b"] is not None and row["a"] != row["b"], row["id"]
         assert row["a"] == {k: raw[row["id"]][k] for k in row["final"]}, f"{row['id']}: raw changed since"
 

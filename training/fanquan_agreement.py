@@ -36,6 +36,10 @@ from qinglang_nlp.fanquan_corpus import (
 
 BEGIN, END = "<!-- kappa:begin (written by training/fanquan_agreement.py) -->", "<!-- kappa:end -->"
 FIELDS = ("fanquan", "subtype", "vulgar", "rumor")
+#: later annotation rounds: (name, pass-B annotator tag in annotations_b.jsonl)
+ROUNDS = (("round 3 (mine_fanquan.py)", "B3"),)
+#: adjudication sources that settle an A/B disagreement
+AB_SOURCES = ("pass-b", "pass-b-r3")
 
 
 def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
@@ -91,6 +95,11 @@ def report(cdir: Path, data: Path | None = None) -> str:
     for g in ("real", "written short", "written article"):
         rows.append(_row(f"fanquan, {g} items", [p for p in ps if origin_group(p[0]["id"]) == g],
                          lambda r: r["fanquan"]))
+    for rnd, ann in ROUNDS:
+        sub = [p for p in ps if p[1].get("annotator") == ann]
+        if sub:
+            rows.append(_row(f"fanquan, real items of {rnd}", sub, lambda r: r["fanquan"]))
+            rows.append(_row(f"subtype, real items of {rnd}", sub, lambda r: r["subtype"]))
     dedup = one_per_group(ps, data)
     if dedup is not None:
         rows.append(_row("fanquan, one item per near-duplicate group", dedup, lambda r: r["fanquan"]))
@@ -127,10 +136,11 @@ def adjudication_summary(cdir: Path) -> str:
     if not rows:
         return "No adjudication rows.\n"
     by_src = Counter(r.get("source", "?") for r in rows)
-    ab = [r for r in rows if r.get("source") == "pass-b"]
+    ab = [r for r in rows if r.get("source") in AB_SOURCES]
     won = Counter("A" if r["final"] == r["a"] else "B" if r["final"] == r["b"] else "neither" for r in ab)
     rules = Counter(x.strip() for r in rows for x in str(r.get("rule", "?")).split(","))
-    out = [f"Adjudication rows: **{len(rows)}** ({by_src['pass-b']} A/B disagreements, {by_src['v2-sweep']} items "
+    out = [f"Adjudication rows: **{len(rows)}** ({by_src['pass-b']} A/B disagreements of rounds 1-2, "
+           f"{by_src['pass-b-r3']} of round 3, {by_src['v2-sweep']} items "
            f"re-read because a v2 rule changes them). On the disagreements the final labels equal pass A on "
            f"{won['A']}, pass B on {won['B']}, neither on {won['neither']}. Rules cited: "
            + ", ".join(f"{k} {n}" for k, n in sorted(rules.items(), key=lambda kv: (len(kv[0]), kv[0]))) + ".", ""]
@@ -138,7 +148,8 @@ def adjudication_summary(cdir: Path) -> str:
     for r in rows:
         for k in ("subtype", "vulgar", "rumor"):
             if k in r["final"] and r["final"][k] != r["a"].get(k):
-                trans[(k, r["a"].get(k), r["final"][k], r.get("source"))] += 1
+                src = "pass-b" if r.get("source") in AB_SOURCES else r.get("source")
+                trans[(k, r["a"].get(k), r["final"][k], src)] += 1
     out += ["| label change (raw → final) | from A/B disagreements | from v2 sweep |", "|---|---|---|"]
     for k, a, f in sorted({(k, a, f) for k, a, f, _ in trans}, key=lambda t: (t[0], str(t[1]), str(t[2]))):
         out.append(f"| {k}: {a} → {f} | {trans[(k, a, f, 'pass-b')]} | {trans[(k, a, f, 'v2-sweep')]} |")

@@ -83,7 +83,7 @@ def main() -> None:
                             "b_keep": lb.get("keep", True), "text": c["text"]})
     if missing:
         print(f"warning: {len(missing)} candidates have no pass A label (left out), e.g. {missing[:3]}")
-    validate([{**r, "text": r["text"] or "x"} for r in raw], source=args.raw_out)
+    validate(raw, source=args.raw_out)
     out = Path(args.raw_out)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in raw), encoding="utf-8")
     if b_rows:
