@@ -28,8 +28,10 @@ Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so t
 12. ``homophones``   homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼), by table and by
    whole-syllable pinyin match (the "pinyin step")
 13. ``restore``      (off by default) context-aware restoration: homophones, full pinyin and confident initials
-   decoded with a character trigram LM (``qinglang_nlp.restore``; 沙比 -> 傻逼 in context, jintian -> 今天); each
-   output character aligns to the whole spelling it replaces; protected parts (URLs, @mentions …) are left alone
+   decoded with a character trigram LM (``qinglang_nlp.restore``; 沙比 -> 傻逼 in context, jintian -> 今天, 非常ex
+   -> 非常恶心); each output character aligns to the whole spelling it replaces; protected parts (URLs, @mentions …)
+   are left alone. Around the restored text the ``noise`` step runs again (its pinyin is CJK now), and then the
+   ``homophones`` step over the whole text (shabi -> 煞笔 -> 傻逼), each if switched on
 
 The pinyin view (``pinyin_view``) is not part of ``.text``; it is computed lazily, only when asked.
 ``normalize_batch`` normalises many texts in one pass over a joined string (same result, much less overhead).
