@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from qinglang_nlp.modelio import read_config
 from qinglang_nlp.normalize import normalize
 from qinglang_nlp.onnx_classifier import OnnxClassifier
+from qinglang_nlp.train.export import VARIANT_BASE
 
 E5_SHAPE = {"layers": 12, "hidden": 384, "heads": 12, "ffn": 1536}
 
@@ -302,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", help="trained checkpoint folder (default: rebuilt backbone + fresh head)")
     ap.add_argument("--backbone", default=str(ROOT / "runs" / "backbone" / "hf"))
     ap.add_argument("--work", default=str(ROOT / "runs" / "speed"), help="cache of exported folders")
-    ap.add_argument("--int8", default="dynamic", help="int8 variant to export: dynamic | dynamic_per_channel | qdq")
+    ap.add_argument("--int8", default="dynamic", choices=list(VARIANT_BASE), metavar="VARIANT",
+                    help="compact variant to export and time as the 'onnx_int8' engine: "
+                         + " | ".join(VARIANT_BASE) + " (default: dynamic)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--texts", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)

@@ -309,3 +309,70 @@ def test_stacked_with_an_onnx_member_scores_and_points_like_it(tiny: tuple[Path,
     assert [[(a, b, c) for a, b, c, _ in row] for row in sp_stacked] == \
         [[(a, b, c) for a, b, c, _ in row] for row in sp_onnx]
     assert any(sp_stacked)
+
+
+def _gather_model(table: np.ndarray) -> object:
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["y"], name="emb")], "g",
+                          [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, table.shape[1]])],
+                          [numpy_helper.from_array(table, "table")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_int8_word_embeddings_dequantise_only_the_gathered_rows() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from qinglang_nlp.train.export import _int8_word_embeddings
+
+    rng = np.random.default_rng(0)
+    table = (rng.standard_normal((300, 16)) * np.linspace(0.01, 3, 300)[:, None]).astype(np.float32)
+    model = _gather_model(table)
+    assert _int8_word_embeddings(model) == "table"
+    stored = {i.name: i.data_type for i in model.graph.initializer}
+    assert stored == {"table_int8": TensorProto.INT8, "table_row_scale": TensorProto.FLOAT}
+    ids = np.array([0, 7, 299, 7], np.int64)
+    y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+    step = np.abs(table[ids]).max(axis=1, keepdims=True) / 127  # each row keeps its own scale
+    assert np.all(np.abs(y - table[ids]) <= step / 2 + 1e-7)
+    assert np.abs(y - table[ids]).max() > 0  # it really is quantised
+
+
+def test_fp16_storage_is_folded_back_to_float32_kernels() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from qinglang_nlp.train.export import _fp16_storage
+
+    table = np.random.default_rng(1).standard_normal((300, 16)).astype(np.float32)
+    model = _gather_model(table)
+    assert _fp16_storage(model) == 1
+    assert [i.data_type for i in model.graph.initializer] == [TensorProto.FLOAT16]
+    assert model.graph.node[0].op_type == "Cast"  # before its user: the graph stays sorted
+    ids = np.array([3, 299], np.int64)
+    y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+    assert y.dtype == np.float32
+    assert np.allclose(y, table[ids], rtol=2 ** -11, atol=1e-7) and not np.array_equal(y, table[ids])
+
+
+@pytest.mark.parametrize("variant", ["fp16", "emb8"])
+def test_fp16_and_emb8_variants_export_batch_freely_and_match_torch(
+        tiny: tuple[Path, Path], tmp_path: Path, variant: str) -> None:
+    ckpt, _ = tiny
+    out = tmp_path / variant
+    man = export(ckpt, out, parity_texts=TEXTS * 4, variants=(variant,), log=lambda _: None)
+    cfg = read_config(out)
+    assert cfg["quantization"] == variant and cfg["runtime"]["batch_size"] == 64  # no activation is quantised
+    assert man["metrics"]["parity"]["passed"] and man["metrics"]["parity"]["batch_drift"] <= 1e-4
+    clf = _clf(out)
+    got = clf.predict_scores([normalize(t).text for t in TEXTS])
+    assert np.abs(got - _torch_probs(ckpt, TEXTS)).max() < 0.02
+    fp32_mb = next(c["bytes"] for c in man["export"]["candidates"] if c["variant"] == "fp32")
+    assert (out / "model.onnx").stat().st_size < fp32_mb
+
+
+def test_unknown_variant_is_refused_by_name(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="unknown quantisation variant.*'int3'"):
+        export(tiny[0], tmp_path / "x", parity_texts=TEXTS, variants=("int3",), log=lambda _: None)

@@ -36,10 +36,17 @@ from ..modelio import read_config, sha256_file, write_manifest
 from ..normalize import NormalizeConfig, normalize
 from ..onnx_classifier import default_threads, pad_batch
 
-__all__ = ["VARIANTS", "ExportError", "ParityReport", "export", "parity_report", "prune_tokenizer"]
+__all__ = ["VARIANTS", "VARIANT_BASE", "ExportError", "ParityReport", "export", "parity_report", "prune_tokenizer"]
 
 #: int8 variants tried by default, in the order they are measured
 VARIANTS = ("dynamic", "dynamic_per_channel", "qdq")
+#: every variant ``_quantize`` builds, and the optimised graph it starts from: ``full`` (attention, embeddings,
+#: layer norm and GELU fused), ``no_attention`` (attention left as MatMuls, for static QDQ), ``fused_gather``
+#: (attention fused, the word-embedding Gather left visible so its table can be stored in int8).
+#: ``fp16``: weights stored as float16 and folded back to float32 at load (fp32 kernels), word embeddings int8
+#: per row; ``emb8``: only the word embeddings int8, matrices float32.
+VARIANT_BASE = {"dynamic": "full", "dynamic_per_channel": "full", "qdq": "no_attention",
+                "fp16": "fused_gather", "emb8": "fused_gather"}
 MIN_AGREEMENT = 0.995
 MAX_AUC_DROP = 0.005
 MAX_BATCH_DRIFT = 1e-4
@@ -240,21 +247,106 @@ def _export_onnx(model: Any, path: Path, opset: int) -> None:
                           output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)
 
 
-def _optimize(src: Path, dst: Path, config: Any, attention: bool = True) -> dict[str, int]:
+def _optimize(src: Path, dst: Path, config: Any, attention: bool = True,
+              embed_layer_norm: bool | None = None) -> dict[str, int]:
     """Fuse attention, layer norm and GELU with onnxruntime's transformer optimiser; returns fusion counts.
 
     ``attention=False`` leaves the attention MatMuls unfused, which static QDQ quantisation needs.
+    ``embed_layer_norm`` (default: as ``attention``) fuses the embeddings into one EmbedLayerNormalization;
+    off, the word-embedding Gather stays visible so its table can be stored in int8.
     """
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     opts = FusionOptions("bert")
     opts.enable_attention = attention
-    opts.enable_embed_layer_norm = attention
+    opts.enable_embed_layer_norm = attention if embed_layer_norm is None else embed_layer_norm
     opt = optimize_model(str(src), model_type="bert", num_heads=int(config.num_attention_heads),
                          hidden_size=int(config.hidden_size), opt_level=1, optimization_options=opts)
     opt.save_model_to_file(str(dst))
     return {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
+
+
+def _unique(graph: Any, stem: str) -> str:
+    names = {i.name for i in graph.initializer} | {o for n in graph.node for o in n.output}
+    k, name = 0, stem
+    while name in names:
+        k += 1
+        name = f"{stem}_{k}"
+    return name
+
+
+def _int8_word_embeddings(model: Any) -> str | None:
+    """Store the word-embedding table of ``model`` (ONNX ModelProto, edited in place) in int8, one symmetric
+    scale per row; returns the table's name, or None when no Gather reads a float table.
+
+    The word embeddings are the largest 2-D float table read by a ``Gather`` on axis 0 (and nothing else).
+    ``Gather(table, ids)`` becomes ``Mul(Cast(Gather(table_int8, ids)), Gather(scales, ids))``: only the
+    gathered rows are dequantised, so the runtime cost is one multiply per embedding value of the batch, and
+    the error is at most half a step of each row's own scale (no activation is quantised).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    users: dict[str, int] = {}
+    for n in g.node:
+        for i in n.input:
+            users[i] = users.get(i, 0) + 1
+    tables = [n for n in g.node if n.op_type == "Gather" and n.input and n.input[0] in inits
+              and next((a.i for a in n.attribute if a.name == "axis"), 0) == 0
+              and len(inits[n.input[0]].dims) == 2 and inits[n.input[0]].data_type == TensorProto.FLOAT
+              and users[n.input[0]] == 1]
+    if not tables:
+        return None
+    n = max(tables, key=lambda x: inits[x.input[0]].dims[0])
+    t = inits[n.input[0]]
+    w = numpy_helper.to_array(t).astype(np.float32)
+    scale = np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12) / 127.0
+    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+    qn, sn = _unique(g, t.name + "_int8"), _unique(g, t.name + "_row_scale")
+    g.initializer.remove(t)
+    g.initializer.extend([numpy_helper.from_array(q, qn), numpy_helper.from_array(scale.astype(np.float32), sn)])
+    out = n.output[0]
+    gq, gs, cast = (_unique(g, f"{out}_{x}") for x in ("q", "scale", "float"))
+    new = [helper.make_node("Gather", [qn, n.input[1]], [gq], name=n.name + "_int8"),
+           helper.make_node("Gather", [sn, n.input[1]], [gs], name=n.name + "_row_scale"),
+           helper.make_node("Cast", [gq], [cast], to=TensorProto.FLOAT, name=n.name + "_cast"),
+           helper.make_node("Mul", [cast, gs], [out], name=n.name + "_dequant")]
+    k = list(g.node).index(n)
+    g.node.remove(n)
+    for j, node in enumerate(new):
+        g.node.insert(k + j, node)
+    return t.name
+
+
+def _fp16_storage(model: Any, min_size: int = 4096) -> int:
+    """Store the float initializers of ``model`` with at least ``min_size`` elements as float16, each behind a
+    ``Cast`` back to float32 (edited in place); returns how many were converted.
+
+    onnxruntime folds a Cast of a constant when it loads the model, so the weights are float32 again in
+    memory and every kernel (fused attention, GEMM) runs exactly as in the fp32 graph: the file is half the
+    size and the only error is float16 rounding of the weights (relative 2^-11).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    casts, done = [], 0
+    for t in list(g.initializer):
+        if t.data_type != TensorProto.FLOAT or int(np.prod(t.dims)) < min_size:
+            continue
+        w = numpy_helper.to_array(t)
+        if np.abs(w).max() >= 65504:  # would overflow float16: keep this one in float32
+            continue
+        hn = _unique(g, t.name + "_fp16")
+        g.initializer.remove(t)
+        g.initializer.append(numpy_helper.from_array(w.astype(np.float16), hn))
+        casts.append(helper.make_node("Cast", [hn], [t.name], to=TensorProto.FLOAT, name=hn + "_cast"))
+        done += 1
+    old = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + old)  # casts first: the graph stays topologically sorted
+    return done
 
 
 def batch_drift(clf: Any, seqs: list[list[int]], n: int = 16) -> float:
@@ -298,7 +390,16 @@ def _quantize(src: Path, dst: Path, variant: str, calib: list[dict[str, np.ndarr
     extra = {"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT}
     logging.getLogger().setLevel(logging.ERROR)
 
-    if variant in ("dynamic", "dynamic_per_channel"):
+    if variant in ("fp16", "emb8"):
+        import onnx
+
+        model = onnx.load(str(src))
+        if _int8_word_embeddings(model) is None:
+            raise ExportError(f"{variant}: the graph has no word-embedding Gather to store in int8 ({src.name})")
+        if variant == "fp16":
+            _fp16_storage(model)
+        onnx.save(model, str(dst))
+    elif variant in ("dynamic", "dynamic_per_channel"):
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
                          per_channel=variant == "dynamic_per_channel", extra_options=extra)
     elif variant == "qdq":
@@ -307,7 +408,7 @@ def _quantize(src: Path, dst: Path, variant: str, calib: list[dict[str, np.ndarr
                         op_types_to_quantize=["MatMul", "Gather"], calibrate_method=CalibrationMethod.MinMax,
                         extra_options={**extra, "ActivationSymmetric": False})
     else:
-        raise ExportError(f"unknown quantisation variant {variant!r}; known: {list(VARIANTS)}")
+        raise ExportError(f"unknown quantisation variant {variant!r}; known: {list(VARIANT_BASE)}")
 
 
 # ---------------------------------------------------------------------------------------------- export
@@ -400,6 +501,9 @@ def export(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, quanti
     """
     if quantize not in ("int8", "none"):
         raise ValueError(f"quantize must be 'int8' or 'none', got {quantize!r}")
+    unknown = [v for v in variants if v not in VARIANT_BASE]
+    if quantize == "int8" and unknown:
+        raise ExportError(f"unknown quantisation variant(s) {unknown}; known: {list(VARIANT_BASE)}")
     _torch()
     from ..onnx_classifier import OnnxClassifier, WindowConfig
     from .model import MultiTaskClassifier
@@ -459,13 +563,15 @@ def export(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, quanti
     try:
         fp32 = work / "fp32.onnx"
         _export_onnx(model, fp32, opset)
-        # the fully fused graph serves fp32 and dynamic int8; static QDQ needs the attention MatMuls visible
-        bases: dict[str, Path] = {"full": fp32, "no_attention": fp32}
+        # the fully fused graph serves fp32 and dynamic int8; each variant starts from its VARIANT_BASE graph
+        kinds = ["full"] + sorted({VARIANT_BASE[v] for v in variants} - {"full"} if quantize == "int8" else ())
+        bases: dict[str, Path] = dict.fromkeys(kinds, fp32)
         fusion: dict[str, dict[str, int]] = {}
         if optimize:
-            for kind in ("full", "no_attention") if "qdq" in variants and quantize == "int8" else ("full",):
+            for kind in kinds:
                 try:
-                    fusion[kind] = _optimize(fp32, work / f"opt_{kind}.onnx", model.encoder.config, kind == "full")
+                    fusion[kind] = _optimize(fp32, work / f"opt_{kind}.onnx", model.encoder.config,
+                                             attention=kind != "no_attention", embed_layer_norm=kind == "full")
                     bases[kind] = work / f"opt_{kind}.onnx"
                 except Exception as e:  # noqa: BLE001 -- the optimiser's pattern matching is best-effort
                     log(f"graph optimisation ({kind}) skipped: {type(e).__name__}: {e}")
@@ -486,7 +592,7 @@ def export(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, quanti
             path = bases["full"] if variant == "fp32" else work / f"{variant}.onnx"
             try:
                 if variant != "fp32":
-                    _quantize(bases["no_attention" if variant == "qdq" else "full"], path, variant, calib)
+                    _quantize(bases[VARIANT_BASE[variant]], path, variant, calib)
                 clf = candidate(path, RUN_BATCH_SIZE.get(variant, 64))
                 logits, secs = _onnx_logits(clf, seqs)
                 drift = batch_drift(clf, seqs)
