@@ -1483,16 +1483,19 @@ def _reads_as_written(text: str, s: int, e: int, target: str) -> bool:
     煞笔 are themselves common in social text. Without neighbours, or without the shipped LM file, it is False."""
     from . import restore
 
-    if (s == 0 and e == len(text)) or not restore.LM_PATH.is_file():
+    # the batch separator is a text boundary, so that normalize_batch reads every text as normalize does
+    left = s > 0 and not text.endswith(_BATCH_SEP, 0, s)
+    right = e < len(text) and not text.startswith(_BATCH_SEP, e)
+    if not (left or right) or not restore.LM_PATH.is_file():
         return False
     lm = restore.default_lm()
 
     def boundary(mid: str) -> float:
         total = 0.0
-        if s > 0:
+        if left:
             ids = lm.ids(text[s - 1] + mid[0])
             total += float(lm.bigram(ids[:1], ids[1:])[0])
-        if e < len(text):
+        if right:
             ids = lm.ids(mid[-1] + text[e])
             total += float(lm.bigram(ids[:1], ids[1:])[0])
         return total
@@ -1552,14 +1555,18 @@ class RestoreStep(Step):
     LM). The text is cut at the batch separator first, so a joined batch restores exactly as its texts one by one.
 
     Restored pinyin is CJK, so what the earlier steps left alone around it is revisited: noise now between two CJK
-    characters (婊子养的 是 from ``biaoziyangde 是``) with ``noise``, and homophone spellings the restorer chose
-    because the LM knows them (shabi -> 煞笔 -> 傻逼) with ``homophones`` (the same tables as that step)."""
+    characters (婊子养的 是 from ``biaoziyangde 是``) with ``noise``, homophone spellings the restorer chose
+    because the LM knows them (shabi -> 煞笔 -> 傻逼) with ``homophones`` (the same tables as that step), and runs
+    of one restored character (mamamama -> 马马马马 -> 马马马) with ``repeats``, so that normalising twice changes
+    nothing more."""
 
     name = "restore"
 
-    def __init__(self, noise: bool = False, homophones: HomophoneStep | None = None):
+    def __init__(self, noise: bool = False, homophones: HomophoneStep | None = None,
+                 repeats: RepeatStep | None = None):
         self.noise = noise
         self.homophones = homophones
+        self.repeats = repeats
 
     def normalize(self, w: _Work) -> None:
         from .restore import restore_edits_batch
@@ -1579,6 +1586,11 @@ class RestoreStep(Step):
             _denoise_around(w, out)
         if self.homophones is not None:
             self.homophones.normalize(w)
+        if self.repeats is not None:
+            before = len(w.repeats)
+            self.repeats.normalize(w)
+            if len(w.repeats) > before:  # kept in original order (normalize_batch indexes them per text)
+                w.repeats.sort(key=operator.itemgetter(2))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1644,7 +1656,8 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
         if cfg.homophones:
             steps.append(HomophoneStep(cfg.targets))
         if cfg.restore:
-            steps.append(RestoreStep(cfg.noise, steps[-1] if cfg.homophones else None))
+            steps.append(RestoreStep(cfg.noise, steps[-1] if cfg.homophones else None,  # type: ignore[arg-type]
+                                     RepeatStep(cfg.max_repeat) if cfg.repeats else None))
         return Sequence(steps)
     with _LOCK:
         seq = _SEQS.get(cfg) or build()

@@ -254,6 +254,21 @@ def test_normalize_step_cleans_up_after_restoring() -> None:
 
 
 @shipped
+def test_normalize_batch_reads_the_separator_as_a_text_boundary_and_restored_runs_collapse() -> None:
+    # the homophone step's boundary check once saw the batch separator as a right neighbour: 沙壁 at the end of a
+    # text that was not last in its batch became 傻逼 in normalize_batch but not in normalize
+    for cfg in (NormalizeConfig(), ON):
+        texts = ["我接被沙壁", "你就是个沙壁", "我接被沙壁"]
+        assert [n.text for n in normalize_batch(texts, cfg)] == [normalize(t, cfg).text for t in texts]
+    # restored pinyin can make a run longer than max_repeat: it collapses in the same pass (idempotence)
+    for t in ("mamamamama", "哈nvnvnvnv"):
+        once = normalize(t, ON)
+        assert normalize(once.text, ON).text == once.text
+        assert [n.text for n in normalize_batch([t, "好" + t], ON)] == [once.text, normalize("好" + t, ON).text]
+    assert normalize("mamamamama", ON).repeats[0].count == 5
+
+
+@shipped
 @settings(max_examples=100, deadline=None)
 @given(st.one_of(st.text(max_size=30), CJK_HEAVY))
 def test_shipped_lm_idempotent(text: str) -> None:
