@@ -376,3 +376,14 @@ def test_fp16_and_emb8_variants_export_batch_freely_and_match_torch(
 def test_unknown_variant_is_refused_by_name(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="unknown quantisation variant.*'int3'"):
         export(tiny[0], tmp_path / "x", parity_texts=TEXTS, variants=("int3",), log=lambda _: None)
+
+
+def test_a_variant_over_the_size_budget_is_not_shipped(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    man = json.loads((tiny[1] / "manifest.json").read_text(encoding="utf-8"))
+    dyn = next(c["bytes"] for c in man["export"]["candidates"] if c["variant"] == "dynamic")
+    budget = (dyn + (tiny[1] / "tokenizer.json").stat().st_size + 20_000) / 1e6  # int8 fits, fp16 storage does not
+    lines: list[str] = []
+    export(tiny[0], tmp_path / "x", parity_texts=TEXTS * 4, variants=("fp16", "dynamic"), max_mb=budget,
+           log=lines.append)
+    assert any(line.startswith("fp16: passes, but") for line in lines)
+    assert read_config(tmp_path / "x")["quantization"] == "dynamic"
