@@ -117,3 +117,20 @@ def test_restore_switch_is_saved_in_the_stacked_config(tiny_model_dir, second_me
                   log=lambda _: None)
     assert read_config(tmp_path / "r")["normalize"]["restore"] is True
     assert read_config(tmp_path / "r" / "a")["normalize"].get("restore", False) is False
+
+
+def test_balanced_threshold_weighs_a_small_group_as_much_as_a_large_one():
+    from qinglang_nlp.train.stack import balanced_threshold
+
+    # "written": 40 positives scored high, 60 negatives low; "real": 5 positives in the middle, 45 negatives low
+    rng = np.random.default_rng(1)
+    s = np.r_[rng.uniform(0.7, 1.0, 40), rng.uniform(0.0, 0.4, 60), rng.uniform(0.45, 0.6, 5), rng.uniform(0, 0.3, 45)]
+    y = np.r_[np.ones(40), np.zeros(60), np.ones(5), np.zeros(45)].astype(int)
+    g = np.array(["written"] * 100 + ["real"] * 50)
+    t, f1 = balanced_threshold(s, y, g)
+    assert t <= s[100:105].min() and f1 == {"real": 1.0, "written": 1.0}
+    # a group without positives is left out of the mean; no positives at all is an error
+    t2, f2 = balanced_threshold(s[:100], y[:100], np.array(["written"] * 100))
+    assert set(f2) == {"written"} and 0.4 < t2 <= s[:40].min()
+    with pytest.raises(ValueError, match="positives"):
+        balanced_threshold(s[40:100], y[40:100], g[40:100])

@@ -7,7 +7,10 @@
 2. per category, on the rows that judge it, a logistic regression over the members' logits is fit;
    5-fold out-of-fold predictions of the same regression choose the thresholds (label = dev-F1 optimum,
    review = dev recall 0.9, block = dev precision 0.97 or never), so thresholds are not chosen on scores the
-   stacker was fit to;
+   stacker was fit to. ``fanquan_threshold="balanced"`` (the default) chooses the ``fanquan`` label threshold
+   for the mean of two F1s instead: on real text (the corpus's real items plus the weak negatives) and on the
+   corpus's written items. Most dev positives are written items, while users score real posts: the plain
+   F1 optimum follows the written items and misses most real positives;
 3. the members are copied into sub-folders, and ``config.json`` + ``manifest.json`` (covering every file) are
    written. Dev metrics per member and for the stack (out-of-fold) go into the manifest.
 """
@@ -32,7 +35,41 @@ from ..stacked import stack_logits
 from ..taxonomy import CATEGORIES
 from .baseline import TrainConfig, choose_thresholds, collect_rows
 
-__all__ = ["build_stacked", "fit_stacker"]
+__all__ = ["balanced_threshold", "build_stacked", "fit_stacker"]
+
+THRESHOLD_RULES = ("balanced", "f1")
+
+
+def balanced_threshold(scores: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The label threshold that maximises the mean over ``groups`` of each group's F1, and those F1s.
+
+    Candidates are the observed scores (a row is positive at threshold ``t`` when its score is ``>= t``); a
+    group without positives is left out of the mean.
+    """
+    scores, y, groups = np.asarray(scores, dtype=np.float64), np.asarray(y), np.asarray(groups)
+    names = [g for g in sorted(set(groups.tolist())) if y[groups == g].sum() > 0]
+    if not names:
+        raise ValueError("balanced_threshold needs positives in at least one group")
+    cands = np.unique(scores)
+    f1s = []
+    for g in names:
+        sg, yg = scores[groups == g], y[groups == g]
+        order = np.sort(sg[yg == 1])
+        neg = np.sort(sg[yg == 0])
+        tp = len(order) - np.searchsorted(order, cands, side="left")
+        fp = len(neg) - np.searchsorted(neg, cands, side="left")
+        f1s.append(2 * tp / np.maximum(2 * tp + fp + (len(order) - tp), 1))
+    mean = np.mean(f1s, axis=0)
+    best = int(np.argmax(mean))
+    return float(cands[best]), {g: round(float(f[best]), 4) for g, f in zip(names, f1s)}
+
+
+def _fanquan_groups(rows: list[tuple[str, dict, str]], data_dir: str | None) -> np.ndarray:
+    """``written`` for the 饭圈 corpus's written items, ``real`` for every other row."""
+    from ..fanquan_corpus import load_fanquan
+
+    written = {r["text"] for r in load_fanquan("dev", data_dir=data_dir) if r["origin"] == "written"}
+    return np.array(["written" if src == "fanquan" and text in written else "real" for text, _, src in rows])
 
 
 def fit_stacker(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 13, C: float = 1.0
@@ -65,13 +102,18 @@ def _summary(y: np.ndarray, p: np.ndarray, t: float) -> dict[str, Any]:
 def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_dir: str | None = None,
                   name: str = "default", version: str | None = None, max_dev_per_source: int = 3000,
                   seed: int = 13, overwrite: bool = False, dev_rows: list[tuple[str, dict, str]] | None = None,
-                  restore: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+                  restore: bool = False, fanquan_threshold: str = "balanced",
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Fit the stacker on dev, write the stacked folder to ``out_dir``; returns its config.
 
     ``dev_rows``: ``(text, {category: 0/1/None}, source)`` rows to fit on instead of the shared dev splits.
     ``restore``: switch on the ``restore`` normalisation step for the stacked model (members were trained
     without it; the stacker and thresholds are fit on dev text normalised with it).
+    ``fanquan_threshold``: ``"balanced"`` (mean of real-text and written-item F1 on dev, see the module
+    docstring) or ``"f1"`` (plain dev F1, as for the other categories).
     """
+    if fanquan_threshold not in THRESHOLD_RULES:
+        raise ValueError(f"fanquan_threshold must be one of {THRESHOLD_RULES}, got {fanquan_threshold!r}")
     t0 = time.time()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -110,12 +152,25 @@ def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_d
         log(f"scored dev with {k!r} in {time.time() - t1:.0f} s")
     x = stack_logits(probs)                                  # (n, n_cat, m)
 
-    stacker, thresholds, review, block, metrics = {}, {}, {}, {}, {}
+    stacker, thresholds, review, block, metrics, rules = {}, {}, {}, {}, {}, {}
     for j, c in enumerate(CATEGORIES):
         m = y[:, j] >= 0
         yy = y[m, j]
         w, b, oof = fit_stacker(x[m, j, :], yy, seed=seed)
         th = choose_thresholds(oof, yy)
+        rule = "f1"
+        if c == "fanquan" and fanquan_threshold == "balanced":
+            groups = _fanquan_groups([r for r, keep_row in zip(rows, m) if keep_row], data_dir)
+            if len(set(groups[yy == 1].tolist())) == 2:
+                t_bal, by_group = balanced_threshold(oof, yy, groups)
+                log(f"fanquan: balanced label threshold {t_bal:.4f} (F1 by group {by_group}) instead of "
+                    f"{th['label']:.4f}")
+                th = {**th, "label": round(t_bal, 6), "review": min(th["review"], round(t_bal, 6)),
+                      "block": max(th["block"], round(t_bal, 6))}
+                rule = "balanced"
+            else:
+                log("fanquan: dev rows lack real or written positives: plain F1 threshold")
+        rules[c] = rule
         stacker[c] = {"weights": [round(float(v), 6) for v in w], "bias": round(b, 6)}
         thresholds[c], review[c], block[c] = th["label"], th["review"], th["block"]
         per_member = {}
@@ -142,6 +197,7 @@ def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_d
     (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     write_manifest(tmp, {"name": name, "metrics": {"dev": metrics},
                          "stack": {"dev_rows": len(rows), "max_dev_per_source": max_dev_per_source, "seed": seed,
+                                   "threshold_rules": rules,
                                    "members": {k: str(v) for k, v in members.items()},
                                    "seconds": round(time.time() - t0, 1)}})
     # round trip through the public loader before replacing anything
