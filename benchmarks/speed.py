@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/speed.py --quick --json           # 512 short texts, 3 engines, one JSON line
     .venv/bin/python benchmarks/speed.py --long --gemm --cold-start --memory 20000 --md out.md
     .venv/bin/python benchmarks/speed.py --cuda                   # CUDA execution provider, batch 64..512
+    .venv/bin/python benchmarks/speed.py --quick --int8 fp16,qdq  # 'onnx_int8' is fp16; qdq races as 'onnx_qdq'
 
 Model: ``--checkpoint`` (a trained checkpoint folder); without one, the rebuilt multilingual-e5-small
 backbone (``--backbone``, default ``runs/backbone/hf``) with a fresh random head, exported the same way —
@@ -127,8 +128,11 @@ def prepare(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
         _fresh_checkpoint(work, Path(args.backbone) if args.backbone else None)
     gate = {} if trained else {"min_agreement": 0.0, "max_auc_drop": 1.0, "max_batch_drift": 1.0}
     folders = {}
-    for engine, kw in (("onnx_fp32", {"quantize": "none"}), ("onnx_int8", {"variants": (args.int8,)})):
-        d = work / f"{ck.name}-{engine}-{args.int8 if engine == 'onnx_int8' else 'fp32'}"
+    variants = args.int8.split(",")
+    jobs = [("onnx_fp32", "fp32", {"quantize": "none"}), ("onnx_int8", variants[0], {"variants": variants[:1]})]
+    jobs += [(f"onnx_{v}", v, {"variants": (v,)}) for v in variants[1:]]  # more variants race as extra engines
+    for engine, tag, kw in jobs:
+        d = work / f"{ck.name}-{'onnx_fp32' if tag == 'fp32' else 'onnx_int8'}-{tag}"
         if not (d / "manifest.json").is_file():
             say(f"exporting {engine} to {d} …")
             export(ck, d, parity_texts=texts[:64], vocab_texts=texts, overwrite=True, log=say, **gate, **kw)
@@ -303,9 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", help="trained checkpoint folder (default: rebuilt backbone + fresh head)")
     ap.add_argument("--backbone", default=str(ROOT / "runs" / "backbone" / "hf"))
     ap.add_argument("--work", default=str(ROOT / "runs" / "speed"), help="cache of exported folders")
-    ap.add_argument("--int8", default="dynamic", choices=list(VARIANT_BASE), metavar="VARIANT",
+    ap.add_argument("--int8", default="dynamic", metavar="VARIANT[,VARIANT...]",
                     help="compact variant to export and time as the 'onnx_int8' engine: "
-                         + " | ".join(VARIANT_BASE) + " (default: dynamic)")
+                         + " | ".join(VARIANT_BASE) + " (default: dynamic); more, comma-separated, race as "
+                         "extra engines 'onnx_<variant>' in the same interleaved run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--texts", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)
@@ -321,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     if a._stream:
         stream_child(a._stream[0], int(a._stream[1]), a.threads)
         return 0
+    bad = [v for v in a.int8.split(",") if v not in VARIANT_BASE]
+    if bad:
+        ap.error(f"--int8: unknown variant(s) {bad}; known: {', '.join(VARIANT_BASE)}")
     if a.quick:
         a.repeats, a.texts, a.long = 3, 512, False
 
@@ -338,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     int8_fn, int8_clf = onnx_engine(prep["folders"]["onnx_int8"], a.threads)
     engines = {"torch_fp32": torch_engine(prep["checkpoint"], fp32_clf, a.threads),
                "onnx_fp32": fp32_fn, "onnx_int8": int8_fn}
+    for k in prep["folders"]:
+        if k not in engines:
+            engines[k] = onnx_engine(prep["folders"][k], a.threads)[0]
     load0 = os.getloadavg()[0]
     res: dict[str, Any] = {"commit": _git(), "model": prep["model"], "threads": a.threads, "repeats": a.repeats,
                            "int8_variant": read_config(prep["folders"]["onnx_int8"])["quantization"],
@@ -356,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
             res[f"{k}_tokens_per_s{suffix}"] = round(toks / s, 1)
         res[f"int8_vs_torch{suffix}"] = round(secs["torch_fp32"] / secs["onnx_int8"], 2)
         res[f"onnx_fp32_vs_torch{suffix}"] = round(secs["torch_fp32"] / secs["onnx_fp32"], 2)
+        for k, sk in secs.items():
+            if k not in ("torch_fp32", "onnx_fp32", "onnx_int8"):
+                res[f"{k}_vs_torch{suffix}"] = round(secs["torch_fp32"] / sk, 2)
         if a.gemm:
             peak = res.get("gemm_gflops") or gemm_peak(a.threads)
             res["gemm_gflops"] = {k: round(v, 1) for k, v in peak.items()}
