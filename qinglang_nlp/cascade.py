@@ -51,11 +51,16 @@ class Cascade:
         self.cutoffs = {c: float(cutoffs[c]) for c in CATEGORIES}
         self.lexicon_gate = bool(lexicon_gate)
         self.window_gate = window_gate
+        set_gate = getattr(getattr(second, "classifier", None), "set_window_gate", None)
         if window_gate:
-            set_gate = getattr(getattr(second, "classifier", None), "set_window_gate", None)
             if set_gate is None:
                 raise ValueError(f"a window gate needs a stacked second model; {second.name} is not one")
+            if not isinstance(window_gate, dict) or not isinstance(window_gate.get("cutoffs"), dict):
+                raise ValueError(f"cascade window_gate must be an object with 'cutoffs', got {window_gate!r}")
+            # the cascade configures its second model: a model shared elsewhere is gated too (see set_window_gate)
             set_gate(window_gate["cutoffs"], window_gate.get("member", "baseline"))
+        elif set_gate is not None:
+            set_gate(None)
         self.name = f"cascade({first.name}>{second.name})"
         self.max_chars = second.max_chars
 
@@ -133,7 +138,8 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     gate_model = dict(clf.members).get(member)
     if gate_model is None or gate_model is win[1]:
         raise ValueError(f"window gate member {member!r} is not a non-windowed member of {second.name}")
-    norms = [n.text for n in normalize_batch(list(texts), second.normalize_config)]
+    norms = [n.text for n in normalize_batch([second.prepare(t, i)[0] for i, t in enumerate(texts)],
+                                             second.normalize_config)]
     n, n_cat = len(norms), len(clf.categories)
     ws = win[1].score_windows(norms)  # the windowed member's max over these is its ungated score
     probs = [np.zeros((n, n_cat)) if i == win[0] else np.asarray(m.predict_scores(norms), dtype=np.float64)
@@ -157,9 +163,11 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     for j, c in enumerate(clf.categories):
         pos = full[:, j]
         if not pos.any():
-            stats["categories"][c] = {"flagged": 0, "note": "never flagged on dev: gate off for this category"}
+            stats["categories"][c] = {"flagged": 0, "note": "never flagged on dev: no cut-off, only each text's "
+                                      "best windows run for this category"}
             continue
-        for t in [np.inf, *np.unique(np.round(g[:, j], 4))[::-1]]:
+        cut[j] = 0.0  # every window: recall 1 by construction, the fallback if no higher cut-off reaches the target
+        for t in [np.inf, *np.unique(g[:, j])[::-1]]:
             c_j = off.copy()
             c_j[j] = t
             if (flags(base | gate_keep(ws.item, g, c_j))[pos, j]).mean() >= target_recall:
@@ -186,7 +194,7 @@ def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: floa
     Returns the cascade file content, with the dev statistics under ``dev``. A category the second model
     never flags on dev gets the first stage's review threshold (recall cannot be estimated; says so).
     ``window_gate``: first calibrate the second model's window gate (:func:`calibrate_window_gate`, same
-    target) and leave it on; the row cut-offs are then chosen against the gated model. ``row_gate=False``
+    target); the row cut-offs are then chosen against the gated model, which is left ungated on return. ``row_gate=False``
     (with ``window_gate``): every row goes on to the second model (row cut-offs 0, no lexicon gate).
     """
     if not 0.0 < target_recall <= 1.0:
@@ -196,7 +204,17 @@ def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: floa
     wg = None
     if window_gate:
         wg = calibrate_window_gate(second, texts, target_recall)
+        # the row cut-offs are chosen against the gated model; the caller's model is left ungated afterwards
         second.classifier.set_window_gate(wg["cutoffs"], wg["member"])
+        try:
+            return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg)
+        finally:
+            second.classifier.set_window_gate(None)
+    return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg)
+
+
+def _calibrate_rows(first: Any, second: Any, texts: Sequence[str], target_recall: float, lexicon_gate: bool,
+                    batch_size: int, row_gate: bool, wg: dict[str, Any] | None) -> dict[str, Any]:
     if not row_gate:
         if wg is None:
             raise ValueError("row_gate=False needs window_gate=True (otherwise nothing is gated)")

@@ -96,7 +96,10 @@ class StackedClassifier:
         return next(((i, m) for i, (_, m) in enumerate(self.members) if hasattr(m, "score_windows")), None)
 
     def set_window_gate(self, cutoffs: dict[str, float] | None, member: str = "baseline") -> None:
-        """Turn the window gate on with per-category ``cutoffs`` on member ``member``'s scores, or off (``None``)."""
+        """Turn the window gate on with per-category ``cutoffs`` on member ``member``'s scores, or off (``None``).
+
+        The gate is state of this classifier: every caller sharing it is gated from then on (a call already
+        running keeps the gate it started with)."""
         if cutoffs is None:
             self._gate = None
             return
@@ -109,11 +112,10 @@ class StackedClassifier:
         missing = [c for c in self.categories if c not in cutoffs]
         if missing:
             raise ValueError(f"window gate cut-offs lack categories {missing}")
+        if (self.weights[:, win[0]] <= 0).any():
+            raise ValueError("a window gate needs a positive stacker weight on the windowed member in every category "
+                             f"(got {self.weights[:, win[0]].tolist()}): otherwise skipping windows can raise scores")
         self._gate = (dict(self.members)[member], np.array([float(cutoffs[c]) for c in self.categories]))
-
-    def _gate_fn(self, items: np.ndarray, window_texts: list[str]) -> np.ndarray:
-        model, cut = self._gate  # type: ignore[misc]
-        return gate_keep(items, model.predict_scores(window_texts), cut)
 
     @classmethod
     def from_dir(cls, path: str | Path, config: dict[str, Any], *, verify: bool = True) -> StackedClassifier:
@@ -144,10 +146,13 @@ class StackedClassifier:
     def member_scores(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[list[Any]] | None]:
         """Each member's probabilities, and the spans of the first member that gives spans."""
         probs, spans = [], None
-        win = self.windowed_member() if self._gate is not None else None
+        gate = self._gate  # read once: another thread may switch the gate while this call runs
+        win = self.windowed_member() if gate is not None else None
         for i, (_, m) in enumerate(self.members):
             if win is not None and i == win[0]:
-                p, sp = m.predict_scores_and_spans(texts, window_gate=self._gate_fn)
+                gm, cut = gate  # type: ignore[misc]
+                p, sp = m.predict_scores_and_spans(
+                    texts, window_gate=lambda items, wt, gm=gm, cut=cut: gate_keep(items, gm.predict_scores(wt), cut))
                 spans = sp if spans is None else spans
             elif spans is None and hasattr(m, "predict_scores_and_spans"):
                 p, spans = m.predict_scores_and_spans(texts)

@@ -130,3 +130,78 @@ def test_calibrated_gate_keeps_the_target_recall_on_dev_and_rides_in_the_cascade
     assert [r.scores for r, _ in staged] == [r.scores for r in second.predict_batch(dev)]
     with pytest.raises(ValueError, match="stacked second model"):
         Cascade(second, ql.load(tiny_model_dir, lexicon=False), cfg["cutoffs"], False, cfg["window_gate"])
+
+
+class _FakeWindowed:
+    """Windows = the '|'-separated parts of a text; each part's probabilities come from a table."""
+
+    categories = ("fanquan", "vulgar", "rumor")
+
+    def __init__(self, table: dict[str, list[float]]):
+        self.table = table
+
+    def _parts(self, texts):
+        for i, t in enumerate(texts):
+            start = 0
+            for part in t.split("|"):
+                yield i, start, start + len(part), part
+                start += len(part) + 1
+
+    def score_windows(self, texts, titles=None):
+        from qinglang_nlp.onnx_classifier import WindowScores
+
+        rows = list(self._parts(texts))
+        return WindowScores(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                            np.array([r[2] for r in rows]), np.array([10] * len(rows)),
+                            np.array([self.table[r[3]] for r in rows]))
+
+    def predict_scores_and_spans(self, texts, titles=None, window_gate=None):
+        rows = list(self._parts(texts))
+        keep = np.ones(len(rows), bool) if window_gate is None else \
+            window_gate(np.array([r[0] for r in rows]), [r[3] for r in rows])
+        out = np.zeros((len(texts), 3))
+        for (i, _, _, part), k in zip(rows, keep):
+            if k:
+                out[i] = np.maximum(out[i], self.table[part])
+        return out, [[] for _ in texts]
+
+
+class _FakeBaseline:
+    categories = ("fanquan", "vulgar", "rumor")
+
+    def __init__(self, table: dict[str, float]):
+        self.table = table
+
+    def predict_scores(self, texts):
+        return np.array([[self.table.get(t, 0.01)] * 3 for t in texts])
+
+
+def _fake_second(win_table, base_table):
+    from types import SimpleNamespace
+
+    from qinglang_nlp.normalize import NormalizeConfig
+
+    clf = StackedClassifier([("transformer", _FakeWindowed(win_table)), ("baseline", _FakeBaseline(base_table))],
+                            ("fanquan", "vulgar", "rumor"),
+                            {c: {"weights": [1.0, 0.0], "bias": 0.0} for c in ("fanquan", "vulgar", "rumor")},
+                            {"fanquan": 0.5, "vulgar": 0.999, "rumor": 0.999})
+    return SimpleNamespace(classifier=clf, normalize_config=NormalizeConfig.none(), name="fake",
+                           prepare=lambda t, i=None: (t, False))
+
+
+def test_calibration_finds_the_exact_cutoff_that_keeps_the_flagged_window():
+    # the baseline likes the harmless first window best; the flag sits in the second, scored 0.12346
+    second = _fake_second({"aa": [0.1] * 3, "bb": [0.99, 0.1, 0.1], "cc": [0.1] * 3, "dd": [0.2] * 3},
+                          {"aa": 0.9, "bb": 0.12346, "cc": 0.05, "dd": 0.3})
+    wg = calibrate_window_gate(second, ["aa|bb|cc", "dd"], target_recall=1.0)
+    assert wg["cutoffs"]["fanquan"] == pytest.approx(0.12346)
+    assert wg["dev"]["categories"]["fanquan"] == {"flagged": 1, "dev_recall": 1.0, "new_flags": 0}
+    assert wg["cutoffs"]["vulgar"] == 2.0 and "no cut-off" in wg["dev"]["categories"]["vulgar"]["note"]
+    assert wg["dev"]["windows_run"] == pytest.approx(3 / 4)   # aa (best), bb (cut-off), dd (single); cc skipped
+    second.classifier.set_window_gate(wg["cutoffs"])
+    assert second.classifier.predict_scores(["aa|bb|cc"])[0, 0] > 0.5
+    # a gate that would lower scores when skipping windows is refused
+    bad = StackedClassifier(second.classifier.members, ("fanquan", "vulgar", "rumor"),
+                            {c: {"weights": [-1.0, 0.0], "bias": 0.0} for c in ("fanquan", "vulgar", "rumor")})
+    with pytest.raises(ValueError, match="positive stacker weight"):
+        bad.set_window_gate(wg["cutoffs"])

@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--pass-a", required=True, help="glob of pass A files")
     ap.add_argument("--pass-b", help="glob of pass B files")
     ap.add_argument("--raw-out", required=True)
-    ap.add_argument("--annotator", default="B3")
+    ap.add_argument("--annotator", required=True, help="pass-B tag of this round (B3 for round 3); its rows are replaced")
     ap.add_argument("--disagreements")
     args = ap.parse_args()
 
@@ -74,6 +74,9 @@ def main() -> None:
         raw.append(item)
         lb = b.get(c["id"])
         if lb is not None:
+            gone = [k for k in FIELDS if k not in lb]
+            if gone:
+                raise DataError(f"pass B row {c['id']!r} lacks {gone}")
             b_rows.append({"id": rid, **{k: lb[k] for k in FIELDS}, "annotator": args.annotator,
                            **({"note": lb["note"]} if lb.get("note") else {})})
             diff = [k for k in FIELDS if lb[k] != item[k]]

@@ -1,12 +1,13 @@
 """Mine a new batch of real candidate items for the 饭圈 corpus (round 3) from shared train/dev files.
 
-    .venv/bin/python training/mine_fanquan.py --out work_tmp/fq_v3/candidates.jsonl --n 800
+    .venv/bin/python training/mine_fanquan.py --out work_tmp/fq_v3/candidates.jsonl --n 800   # + --n-rumor 200
 
 Only *chooses what to read*: every candidate is labelled by hand under GUIDELINE.md before it enters
 ``raw/``. Rules (same spirit as rounds 1-2, see the corpus README):
 
 * CHNCI rows (train.csv, dev.csv) only; never a text in any dataset's carved test split; never a row already in
-  ``raw/*.jsonl``; deduplicated on punctuation-free text against the corpus and within the batch;
+  ``raw/*.jsonl``; deduplicated on punctuation-free text within the batch and against corpus items stored
+  with text (COLD/SWSR; the others are excluded by file and row);
 * Weibo16 and CED source posts (train/dev files) with an entertainment cue (``ENTERTAIN``), for the gossip
   hoaxes the guideline labels ``fq_rumor`` and the celebrity news it labels 0; at most ``--n-rumor`` of them;
 * 6 to 300 characters; not a bare @-mention / emoji / bracket emoticon line;
@@ -40,7 +41,7 @@ SPECIFIC = ("脑残粉", "黑粉", "唯粉", "毒唯", "对家", "控评", "打�
             "洗地", "顶流", "糊咖", "蒸煮", "正主", "爱豆", "追星", "哥哥粉", "姐姐粉", "粉籍", "路人粉", "真爱粉",
             "你家哥哥", "你家姐姐", "你家爱豆", "你家蒸煮", "粉丝滤镜", "护主", "撕番", "番位", "营销号", "黑料",
             "通稿", "代拍", "接机", "反黑", "做数据", "轮博", "投票", "签到")
-GENERAL = ("粉丝", "偶像", "追星", "明星")
+GENERAL = ("粉丝", "偶像", "明星")  # 追星 is a specific cue
 #: entertainment cues for the rumor datasets (Weibo16, CED): gossip hoaxes about entertainers are ``fq_rumor``
 ENTERTAIN = ("明星", "艺人", "演员", "歌手", "影帝", "影后", "天王", "天后", "偶像", "粉丝", "绯闻", "恋情", "娱乐圈",
              "经纪人", "经纪公司", "综艺", "选秀", "超女", "快男", "剧组", "导演", "出道")

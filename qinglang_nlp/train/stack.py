@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 import time
@@ -165,8 +166,8 @@ def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_d
                 t_bal, by_group = balanced_threshold(oof, yy, groups)
                 log(f"fanquan: balanced label threshold {t_bal:.4f} (F1 by group {by_group}) instead of "
                     f"{th['label']:.4f}")
-                th = {**th, "label": round(t_bal, 6), "review": min(th["review"], round(t_bal, 6)),
-                      "block": max(th["block"], round(t_bal, 6))}
+                t_bal = math.floor(t_bal * 1e6) / 1e6  # rounded down: the boundary row stays positive
+                th = {**th, "label": t_bal, "review": min(th["review"], t_bal), "block": max(th["block"], t_bal)}
                 rule = "balanced"
             else:
                 log("fanquan: dev rows lack real or written positives: plain F1 threshold")
