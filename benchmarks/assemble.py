@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FRAGMENTS = ["normalize.md", "normalize_speed.md", "restore.md", "lexicon.md", "lexicon_update.md", "transformer.md",
              "cloak_update.md",
-             "onnx.md", "batch.md", "reliability.md"]
+             "onnx.md", "onnx_update.md", "batch.md", "reliability.md"]
 END = "<!-- accuracy:end -->"
 
 

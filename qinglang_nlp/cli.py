@@ -271,10 +271,10 @@ def export(checkpoint, output, quantize, max_mb, n_parity, name, overwrite):
 @click.option("--data", "data_dir", default=None, help="Shared data folder (default $QINGLANG_DATA or ../shared/data).")
 @click.option("--name", default="default", show_default=True)
 @click.option("--restore", is_flag=True, help="Switch on the context-aware restore normalisation step.")
-@click.option("--fanquan-threshold", type=click.Choice(["balanced", "f1"]), default="balanced", show_default=True,
-              help="fanquan label threshold: mean of real-text and written-item dev F1, or plain dev F1.")
+@click.option("--threshold-rule", type=click.Choice(["balanced", "f1"]), default="balanced", show_default=True,
+              help="Label thresholds: best mean F1 over dev groups (datasets; fanquan: real vs written), or pooled dev F1.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-def stack(members, output, data_dir, name, restore, fanquan_threshold, overwrite):
+def stack(members, output, data_dir, name, restore, threshold_rule, overwrite):
     """Combine model folders into one stacked model, the stacker and thresholds fit on the dev splits."""
     try:
         from .train.stack import build_stacked
@@ -289,7 +289,7 @@ def stack(members, output, data_dir, name, restore, fanquan_threshold, overwrite
             raise click.BadParameter(f"member name {key!r} given twice", param_hint="--member")
         parsed[key] = path
     build_stacked(parsed, output, data_dir=data_dir, name=name, overwrite=overwrite, restore=restore,
-                  fanquan_threshold=fanquan_threshold, log=lambda s: click.echo(s, err=True))
+                  threshold_rule=threshold_rule, log=lambda s: click.echo(s, err=True))
 
 
 @main.command("build-backbone", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -7,10 +7,11 @@
 2. per category, on the rows that judge it, a logistic regression over the members' logits is fit;
    5-fold out-of-fold predictions of the same regression choose the thresholds (label = dev-F1 optimum,
    review = dev recall 0.9, block = dev precision 0.97 or never), so thresholds are not chosen on scores the
-   stacker was fit to. ``fanquan_threshold="balanced"`` (the default) chooses the ``fanquan`` label threshold
-   for the mean of two F1s instead: on real text (the corpus's real items plus the weak negatives) and on the
-   corpus's written items. Most dev positives are written items, while users score real posts: the plain
-   F1 optimum follows the written items and misses most real positives;
+   stacker was fit to. ``threshold_rule="balanced"`` (the default) chooses each label threshold for the mean
+   of per-group F1s instead of the pooled F1: for ``vulgar`` and ``rumor`` one group per dev dataset (the pooled
+   optimum follows the largest sets and its flat top moves with small changes of the dev pool), for ``fanquan``
+   real text (the corpus's real items plus the weak negatives) and the corpus's written items (most dev
+   positives are written items, while users score real posts; the pooled optimum misses most real positives);
 3. the members are copied into sub-folders, and ``config.json`` + ``manifest.json`` (covering every file) are
    written. Dev metrics per member and for the stack (out-of-fold) go into the manifest.
 """
@@ -103,18 +104,18 @@ def _summary(y: np.ndarray, p: np.ndarray, t: float) -> dict[str, Any]:
 def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_dir: str | None = None,
                   name: str = "default", version: str | None = None, max_dev_per_source: int = 3000,
                   seed: int = 13, overwrite: bool = False, dev_rows: list[tuple[str, dict, str]] | None = None,
-                  restore: bool = False, fanquan_threshold: str = "balanced",
+                  restore: bool = False, threshold_rule: str = "balanced",
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Fit the stacker on dev, write the stacked folder to ``out_dir``; returns its config.
 
     ``dev_rows``: ``(text, {category: 0/1/None}, source)`` rows to fit on instead of the shared dev splits.
     ``restore``: switch on the ``restore`` normalisation step for the stacked model (members were trained
     without it; the stacker and thresholds are fit on dev text normalised with it).
-    ``fanquan_threshold``: ``"balanced"`` (mean of real-text and written-item F1 on dev, see the module
-    docstring) or ``"f1"`` (plain dev F1, as for the other categories).
+    ``threshold_rule``: ``"balanced"`` (label threshold = best mean F1 over dev groups, see the module
+    docstring) or ``"f1"`` (plain pooled dev F1).
     """
-    if fanquan_threshold not in THRESHOLD_RULES:
-        raise ValueError(f"fanquan_threshold must be one of {THRESHOLD_RULES}, got {fanquan_threshold!r}")
+    if threshold_rule not in THRESHOLD_RULES:
+        raise ValueError(f"threshold_rule must be one of {THRESHOLD_RULES}, got {threshold_rule!r}")
     t0 = time.time()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -160,17 +161,19 @@ def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_d
         w, b, oof = fit_stacker(x[m, j, :], yy, seed=seed)
         th = choose_thresholds(oof, yy)
         rule = "f1"
-        if c == "fanquan" and fanquan_threshold == "balanced":
-            groups = _fanquan_groups([r for r, keep_row in zip(rows, m) if keep_row], data_dir)
-            if len(set(groups[yy == 1].tolist())) == 2:
+        if threshold_rule == "balanced":
+            kept_rows = [r for r, keep_row in zip(rows, m) if keep_row]
+            # fanquan: real text vs the corpus's written items; vulgar/rumor: one group per dev dataset
+            groups = _fanquan_groups(kept_rows, data_dir) if c == "fanquan" else np.array([r[2] for r in kept_rows])
+            if len(set(groups[yy == 1].tolist())) >= 2:
                 t_bal, by_group = balanced_threshold(oof, yy, groups)
-                log(f"fanquan: balanced label threshold {t_bal:.4f} (F1 by group {by_group}) instead of "
+                log(f"{c}: balanced label threshold {t_bal:.4f} (F1 by group {by_group}) instead of "
                     f"{th['label']:.4f}")
                 t_bal = math.floor(t_bal * 1e6) / 1e6  # rounded down: the boundary row stays positive
                 th = {**th, "label": t_bal, "review": min(th["review"], t_bal), "block": max(th["block"], t_bal)}
                 rule = "balanced"
             else:
-                log("fanquan: dev rows lack real or written positives: plain F1 threshold")
+                log(f"{c}: positives in fewer than two groups: plain F1 threshold")
         rules[c] = rule
         stacker[c] = {"weights": [round(float(v), 6) for v in w], "bias": round(b, 6)}
         thresholds[c], review[c], block[c] = th["label"], th["review"], th["block"]
