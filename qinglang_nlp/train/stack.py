@@ -66,11 +66,12 @@ def balanced_threshold(scores: np.ndarray, y: np.ndarray, groups: np.ndarray) ->
     return float(cands[best]), {g: round(float(f[best]), 4) for g, f in zip(names, f1s)}
 
 
-def _fanquan_groups(rows: list[tuple[str, dict, str]], data_dir: str | None) -> np.ndarray:
+def _fanquan_groups(rows: list[tuple[str, dict, str]]) -> np.ndarray:
     """``written`` for the 饭圈 corpus's written items, ``real`` for every other row."""
-    from ..fanquan_corpus import load_fanquan
+    from ..fanquan_corpus import corpus_dir, read_jsonl
 
-    written = {r["text"] for r in load_fanquan("dev", data_dir=data_dir) if r["origin"] == "written"}
+    # written items carry their text in the split file: no shared data needed to tell them apart
+    written = {r["text"] for r in read_jsonl(corpus_dir() / "dev.jsonl") if r["origin"] == "written" and r["text"]}
     return np.array(["written" if src == "fanquan" and text in written else "real" for text, _, src in rows])
 
 
@@ -164,7 +165,7 @@ def build_stacked(members: dict[str, str | Path], out_dir: str | Path, *, data_d
         if threshold_rule == "balanced":
             kept_rows = [r for r, keep_row in zip(rows, m) if keep_row]
             # fanquan: real text vs the corpus's written items; vulgar/rumor: one group per dev dataset
-            groups = _fanquan_groups(kept_rows, data_dir) if c == "fanquan" else np.array([r[2] for r in kept_rows])
+            groups = _fanquan_groups(kept_rows) if c == "fanquan" else np.array([r[2] for r in kept_rows])
             if len(set(groups[yy == 1].tolist())) >= 2:
                 t_bal, by_group = balanced_threshold(oof, yy, groups)
                 log(f"{c}: balanced label threshold {t_bal:.4f} (F1 by group {by_group}) instead of "
