@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .normalize import NormalizeConfig, Normalized, syllable_string, normalize, normalize_batch
+from .normalize import NormalizeConfig, Normalized, normalize, normalize_batch, syllable_string
 from .result import Span
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
@@ -408,14 +408,6 @@ class _Snapshot:
 _JIEBA_BLOCK_RE = re.compile("[\u4E00-\u9FD5a-zA-Z0-9+#&\\._%\\-]")
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("QINGLANG_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "qinglang_nlp"
-
-
 def _jieba_words() -> tuple[dict[str, int], int, dict[str, int]]:
     """jieba's dictionary as ``{word: frequency}``, the total, and the longest word per first character.
 
@@ -431,7 +423,9 @@ def _jieba_words() -> tuple[dict[str, int], int, dict[str, int]]:
 
     src = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
     st = src.stat()
-    path = _cache_dir() / f"jieba-words-v2-{jieba.__version__}-{st.st_size}-{int(st.st_mtime)}.bin"
+    from .cache import cache_dir
+
+    path = cache_dir() / f"jieba-words-v2-{jieba.__version__}-{st.st_size}-{int(st.st_mtime)}.bin"
     try:  # layout: 3 lengths (8 bytes each), words (utf-8, "\n"-joined), uint32 frequencies, first characters, uint8 lengths
         blob = path.read_bytes()
         nw, nf, nc = (int.from_bytes(blob[k:k + 8], "little") for k in (0, 8, 16))

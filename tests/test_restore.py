@@ -276,3 +276,22 @@ def test_shipped_lm_idempotent(text: str) -> None:
     _check_edits(text, edits)
     once = _apply(text, edits)
     assert restore(once) == once
+
+
+def test_initials_word_table_is_cached_between_processes_and_a_bad_cache_is_ignored(tmp_path, monkeypatch):
+    from qinglang_nlp.restore import _initials_words, _initials_words_cached, default_lm
+
+    monkeypatch.setenv("QINGLANG_CACHE", str(tmp_path))
+    lm = default_lm()
+    fresh = _initials_words(lm)
+    first = _initials_words_cached(lm)           # builds and writes the cache file
+    files = list(tmp_path.glob("initials-words-*.npz"))
+    assert len(files) == 1
+    again = _initials_words_cached(lm)           # reads it back
+    for table in (first, again):
+        assert table.keys() == fresh.keys()
+        assert all(np.array_equal(table[k][0], fresh[k][0]) and np.array_equal(table[k][1], fresh[k][1])
+                   for k in fresh)
+    assert again["sb"][0].dtype == fresh["sb"][0].dtype
+    files[0].write_bytes(b"not an npz file")     # a damaged cache is rebuilt, never an error
+    assert _initials_words_cached(lm).keys() == fresh.keys()
