@@ -519,17 +519,24 @@ def _initials_words_cached(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray
     """:func:`_initials_words`, kept in ``$QINGLANG_CACHE`` (about 2 s of CPU to build, 0.1 s to read back).
 
     The file name carries a hash of everything the table depends on (the LM's characters, the initialism table,
-    the bundled lists, jieba's dictionary file, pypinyin's version and the word limits)."""
+    the readings of those characters, the building code, the initialism table, the bundled lists, jieba's
+    dictionary file and the word limits). Any failure to read or write the cache falls back to building."""
     import hashlib
+    import inspect
+    import tempfile
 
     import jieba
     import pypinyin
 
     from .cache import cache_dir
     from .lexicon import bundled_path
+    from .normalize import _syllables
 
     h = hashlib.sha256(repr(("initials-words-v1", _WORD_LEN, _WORDS_PER_KEY, _NSPECIAL)).encode())
+    h.update(inspect.getsource(_initials_words).encode())
     h.update(np.ascontiguousarray(lm.chars).tobytes())
+    syl = _syllables()  # the readings the table is built from, not only the version that produced them
+    h.update("\n".join(syl.get(c, "") for c in map(chr, lm.chars.tolist())).encode())
     for p in (INITIALS_PATH, bundled_path("vulgar"), bundled_path("fanquan")):
         h.update(Path(p).read_bytes())
     src = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
@@ -548,21 +555,27 @@ def _initials_words_cached(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray
             pos, kpos = pos + n, kpos + k
         if pos == len(ids) and kpos == len(known):
             return out
-    except (OSError, ValueError, KeyError):
+    except Exception:  # noqa: BLE001, S110 -- a missing, truncated or foreign cache file only means: build it
         pass
     table = _initials_words(lm)
     keys = list(table)
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, keys=np.array("\n".join(keys)),
-                 counts=np.array([len(table[k][1]) for k in keys], dtype=np.int32),
-                 ids=np.concatenate([table[k][0].ravel() for k in keys]).astype(np.int32) if keys
-                 else np.zeros(0, np.int32),
-                 known=np.concatenate([table[k][1] for k in keys]) if keys else np.zeros(0, bool))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, keys=np.array("\n".join(keys)),
+                     counts=np.array([len(table[k][1]) for k in keys], dtype=np.int32),
+                     ids=np.concatenate([table[k][0].ravel() for k in keys]).astype(np.int32) if keys
+                     else np.zeros(0, np.int32),
+                     known=np.concatenate([table[k][1] for k in keys]) if keys else np.zeros(0, bool))
         os.replace(tmp, path)
+        tmp = None
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return table
 
 

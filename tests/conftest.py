@@ -12,6 +12,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(os.environ.get("QINGLANG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Tables the library caches between processes go to a per-session folder, not the user's ~/.cache."""
+    old = os.environ.get("QINGLANG_CACHE")
+    os.environ["QINGLANG_CACHE"] = str(tmp_path_factory.mktemp("qinglang-cache"))
+    yield
+    if old is None:
+        os.environ.pop("QINGLANG_CACHE", None)
+    else:
+        os.environ["QINGLANG_CACHE"] = old
+
+
 # (text, fanquan, vulgar, rumor); -1 = not judged
 TINY = [
     ("黑粉都给我爬，刷榜打投冲冲冲", 1, 0, -1),

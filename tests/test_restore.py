@@ -293,5 +293,8 @@ def test_initials_word_table_is_cached_between_processes_and_a_bad_cache_is_igno
         assert all(np.array_equal(table[k][0], fresh[k][0]) and np.array_equal(table[k][1], fresh[k][1])
                    for k in fresh)
     assert again["sb"][0].dtype == fresh["sb"][0].dtype
-    files[0].write_bytes(b"not an npz file")     # a damaged cache is rebuilt, never an error
-    assert _initials_words_cached(lm).keys() == fresh.keys()
+    good = files[0].read_bytes()
+    for damaged in (b"not an npz file", good[: len(good) // 2], b""):   # foreign, truncated, empty: rebuilt
+        files[0].write_bytes(damaged)
+        assert _initials_words_cached(lm).keys() == fresh.keys()
+    assert not list(tmp_path.glob("*.tmp.npz"))

@@ -397,7 +397,8 @@ def _quantize(src: Path, dst: Path, variant: str, calib: list[dict[str, np.ndarr
 
         model = onnx.load(str(src))
         if _int8_word_embeddings(model) is None:
-            raise ExportError(f"{variant}: the graph has no word-embedding Gather to store in int8 ({src.name})")
+            # not an ExportError: this variant is skipped like any the runtime cannot build; the others still race
+            raise ValueError(f"{variant}: the graph has no word-embedding Gather to store in int8 ({src.name})")
         if variant == "fp16":
             _fp16_storage(model)
         onnx.save(model, str(dst))
@@ -628,11 +629,13 @@ def export(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, quanti
                      if "parity" in r else f"  {r['variant']}: {r['error']}" for r in tried]
             raise ExportError("parity gate failed: no candidate matches the fp32 PyTorch model within "
                               f"agreement >= {min_agreement} and AUC drop <= {max_auc_drop}:\n" + "\n".join(lines))
-        if max_mb is not None:  # a variant whose model file alone breaks the budget cannot ship
-            fits = [r for r in shippable if r["bytes"] <= max_mb * 1e6]
+        if max_mb is not None:  # a variant whose model file plus the tokenizer breaks the budget cannot ship
+            tok_bytes = len(tok.to_str(pretty=True).encode("utf-8")) + 8_000  # + config.json and manifest.json (a few kB)
+            fits = [r for r in shippable if r["bytes"] + tok_bytes <= max_mb * 1e6]
             for r in shippable:
                 if r not in fits:
-                    log(f"{r['variant']}: passes, but {r['bytes'] / 1e6:.1f} MB exceeds the budget of {max_mb} MB")
+                    log(f"{r['variant']}: passes, but {r['bytes'] / 1e6:.1f} MB + the tokenizer exceeds the budget of "
+                        f"{max_mb} MB")
             shippable = fits or shippable  # none fits: the size check below fails loudly
         # fastest in CPU time: on shared cores the wall time measures the neighbours as much as the model
         best = max(shippable, key=lambda r: r["texts_per_cpu_s"])
