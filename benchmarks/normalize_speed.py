@@ -8,8 +8,8 @@ pinyin (``homophones``) step off, against a floor of plain ``unicodedata.normali
 ``casefold`` (also in a variant that skips NFKC where ``unicodedata.is_normalized`` says the text is already NFKC).
 The cases run round-robin (case 1, case 2, ..., case 1, ...) so that a change in the machine's load falls on all
 of them alike. ``--steps`` adds the CPU time of each step of ``normalize_batch`` (all steps), in ms per MB.
-``--compare COMMIT`` adds ``normalize_batch`` as it was at an earlier commit (its ``normalize.py``, ``html.py`` and
-tables, extracted with ``git archive`` into a temporary package), measured in the same round-robin.
+``--compare COMMIT`` adds ``normalize_batch`` as it was at an earlier commit (the whole
+``qinglang_nlp`` package of that commit, extracted with ``git archive`` into a temporary package), measured in the same round-robin.
 Comments: the ``content`` column of CHNCI train (Douyin/Weibo comments), in file order, up to ``--mb`` MB.
 """
 from __future__ import annotations
@@ -98,8 +98,9 @@ def step_times(texts: list[str], cfg: NormalizeConfig) -> dict[str, float]:
 
 def normalize_at(commit: str, tmp: Path):
     """The ``qinglang_nlp.normalize`` module of an earlier commit, imported as a stand-alone package."""
-    files = ["qinglang_nlp/normalize.py", "qinglang_nlp/html.py", "qinglang_nlp/data/normalize"]
-    archive = subprocess.run(["git", "archive", commit, *files], cwd=ROOT, capture_output=True, check=True).stdout
+    # the whole package (normalize imports restore, which imports further modules), with an empty __init__
+    archive = subprocess.run(["git", "archive", commit, "qinglang_nlp"], cwd=ROOT, capture_output=True,
+                             check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
     pkg = f"qinglang_nlp_at_{commit}"
     (tmp / "qinglang_nlp").rename(tmp / pkg)

@@ -183,3 +183,71 @@ def test_property_astral_set_is_a_superset_after_every_step(t: str) -> None:
     for step in N._sequence(NormalizeConfig()).steps:
         step.normalize(w)
         assert w.astral_chars() >= {c for c in w.text if ord(c) > 0xFFFF}
+
+
+# ---- _Work.apply and _Work.protected fast paths == their general forms ------------------------------------
+
+def _alignment(w) -> list[tuple[int, int]]:
+    if w.starts is None:
+        return [(i, i + 1) for i in range(len(w.text))]
+    return list(zip(w.starts, w.ends))
+
+
+@st.composite
+def _text_and_edits(draw):
+    text = draw(st.text(alphabet="這個視頻儍逼哈😀ab…", min_size=1, max_size=40))
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=12)))
+    edits, pos = [], 0
+    for s, e in zip(cuts[0::2], cuts[1::2]):
+        if s < pos:
+            continue
+        same = draw(st.booleans())
+        repl = "这" * (e - s) if same else draw(st.sampled_from(["", "...", "傻", "😀草"]))
+        anchor = (None, None) if same or draw(st.booleans()) else (s, e)
+        edits.append((s, e, repl, *anchor))
+        pos = e
+    return text, edits, draw(st.booleans())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_text_and_edits())
+def test_property_apply_without_log_equals_the_logged_general_path(case) -> None:
+    text, edits, aligned_first = case
+    fast, slow = N._Work(text), N._Work(text)
+    if aligned_first:  # start from a non-identity alignment, as after an earlier step
+        for w in (fast, slow):
+            w.apply([(0, 1, "xy", None, None)], "setup")
+        edits = [(s + 1, e + 1, r, a if a is None else a + 1, b if b is None else b + 1) for s, e, r, a, b in edits]
+    slow.log = []  # the logged path is the general loop
+    fast.apply(edits, "t")
+    slow.apply(edits, "t")
+    assert fast.text == slow.text
+    assert _alignment(fast) == _alignment(slow)
+
+
+def test_same_length_edits_keep_the_alignment_arrays() -> None:
+    w = N._Work("這個視頻，…好看")
+    w.apply([(5, 6, "...", None, None)], "t")  # 1:n: a new alignment
+    arrays = (w.starts, w.ends)
+    w.apply([(0, 1, "这", None, None), (2, 4, "视频", None, None)], "t")
+    assert w.text == "这個视频，...好看" and (w.starts, w.ends) == arrays
+    assert _alignment(w)[5:8] == [(5, 6)] * 3
+
+
+def test_protected_spans_equal_the_sorted_general_form() -> None:
+    text = "#话题 @张三 说# [doge]看@李四 http://t.cn/A6ab 【标题@王五】[捂脸]"
+    for extra_emoji in (False, True):
+        w = N._Work(text)
+        N.StructureStep().normalize(w)
+        if extra_emoji:
+            w.parts.append(("emoji", 0, 1, "狗"))  # the emoji step appends out of order; not a protected kind
+        for kinds in (N._PROTECTED, N._NOISE_PROTECTED, frozenset({"topic", "title"})):
+            spans = [(s, e) for kind, s, e, _ in w.parts if kind in kinds]
+            if "mention" in kinds and "topic" not in kinds:
+                spans += w.inner_mentions
+            spans.sort()
+            w._prot = None
+            assert w.protected(kinds) == ([s for s, _ in spans], [e for _, e in spans])
+    w.parts = [("emoticon", 9, 12, "[a]"), ("url", 0, 5, "http:")]  # out of order: the general way sorts
+    w.inner_mentions, w._prot = [], None
+    assert w.protected(N._PROTECTED) == ([0, 9], [5, 12])
