@@ -18,7 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import qinglang_nlp as ql
 from qinglang_nlp.datasets import load_dataset
 from qinglang_nlp.metrics import binary_metrics
-SETS = {'vulgar': ['cold', 'swsr', 'chnci', 'fanquan'], 'rumor': ['weibo21', 'weibo16', 'ced', 'fanquan'], 'fanquan': ['fanquan']}
+
+SETS = {"vulgar": ["cold", "swsr", "chnci", "fanquan"], "rumor": ["weibo21", "weibo16", "ced", "fanquan"],
+        "fanquan": ["fanquan"]}
 for path in sys.argv[1:]:
     m = ql.load(path, lexicon=False)
     for cat, dss in SETS.items():
@@ -30,5 +32,5 @@ for path in sys.argv[1:]:
             rs = m.predict_batch([r.text for r in recs])
             ys += [r.labels[cat] for r in recs]; ps += [x.scores[cat] for x in rs]
         y, p = np.array(ys), np.array(ps)
-        mm = binary_metrics(y, p, 0.5)
-        print(path, cat, 'pooled n', len(y), 'ECE %.3f' % mm['ece'], 'datasets', dss, flush=True)
+        print(f"{path} {cat}: pooled n {len(y)}, ECE {binary_metrics(y, p, 0.5)['ece']:.3f} ({', '.join(dss)})",
+              flush=True)
