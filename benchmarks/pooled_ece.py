@@ -24,7 +24,7 @@ SETS = {"vulgar": ["cold", "swsr", "chnci", "fanquan"], "rumor": ["weibo21", "we
 for path in sys.argv[1:]:
     m = ql.load(path, lexicon=False)
     for cat, dss in SETS.items():
-        ys, ps, th = [], [], None
+        ys, ps = [], []
         for ds in dss:
             recs = [r for r in load_dataset(ds, 'test') if r.labels.get(cat) is not None]
             if len(recs) > 2000:
