@@ -357,7 +357,7 @@ _KIND, _START, _END = operator.itemgetter(0), operator.itemgetter(1), operator.i
 class _Work:
     """Mutable state passed through the steps: current text, alignment arrays, parts and repeats."""
 
-    __slots__ = ("_astral", "_cps", "_prot", "ends", "inner_mentions", "log", "original", "parts", "repeats", "starts",
+    __slots__ = ("_astral", "_cand", "_cps", "_prot", "ends", "inner_mentions", "log", "original", "parts", "repeats", "starts",
                  "text")
 
     def __init__(self, original: str, log: list | None = None):
@@ -372,6 +372,7 @@ class _Work:
         self._prot: dict[frozenset[str], tuple[list[int], list[int]]] | None = None
         self._astral: tuple[str, frozenset[str]] | None = None
         self._cps: tuple[str, Any] | None = None
+        self._cand: tuple[str, list[int]] | None = None
 
     def codepoints(self) -> Any:
         """The current text as a numpy array of code points (uint32), encoded once per version of the text."""
@@ -396,6 +397,16 @@ class _Work:
         got = self._astral
         if got is None or got[0] is not self.text:
             got = self._astral = (self.text, frozenset(_ASTRAL.findall(self.text)))
+        return got[1]
+
+    def candidates(self) -> list[int]:
+        """Sorted positions in the current text of every character that the numerals, traditional, variants or
+        radicals step looks for (``_cand_finder``): one scan shared by the four steps, each of which filters it by
+        its own characters. Carried through edits that keep the length (those four steps' usual edits); any other
+        edit makes the next call scan again."""
+        got = self._cand
+        if got is None or got[0] is not self.text:
+            got = self._cand = (self.text, _cand_finder().positions(self.text, self.astral_chars()))
         return got[1]
 
     def orig_span(self, s: int, e: int) -> tuple[int, int]:
@@ -456,7 +467,17 @@ class _Work:
                 out.append(r)
                 pos = e
             out.append(text[pos:])
+            cand = self._cand
             self._after_edit(text, "".join(out), edits)
+            if cand is not None and cand[0] is text:
+                chars = _cand_finder().chars
+                edited: set[int] = set()
+                added = []
+                for s, e, r, _, _ in edits:
+                    edited.update(range(s, e))
+                    added += [s + i for i, c in enumerate(r) if c in chars]
+                kept = [p for p in cand[1] if p not in edited] if edited else cand[1]
+                self._cand = (self.text, sorted(kept + added) if added else kept)
             return
         if self.starts is None:
             starts, ends = _identity(len(text))
@@ -619,6 +640,7 @@ class _CharFinder:
 
     def __init__(self, chars: Iterable[str]):
         chars = set(chars)
+        self.chars = frozenset(chars)
         bmp = [c for c in chars if ord(c) < 0x10000]
         self.astral = frozenset(c for c in chars if ord(c) >= 0x10000)
         self.rx = re.compile(f"[{_charclass(bmp)}]") if bmp else None
@@ -732,6 +754,7 @@ class InvisibleStep(Step):
 _FIN_NUM = "〇壹贰貳叁參肆伍陆陸柒捌玖"
 _FIN_MAP = str.maketrans("〇壹贰貳叁參肆伍陆陸柒捌玖", "0122334566789")
 _FIN_ANY = re.compile(f"[{_FIN_NUM}][{_FIN_NUM}]*")  # "[x][x]*", not "[x]+": the former scans ahead fast
+_FIN_SET = frozenset(_FIN_NUM)
 _FIN_ONE = re.compile(f"[{_FIN_NUM}]")  # no "+": re scans ahead fast for the nothing-found case
 _STYLISED_RANGES = (
     (0x00AA, 0x00BA), (0x00B2, 0x00B9), (0x2070, 0x209F), (0x2100, 0x218F), (0x2460, 0x24FF), (0x2776, 0x2793),
@@ -1124,13 +1147,19 @@ class NumeralStep(Step):
 
     def normalize(self, w: _Work) -> None:
         text = w.text
-        if _FIN_ONE.search(text) is None:
+        found = [p for p in w.candidates() if text[p] in _FIN_SET]
+        if not found:
             return
         edits = []
-        for m in _FIN_ANY.finditer(text):  # runs of two or more, or next to an ASCII digit
-            s, e = m.start(), m.end()
+        runs = []  # maximal runs of the numerals (what _FIN_ANY.finditer finds), from their positions
+        for p in found:
+            if runs and runs[-1][1] == p:
+                runs[-1][1] = p + 1
+            else:
+                runs.append([p, p + 1])
+        for s, e in runs:  # runs of two or more, or next to an ASCII digit
             if e - s >= 2 or (s > 0 and "0" <= text[s - 1] <= "9") or (e < len(text) and "0" <= text[e] <= "9"):
-                edits.append((s, e, m.group().translate(_FIN_MAP), None, None))
+                edits.append((s, e, text[s:e].translate(_FIN_MAP), None, None))
         w.apply(edits, self.name)
 
 
@@ -1166,7 +1195,8 @@ class TraditionalStep(Step):
 
     def normalize(self, w: _Work) -> None:
         text = w.text
-        found = _trad_re().positions(text, w.astral_chars())
+        trad = _trad_re().chars
+        found = [p for p in w.candidates() if text[p] in trad]
         if not found:
             return
         conv = _opencc()
@@ -1232,14 +1262,38 @@ class _TableStep(Step):
 
     def normalize(self, w: _Work) -> None:
         t, rx = self._table()
-        # one scan each: a search first would scan again up to the first hit (a batch chunk almost always has one)
+        text = w.text
+        # the table's keys can only start at the shared candidates (every first character of a key is one)
         if isinstance(rx, _CharFinder):
-            text = w.text
-            w.apply([(i, i + 1, t[text[i]], None, None) for i in rx.positions(text, w.astral_chars())
+            w.apply([(i, i + 1, t[text[i]], None, None) for i in w.candidates() if text[i] in t
                      if not (w.parts and w.is_protected(i, i + 1))], self.name)
             return
-        w.apply([(m.start(), m.end(), t[m.group()], None, None) for m in rx.finditer(w.text)
-                 if not (w.parts and w.is_protected(m.start(), m.end()))], self.name)
+        firsts = _first_chars(self)
+        edits = []
+        last = 0
+        for p in w.candidates():  # = rx.finditer(text): the leftmost match at or after the last one's end
+            if p < last or text[p] not in firsts:
+                continue
+            m = rx.match(text, p)
+            if m is not None:
+                last = m.end()
+                if not (w.parts and w.is_protected(p, last)):
+                    edits.append((p, last, t[m.group()], None, None))
+        w.apply(edits, self.name)
+
+
+def _first_chars(step: _TableStep) -> frozenset[str]:
+    """The first characters of the keys of a table step."""
+    return _cached("first_chars:" + step.file, lambda: frozenset(k[0] for k in step._table()[0]))
+
+
+@_once
+def _cand_finder() -> _CharFinder:
+    """Every character at which the numerals, traditional, variants or radicals step can change the text."""
+    chars = set(_FIN_NUM) | _trad_re().chars
+    for step in (VariantStep(), RadicalStep()):
+        chars |= _first_chars(step)
+    return _CharFinder(chars)
 
 
 class VariantStep(_TableStep):

@@ -251,3 +251,43 @@ def test_protected_spans_equal_the_sorted_general_form() -> None:
     w.parts = [("emoticon", 9, 12, "[a]"), ("url", 0, 5, "http:")]  # out of order: the general way sorts
     w.inner_mentions, w._prot = [], None
     assert w.protected(N._PROTECTED) == ([0, 9], [5, 12])
+
+
+# ---- one shared candidate scan for the numerals, traditional, variants and radicals steps ------------------
+
+_CAND_TEXT = st.lists(st.sampled_from(list("壹贰〇陆伍1a這個視頻儍逼扌喿女马口丁月手日哈 *") + ["😀", "𠮷"]),
+                      max_size=60).map("".join)
+
+
+def _old_table_edits(step, w) -> list[tuple]:
+    t, rx = step._table()
+    if isinstance(rx, N._CharFinder):
+        return [(i, i + 1, t[w.text[i]], None, None) for i in rx.positions(w.text)]
+    return [(m.start(), m.end(), t[m.group()], None, None) for m in rx.finditer(w.text)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_CAND_TEXT)
+def test_property_shared_candidates_give_the_per_step_scans(t: str) -> None:
+    w = N._Work(t)
+    assert w.candidates() == N._cand_finder().positions(t)
+    # numerals: runs rebuilt from the candidates are what the earlier regex found
+    fin = [p for p in w.candidates() if t[p] in N._FIN_SET]
+    runs = [m.span() for m in N._FIN_ANY.finditer(t)]
+    assert [p for s, e in runs for p in range(s, e)] == fin
+    for step in (N.VariantStep(), N.RadicalStep()):  # the table steps edit where the plain scan found keys
+        plain = N._Work(w.text)
+        plain.starts, plain.ends = w.starts, w.ends
+        plain.apply(_old_table_edits(step, plain), step.name)
+        step.normalize(w)
+        assert (w.text, _alignment(w)) == (plain.text, _alignment(plain)), step.name
+        assert w.candidates() == N._cand_finder().positions(w.text)  # carried through the edits == a rescan
+
+
+def test_candidates_on_real_cloaked_text() -> None:
+    for t in ["壹贰叁肆 二〇二三年 陆军", "這個視頻儍逼 扌喿你 女马的 口丁咚", "月手女身口日车石 hello"]:
+        ns = normalize(t)
+        w = N._Work(t)
+        N._sequence(NormalizeConfig()).run(w)
+        assert ns.text == w.text
+    assert normalize("這個視頻儍逼，扌喿").text == "这个视频傻逼,操"
