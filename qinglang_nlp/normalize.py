@@ -1423,21 +1423,27 @@ def _abbr(path: str = "") -> dict[str, Any]:
                     if len(key) >= minimum and key not in table:
                         seen[key] = term if seen.get(key, term) == term else None
         table.update({k: v for k, v in seen.items() if v is not None})
-        latin, other = [], []
+        by_first: dict[str, list[str]] = {}  # Latin keys by first letter (keys are lower case), longest first
+        other = []
         for key in sorted(table, key=len, reverse=True):
             if key.isascii():
                 sep = _SEP2 if len(key) <= 2 else _SEP3
-                # the look-behind comes after the first letter so that re can skip ahead on the first letters
-                first = re.escape(key[0]) + f"(?<![a-z0-9]{re.escape(key[0])})"
-                latin.append(first + "".join(sep + re.escape(c) for c in key[1:]) + "(?![a-z0-9])")
+                by_first.setdefault(key[0], []).append(
+                    "".join(sep + re.escape(c) for c in key[1:]) + "(?![a-z0-9])")
             else:
                 post = "(?![a-z0-9])" if key[-1].isascii() else ""
                 other.append(re.escape(key) + post)
+        # One branch per first letter, its keys in the same order as in the flat alternation (longest first):
+        # only keys with the letter at hand can match there, so the first key that matches is the same, and re
+        # tries ~2 keys per candidate letter instead of all 47 (3.6 -> 2.4 ms/MB). The look-behind comes after
+        # the first letter so that re can skip ahead on the first letters.
+        latin = "|".join(re.escape(c) + f"(?<![a-z0-9]{re.escape(c)})(?:" + "|".join(rests) + ")"
+                         for c, rests in by_first.items())
         return {
             "table": table,
             # after case folding the text is lower case: without IGNORECASE re skips ahead on first letters
-            "latin": re.compile("|".join(latin)),
-            "latin_i": re.compile("|".join(latin), re.IGNORECASE),
+            "latin": re.compile(latin),
+            "latin_i": re.compile(latin, re.IGNORECASE),
             "other": re.compile("|".join(other), re.IGNORECASE),
             "first": re.compile(f"[{_charclass(k[0] for k in table if not k.isascii())}]"),
         }

@@ -291,3 +291,25 @@ def test_candidates_on_real_cloaked_text() -> None:
         N._sequence(NormalizeConfig()).run(w)
         assert ns.text == w.text
     assert normalize("這個視頻儍逼，扌喿").text == "这个视频傻逼,操"
+
+
+# ---- Latin abbreviations: one branch per first letter == the flat alternation ------------------------------
+
+def _flat_latin(flags: int = 0) -> re.Pattern:
+    latin = []
+    for key in sorted(N._abbr("")["table"], key=len, reverse=True):
+        if key.isascii():
+            sep = N._SEP2 if len(key) <= 2 else N._SEP3
+            first = re.escape(key[0]) + f"(?<![a-z0-9]{re.escape(key[0])})"
+            latin.append(first + "".join(sep + re.escape(c) for c in key[1:]) + "(?![a-z0-9])")
+    return re.compile("|".join(latin), flags)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(list("nmslcbtdyxwzqpSBNM1 *._-哈") + ["nmsl", "yyds", "sb", "cnm", "xswl", "awsl"]),
+                max_size=30).map("".join))
+def test_property_grouped_latin_abbreviations_equal_the_flat_alternation(t: str) -> None:
+    r = N._abbr("")
+    for rx, flat in ((r["latin"], _flat_latin()), (r["latin_i"], _flat_latin(re.IGNORECASE))):
+        assert [m.span() for m in rx.finditer(t)] == [m.span() for m in flat.finditer(t)]
+        assert [m.span() for m in rx.finditer(t.upper())] == [m.span() for m in flat.finditer(t.upper())]
