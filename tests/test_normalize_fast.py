@@ -313,3 +313,17 @@ def test_property_grouped_latin_abbreviations_equal_the_flat_alternation(t: str)
     for rx, flat in ((r["latin"], _flat_latin()), (r["latin_i"], _flat_latin(re.IGNORECASE))):
         assert [m.span() for m in rx.finditer(t)] == [m.span() for m in flat.finditer(t)]
         assert [m.span() for m in rx.finditer(t.upper())] == [m.span() for m in flat.finditer(t.upper())]
+
+
+def test_deletions_only_apply_equals_the_general_path() -> None:
+    text = "傻 逼*哈哈\u200b 你好 . 世界" * 20
+    edits = [(m.start(), m.end(), "", None, None) for m in re.finditer(r"[ *.\u200b]+", text)]
+    fast, slow = N._Work(text), N._Work(text)
+    for w in (fast, slow):  # from a non-identity alignment, as after an earlier step
+        w.apply([(0, 1, "傻傻", 0, 1)], "setup")
+    edits = [(s + 1, e + 1, r, a, b) for s, e, r, a, b in edits]
+    slow.log = []
+    fast.apply(edits, "t")
+    slow.apply(edits, "t")
+    assert fast.text == slow.text and fast.text.startswith("傻傻逼哈哈你好世界")
+    assert _alignment(fast) == _alignment(slow)
