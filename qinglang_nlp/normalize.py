@@ -494,6 +494,30 @@ class _Work:
             self.starts, self.ends = ns, ne
             self._after_edit(text, "".join(map(text.__getitem__, cuts)), edits)
             return
+        if self.log is None and all(a == s and b == e > s for s, e, _, a, b in edits):
+            # every edit anchored to its own span (1:n maps, repeats, abbreviations): each output character of
+            # an edit gets the span's first start and last end; pieces joined by C-level maps as above
+            ss, es = list(map(_ED_START, edits)), list(map(_ED_END, edits))
+            reps = list(map(_ED_REPL, edits))
+            ks = list(map(len, reps))
+            cuts = list(map(slice, [0, *es], [*ss, len(text)]))
+            firsts = list(map(slice, ss, map((1).__add__, ss)))
+            lasts = list(map(slice, map((-1).__add__, es), es))
+            n = 2 * len(edits) + 1
+            texts: list[Any] = [None] * n
+            texts[0::2] = map(text.__getitem__, cuts)
+            texts[1::2] = reps
+            new = []
+            for arr, spans in ((starts, firsts), (ends, lasts)):
+                pieces: list[Any] = [None] * n
+                pieces[0::2] = map(memoryview(arr).__getitem__, cuts)
+                pieces[1::2] = map(operator.mul, map(arr.__getitem__, spans), ks)
+                out_arr = array("i")
+                out_arr.frombytes(b"".join(pieces))
+                new.append(out_arr)
+            self.starts, self.ends = new
+            self._after_edit(text, "".join(texts), edits)
+            return
         out: list[str] = []
         ns = array("i")
         ne = array("i")

@@ -327,3 +327,21 @@ def test_deletions_only_apply_equals_the_general_path() -> None:
     slow.apply(edits, "t")
     assert fast.text == slow.text and fast.text.startswith("傻傻逼哈哈你好世界")
     assert _alignment(fast) == _alignment(slow)
+
+
+def test_self_anchored_apply_equals_the_general_path() -> None:
+    text = "好看…哈哈哈哈哈 nmsl ⑩ 𝐬𝐛" * 20
+    edits = []
+    for m in re.finditer(r"…|哈{3,}|nmsl|⑩|𝐬𝐛", text):
+        s, e = m.span()
+        repl = {"…": "...", "nmsl": "你妈死了", "⑩": "10", "𝐬𝐛": "sb"}.get(m.group(), "哈")
+        edits.append((s, e, repl, s, e))
+    fast, slow = N._Work(text), N._Work(text)
+    for w in (fast, slow):  # from a non-identity alignment, as after an earlier step
+        w.apply([(0, 1, "好好", 0, 1)], "setup")
+    edits = [(s + 1, e + 1, r, a + 1, b + 1) for s, e, r, a, b in edits]
+    slow.log = []
+    fast.apply(edits, "t")
+    slow.apply(edits, "t")
+    assert fast.text == slow.text and fast.text.startswith("好好看...哈 你妈死了 10 sb")
+    assert _alignment(fast) == _alignment(slow)
