@@ -283,23 +283,28 @@ def test_moderator_on_the_onnx_folder_keeps_the_contract(tiny: tuple[Path, Path]
     assert batch[len(TEXTS) + 1].scores == {"fanquan": 0.0, "vulgar": 0.0, "rumor": 0.0}
 
 
+def stacked_folder(onnx_dir: Path, baseline_dir: Path, out: Path, weights: tuple[float, float]) -> Path:
+    """A stacked model folder of an exported ONNX member and a baseline member, with fixed stacker weights."""
+    from qinglang_nlp.modelio import write_manifest
+
+    shutil.copytree(onnx_dir, out / "transformer")
+    shutil.copytree(baseline_dir, out / "baseline")
+    cfg = read_config(onnx_dir)
+    stacked = {"kind": "stacked", "categories": cfg["categories"], "members": ["transformer", "baseline"],
+               "stacker": {c: {"weights": list(weights), "bias": 0.0} for c in cfg["categories"]},
+               "thresholds": cfg["thresholds"], "decision": cfg["decision"], "normalize": cfg["normalize"]}
+    (out / "config.json").write_text(json.dumps(stacked), encoding="utf-8")
+    write_manifest(out)
+    return out
+
+
 def test_stacked_with_an_onnx_member_scores_and_points_like_it(tiny: tuple[Path, Path], tiny_model_dir: Path,
                                                                tmp_path: Path) -> None:
     """A stack that weights only the ONNX member reproduces its scores and its best-window spans."""
-    from qinglang_nlp.modelio import write_manifest
     from qinglang_nlp.stacked import StackedClassifier
 
     _, out = tiny
-    d = tmp_path / "stacked"
-    shutil.copytree(out, d / "transformer")
-    shutil.copytree(tiny_model_dir, d / "baseline")
-    onnx_cfg = read_config(out)
-    cfg = {"kind": "stacked", "categories": onnx_cfg["categories"], "members": ["transformer", "baseline"],
-           "stacker": {c: {"weights": [1.0, 0.0], "bias": 0.0} for c in onnx_cfg["categories"]},
-           "thresholds": onnx_cfg["thresholds"], "decision": onnx_cfg["decision"],
-           "normalize": onnx_cfg["normalize"]}
-    (d / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    write_manifest(d)
+    d = stacked_folder(out, tiny_model_dir, tmp_path / "stacked", (1.0, 0.0))
     stacked = load_classifier(d, read_config(d))
     assert isinstance(stacked, StackedClassifier)
     texts = [normalize(t).text for t in TEXTS + [LONG]]

@@ -2,8 +2,6 @@
 transformer scores; calibration on dev for a recall target; the cascade file carries it."""
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +10,12 @@ import pytest
 pytest.importorskip("torch", reason="the tiny ONNX member is exported with torch (pip install .[train])")
 pytest.importorskip("transformers", reason="export needs transformers (pip install .[train])")
 
-from test_onnx import LONG, TEXTS, tiny  # noqa: F401  (``tiny`` is the module-scoped ONNX fixture)
+from test_onnx import LONG, TEXTS, stacked_folder, tiny  # noqa: F401  (``tiny`` is the module-scoped ONNX fixture)
 
 import qinglang_nlp as ql
 from qinglang_nlp.cascade import Cascade, calibrate, calibrate_window_gate
 from qinglang_nlp.classifier import load_classifier
-from qinglang_nlp.modelio import read_config, write_manifest
+from qinglang_nlp.modelio import read_config
 from qinglang_nlp.normalize import normalize
 from qinglang_nlp.stacked import StackedClassifier, gate_keep
 
@@ -47,17 +45,7 @@ def test_gate_keeps_single_windows_each_texts_best_window_and_windows_over_the_c
 @pytest.fixture()
 def stacked(tiny, tiny_model_dir, tmp_path) -> Path:  # noqa: F811
     """A stack of the tiny ONNX model and the tiny baseline, both weighted."""
-    _, out = tiny
-    d = tmp_path / "stacked"
-    shutil.copytree(out, d / "transformer")
-    shutil.copytree(tiny_model_dir, d / "baseline")
-    cfg = read_config(out)
-    cfg = {"kind": "stacked", "categories": cfg["categories"], "members": ["transformer", "baseline"],
-           "stacker": {c: {"weights": [2.0, 1.0], "bias": 0.0} for c in cfg["categories"]},
-           "thresholds": cfg["thresholds"], "decision": cfg["decision"], "normalize": cfg["normalize"]}
-    (d / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    write_manifest(d)
-    return d
+    return stacked_folder(tiny[1], tiny_model_dir, tmp_path / "stacked", (2.0, 1.0))
 
 
 def test_gated_scores_are_the_stack_of_the_kept_windows(stacked, tiny):  # noqa: F811
