@@ -155,8 +155,7 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
         return clf.combine(member_probs) >= thr
 
     full = flags(np.ones(len(ws.item), dtype=bool))
-    off = np.full(n_cat, np.inf)
-    base = gate_keep(ws.item, g, off)
+    base = gate_keep(ws.item, g, np.full(n_cat, np.inf))  # single windows and each text's best windows
     cut = np.full(n_cat, np.inf)
     stats: dict[str, Any] = {"n": n, "windows": len(ws.item), "tokens": int(ws.n_tokens.sum()),
                              "target_recall": target_recall, "categories": {}}
@@ -168,9 +167,8 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
             continue
         cut[j] = 0.0  # every window: recall 1 by construction, the fallback if no higher cut-off reaches the target
         for t in [np.inf, *np.unique(g[:, j])[::-1]]:
-            c_j = off.copy()
-            c_j[j] = t
-            if (flags(base | gate_keep(ws.item, g, c_j))[pos, j]).mean() >= target_recall:
+            # = gate_keep with only this category's cut-off set, without redoing the per-text sorts
+            if (flags(base | (g[:, j] >= t))[pos, j]).mean() >= target_recall:
                 cut[j] = t
                 break
     keep = gate_keep(ws.item, g, cut)

@@ -518,9 +518,8 @@ def _initials_words(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def _initials_words_cached(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """:func:`_initials_words`, kept in ``$QINGLANG_CACHE`` (about 2 s of CPU to build, 0.1 s to read back).
 
-    The file name carries a hash of everything the table depends on (the LM's characters, the initialism table,
-    the readings of those characters, the building code, the initialism table, the bundled lists, jieba's
-    dictionary file and the word limits). Any failure to read or write the cache falls back to building."""
+    The file name carries a hash of everything the table depends on (the LM's characters and their readings, the
+    building code, the initialism table, the bundled lists, jieba's dictionary file and the word limits). Any failure to read or write the cache falls back to building."""
     import hashlib
     import inspect
     import tempfile
@@ -533,7 +532,10 @@ def _initials_words_cached(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray
     from .normalize import _syllables
 
     h = hashlib.sha256(repr(("initials-words-v1", _WORD_LEN, _WORDS_PER_KEY, _NSPECIAL)).encode())
-    h.update(inspect.getsource(_initials_words).encode())
+    try:
+        h.update(inspect.getsource(_initials_words).encode())
+    except (OSError, TypeError):  # installed without sources (.pyc only): the version string above must do
+        pass
     h.update(np.ascontiguousarray(lm.chars).tobytes())
     syl = _syllables()  # the readings the table is built from, not only the version that produced them
     h.update("\n".join(syl.get(c, "") for c in map(chr, lm.chars.tolist())).encode())
