@@ -182,17 +182,43 @@ class Repeat(NamedTuple):
 
 class _Chunk:
     """What the Normalized objects of one batch chunk (or one ``normalize`` call) share: the alignment arrays of
-    the joined text (``None`` = identity), each text's offsets in the joined normalised text (``los``) and in the
-    joined original (``bases``), and the raw parts and repeats (original offsets) with, for text ``k``, its own
-    at ``parts[part_at[k]:part_at[k + 1]]`` (``part_at`` None = no parts; likewise ``rep_at``)."""
+    the joined text (``None`` = identity), the lists of the chunk's normalised texts and originals (``texts``,
+    ``originals``: text ``k`` of the chunk is ``texts[k]``), and the raw parts and repeats (original offsets).
 
-    __slots__ = ("bases", "ends", "los", "part_at", "parts", "rep_at", "repeats", "starts")
+    Everything else is derived on first use, not while the batch runs (most callers never need it): each text's
+    offsets in the joined normalised text and in the joined original (``offsets``), and the parts and repeats
+    sorted, with text ``k``'s own at ``parts[part_at[k]:part_at[k + 1]]`` (``index``; ``part_at`` None = no
+    parts, likewise ``rep_at``). Threads may race to derive them: both compute the same values."""
 
-    def __init__(self, starts: array | None, ends: array | None, los: list[int], bases: list[int],
-                 parts: list | None = None, repeats: list | None = None):
-        self.starts, self.ends, self.los, self.bases = starts, ends, los, bases
-        self.parts, self.part_at = parts or [], _first_at([p[1] for p in parts], bases) if parts else None
-        self.repeats, self.rep_at = repeats or [], _first_at([r[2] for r in repeats], bases) if repeats else None
+    __slots__ = ("_index", "_offs", "_raw", "ends", "originals", "starts", "texts")
+
+    def __init__(self, starts: array | None, ends: array | None, texts: list[str], originals: list[str],
+                 parts: list | None = None, repeats: list | None = None, sort_repeats: bool = True):
+        self.starts, self.ends, self.texts, self.originals = starts, ends, texts, originals
+        self._raw = (parts, repeats, sort_repeats)
+        self._offs: tuple[list[int], list[int]] | None = None
+        self._index: tuple | None = None
+
+    def offsets(self) -> tuple[list[int], list[int]]:
+        """``(los, bases)``: every text's offset in the joined normalised text and in the joined original."""
+        got = self._offs
+        if got is None:
+            n = len(self.texts)
+            got = self._offs = (_offsets(map(len, self.texts), n), _offsets(map(len, self.originals), n))
+        return got
+
+    def index(self) -> tuple[list, list[int] | None, list, list[int] | None]:
+        """``(parts, part_at, repeats, rep_at)``: the raw parts sorted by original span, the raw repeats (sorted
+        by original start in a batch chunk), and where each text's own begin."""
+        got = self._index
+        if got is None:
+            parts, repeats, sort_repeats = self._raw
+            bases = self.offsets()[1]
+            parts = sorted(parts, key=_part_key) if parts else []
+            repeats = (sorted(repeats, key=_repeat_key) if sort_repeats else list(repeats)) if repeats else []
+            got = self._index = (parts, _first_at([p[1] for p in parts], bases) if parts else None,
+                                 repeats, _first_at([r[2] for r in repeats], bases) if repeats else None)
+        return got
 
 
 def _first_at(sorted_starts: list[int], bases: list[int]) -> list[int]:
@@ -235,12 +261,12 @@ class Normalized:
         if alignments is None:
             if len(original) != len(text):
                 raise ValueError("alignments are required when text and original differ in length")
-            self._chunk = _Chunk(None, None, [0], [0])
+            self._chunk = _Chunk(None, None, [text], [original])
         else:
             if len(alignments) != len(text):
                 raise ValueError(f"{len(alignments)} alignments for a text of {len(text)} characters")
             self._chunk = _Chunk(array("i", [a for a, _ in alignments]), array("i", [b for _, b in alignments]),
-                                 [0], [0])
+                                 [text], [original])
 
     # In batch results ``_parts`` and ``_repeats`` stay unset until first read (one attribute less to set on
     # 18,000 objects per MB).
@@ -266,7 +292,9 @@ class Normalized:
     def _resolve(self) -> None:
         """Build the ``Part`` and ``Repeat`` objects of this text from the chunk's raw (original-offset) ones."""
         c, k, text = self._chunk, self._k, self.text
-        starts, lo, base = c.starts, c.los[k], c.bases[k]
+        los, bases = c.offsets()
+        starts, lo, base = c.starts, los[k], bases[k]
+        parts, part_at, repeats, rep_at = c.index()
         hi = lo + len(text)
 
         def to_norm(os_: int, oe: int) -> tuple[int, int]:
@@ -275,13 +303,13 @@ class Normalized:
             return bisect.bisect_left(starts, os_, lo, hi) - lo, bisect.bisect_left(starts, oe, lo, hi) - lo
 
         plist = []
-        if c.part_at is not None:
-            for kind, os_, oe, value in c.parts[c.part_at[k]:c.part_at[k + 1]]:
+        if part_at is not None:
+            for kind, os_, oe, value in parts[part_at[k]:part_at[k + 1]]:
                 s, e = to_norm(os_, oe)
                 plist.append(Part(kind, s, e, os_ - base, oe - base, value if kind == "emoji" else text[s:e]))
         rlist = []
-        if c.rep_at is not None:
-            for ch, cnt, os_, oe in c.repeats[c.rep_at[k]:c.rep_at[k + 1]]:
+        if rep_at is not None:
+            for ch, cnt, os_, oe in repeats[rep_at[k]:rep_at[k + 1]]:
                 s, e = to_norm(os_, oe)
                 rlist.append(Repeat(ch, cnt, s, e, os_ - base, oe - base))
         self._repeats = tuple(rlist)  # threads may race here: both build the same values
@@ -294,15 +322,17 @@ class Normalized:
         c = self._chunk
         if c.starts is None:
             return [(i, i + 1) for i in range(n)]
-        lo, b = c.los[self._k], c.bases[self._k]
+        los, bases = c.offsets()
+        lo, b = los[self._k], bases[self._k]
         return [(s - b, e - b) for s, e in zip(c.starts[lo:lo + n], c.ends[lo:lo + n])]
 
     def _span(self, i: int) -> tuple[int, int]:
         c = self._chunk
         if c.starts is None:
             return i, i + 1
-        j = c.los[self._k] + i
-        b = c.bases[self._k]
+        los, bases = c.offsets()
+        j = los[self._k] + i
+        b = bases[self._k]
         return c.starts[j] - b, c.ends[j] - b
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
@@ -1820,7 +1850,7 @@ def normalize(text: str, config: NormalizeConfig | dict | None = None) -> Normal
     _sequence(cfg).run(w)
     out = Normalized.__new__(Normalized)
     out.original, out.text, out._k = text, w.text, 0
-    out._chunk = _Chunk(w.starts, w.ends, [0], [0], sorted(w.parts, key=_part_key), w.repeats)
+    out._chunk = _Chunk(w.starts, w.ends, [w.text], [text], w.parts, w.repeats, sort_repeats=False)
     return out
 
 
@@ -1862,31 +1892,39 @@ def _batch(texts: list[str], cfg: NormalizeConfig, out: list) -> None:
     longer than a chunk) are normalised one by one; they are found by one scan of each joined chunk.
     """
     lens = list(map(len, texts))
-    offs_all = _offsets(lens, len(lens))  # offs_all[i]: start of text i in the join of all texts
-    ends = offs_all[1:]  # ends[i]: end of text i (plus separator), joined
-    a, n = 0, len(texts)
+    n = len(texts)
+    # ends[i]: the end of text i (plus separator) in the join of all texts; for many texts a numpy array, so
+    # that finding the chunks' ends makes no Python int per text
+    if n < _SHORT:
+        ends: Any = _offsets(lens, n)[1:]
+        find = functools.partial(bisect.bisect_left, ends)
+    else:
+        import numpy as np
+
+        ends = np.cumsum(np.fromiter(lens, dtype=np.int64, count=n) + _SEP_LEN)
+        find = ends.searchsorted
+    a = 0
     while a < n:
-        b = min(n, bisect.bisect_left(ends, (ends[a - 1] if a else 0) + _BATCH_CHARS, a) + 1)
+        b = min(n, int(find((int(ends[a - 1]) if a else 0) + _BATCH_CHARS)) + 1)
         idx = range(a, b)
-        joined = _BATCH_SEP.join(texts[a:b])
+        chunk_texts = texts[a:b]
+        joined = _BATCH_SEP.join(chunk_texts)
         alone = set()
         if joined.count("\U0010fffd") != b - a - 1:
             alone.update(i for i in idx if "\U0010fffd" in texts[i])
         if cfg.html and ("<" in joined or "\uff1c" in joined):  # str search: faster than a regex scan
-            offs = ends[a:b]
-            base = ends[a - 1] if a else 0
-            alone.update(a + bisect.bisect_right(offs, base + m.start()) for m in _HTML_HINT.finditer(joined))
+            offs = _offsets(lens[a:b], b - a)[1:]
+            alone.update(a + bisect.bisect_right(offs, m.start()) for m in _HTML_HINT.finditer(joined))
         if max(lens[a:b]) > _BATCH_CHARS:
             alone.update(i for i in idx if lens[i] > _BATCH_CHARS)
         if alone:
             for i in sorted(alone):
                 out[i] = normalize(texts[i], cfg)
             idx = [i for i in idx if i not in alone]
-            joined = _BATCH_SEP.join(texts[i] for i in idx)
+            chunk_texts = [texts[i] for i in idx]
+            joined = _BATCH_SEP.join(chunk_texts)
         if idx:
-            # a whole range: its offsets in its own join are those in the join of all, shifted
-            bases = list(map((-offs_all[a]).__add__, offs_all[a:b + 1])) if isinstance(idx, range) else None
-            _run_chunk(texts, idx, joined, cfg, out, bases)
+            _run_chunk(chunk_texts, idx, joined, cfg, out)
         a = b
 
 
@@ -1902,23 +1940,18 @@ def _offsets(lens: Iterable[int], n: int) -> list[int]:
     return out.tolist()
 
 
-def _run_chunk(texts: list[str], idx: _Seq[int], joined: str, cfg: NormalizeConfig, out: list,
-               bases: list[int] | None = None) -> None:
-    """Normalise the texts ``idx`` joined (``joined``) and cut the result into one Normalized per text
-    (``bases``: the texts' offsets in ``joined``, if known)."""
+def _run_chunk(originals: list[str], idx: _Seq[int], joined: str, cfg: NormalizeConfig, out: list) -> None:
+    """Normalise the texts ``originals`` (at ``idx`` in ``out``) joined (``joined``) and cut the result into one
+    Normalized per text."""
     w = _Work(joined)
     _sequence(cfg).run(w)
     pieces = w.text.split(_BATCH_SEP)
-    if len(pieces) != len(idx):  # a step touched the separator: fall back to one text at a time
-        for i in idx:
-            out[i] = normalize(texts[i], cfg)
-        return
-    originals = texts[idx.start:idx.stop] if isinstance(idx, range) else [texts[i] for i in idx]
     n = len(pieces)
-    if bases is None:
-        bases = _offsets(map(len, originals), n)
-    chunk = _Chunk(w.starts, w.ends, _offsets(map(len, pieces), n), bases,
-                   sorted(w.parts, key=_part_key), sorted(w.repeats, key=_repeat_key))
+    if n != len(originals):  # a step touched the separator: fall back to one text at a time
+        for i, t in zip(idx, originals):
+            out[i] = normalize(t, cfg)
+        return
+    chunk = _Chunk(w.starts, w.ends, pieces, originals, w.parts, w.repeats)
     objs = list(map(Normalized.__new__, repeat(Normalized, n)))
     for o, t, piece, k in zip(objs, originals, pieces, range(n)):  # the hot loop: 18,000 texts per MB
         o.original = t
@@ -1928,8 +1961,8 @@ def _run_chunk(texts: list[str], idx: _Seq[int], joined: str, cfg: NormalizeConf
     if isinstance(idx, range):
         out[idx.start:idx.stop] = objs
     else:
-        for i, n in zip(idx, objs):
-            out[i] = n
+        for i, o in zip(idx, objs):
+            out[i] = o
 
 
 def explain(text: str, config: NormalizeConfig | dict | None = None) -> list[dict[str, Any]]:
