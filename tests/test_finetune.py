@@ -151,6 +151,22 @@ def test_prepare_masks_unjudged_categories(prepared):
     assert d.lengths.max() <= 32
 
 
+def test_stale_reasons_name_changed_data_and_config(prepared, monkeypatch):
+    import qinglang_nlp.train.finetune as ft
+    from qinglang_nlp.datasets import Record
+
+    cfg, out = prepared
+    recs = _records()
+    monkeypatch.setattr(ft, "collect_records", lambda c, d=None: recs)
+    assert ft.stale_reasons(cfg, out) == []
+    # one more 饭圈 item (a new annotation round) makes the folder stale, naming the set
+    recs["train"]["fanquan"] = recs["train"]["fanquan"] + [
+        Record("你家哥哥塌房了还洗", "fanquan", "fanquan:999", {"fanquan": 1, "vulgar": None, "rumor": None}, {})]
+    assert ft.stale_reasons(cfg, out) == ["fanquan/train: records changed"]
+    assert ft.stale_reasons(dict(cfg, epochs=5), out)[0].startswith("config differs")
+    assert ft.stale_reasons(cfg, out.parent / "nowhere") == [f"{out.parent / 'nowhere' / 'prepared.json'} does not exist"]
+
+
 def test_masked_bce_ignores_unknown():
     from qinglang_nlp.train.finetune import masked_bce
     z = torch.tensor([[2.0, -1.0], [0.5, 3.0]])

@@ -9,6 +9,8 @@
 #   .venv/bin/python -m qinglang_nlp.train.finetune prepare --config training/configs/e5small_multitask.json \
 #       --out runs/carry/prepared
 #   cp runs/backbone/backbone.npz runs/carry/
+#   .venv/bin/python -m qinglang_nlp.train.finetune check --config training/configs/e5small_multitask.json \
+#       --prepared runs/carry/prepared      # exit 1, naming the set, if the corpus or config changed since
 #
 # Device call (from the session's tool):  run(command="bash training/gpu_train.sh", carry=["runs/carry"],
 #                                              timeout_s=540)

@@ -47,6 +47,7 @@ __all__ = [
     "masked_bce",
     "prepare",
     "prepare_records",
+    "stale_reasons",
     "train",
 ]
 
@@ -142,6 +143,32 @@ def collect_records(cfg: dict[str, Any], data_dir: str | None = None) -> dict[st
     return out
 
 
+def _record_hashes(records: dict[str, dict[str, list[Any]]]) -> dict[str, str]:
+    """``{"<dataset>/<split>": sha256}`` of every record list, as saved in ``prepared.json``."""
+    return {f"{name}/{'dev' if split == 'eval' else split}": _sha_obj([[r.id, r.text, r.labels, r.fine] for r in recs])
+            for split, by_name in records.items() for name, recs in by_name.items()}
+
+
+def stale_reasons(cfg: dict[str, Any], prepared: str | os.PathLike, data_dir: str | None = None) -> list[str]:
+    """Why the prepared folder no longer matches ``cfg`` and the data (empty list: it is current).
+
+    Compares the config hash and every dataset's record hash with ``prepared.json``: a folder prepared before
+    the 饭圈 corpus or a dataset changed would otherwise train a GPU run on old data without a word."""
+    info_path = Path(prepared) / "prepared.json"
+    if not info_path.is_file():
+        return [f"{info_path} does not exist"]
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    out = []
+    if info.get("config_sha256") != _sha_obj(cfg):
+        out.append("config differs from the one the folder was prepared with")
+    old, new = info.get("data_hashes", {}), _record_hashes(collect_records(cfg, data_dir))
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: " + ("not in the prepared folder" if key not in old else
+                                      "no longer in the data" if key not in new else "records changed"))
+    return out
+
+
 def _sample(recs: list[Any], n: int | None, rng: random.Random) -> list[Any]:
     if n is None or len(recs) <= n:
         return list(recs)
@@ -172,13 +199,11 @@ def prepare_records(records: dict[str, dict[str, list[Any]]], cfg: dict[str, Any
     rng = random.Random(cfg["seed"])
     rows: list[tuple[str, list[int], list[int], int, int]] = []
     sources: list[str] = []
-    hashes: dict[str, str] = {}
+    hashes = _record_hashes(records)
     counts: dict[str, dict[str, int]] = {}
     weak = cfg.get("weak_negatives") or {}
     for split, by_name in records.items():
         for name, recs in by_name.items():
-            hashes[f"{name}/{'dev' if split == 'eval' else split}"] = _sha_obj(
-                [[r.id, r.text, r.labels, r.fine] for r in recs])
             if split == "train":
                 kept = _sample(recs, (cfg["datasets"].get(name) or {}).get("max_rows"), rng)
             else:
@@ -752,6 +777,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-train-rows", type=int, default=None,
                    help="cap every training set at this many rows (smoke runs)")
     p.add_argument("--max-dev-rows", type=int, default=None, help="cap every dev set at this many rows")
+    ck = sub.add_parser("check", help="exit 1 (saying why) if a prepared folder is stale for this config and data")
+    ck.add_argument("--config", required=True)
+    ck.add_argument("--prepared", required=True)
+    ck.add_argument("--data", default=None)
     t = sub.add_parser("train", help="fine-tune (resumes from <run>/state.pt unless --no-resume)")
     t.add_argument("--config", required=True)
     t.add_argument("--prepared", required=True)
@@ -779,6 +808,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "assemble":
         print(assemble(a.delta, a.backbone, a.out))
         return 0
+    if a.cmd == "check":
+        reasons = stale_reasons(load_config(a.config), a.prepared, a.data)
+        for r in reasons:
+            print(f"stale: {r}", file=sys.stderr)
+        if not reasons:
+            print(f"{a.prepared}: current")
+        return 1 if reasons else 0
     if a.cmd == "prepare":
         cfg = load_config(a.config)
         if a.max_train_rows:
