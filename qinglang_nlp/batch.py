@@ -527,6 +527,8 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
         raise ValueError(f"unsupported output format {out_fmt!r} (jsonl, parquet)")
     if out_fmt == "parquet":
         _arrow()
+    if out.resolve() == inp.resolve() or (out.exists() and out.samefile(inp)):
+        raise ValueError(f"output {out} is the input file; write the scores to another path")
     spath = state_path(out)
     want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
             "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),

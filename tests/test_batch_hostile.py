@@ -1,0 +1,33 @@
+"""Batch scoring and reports under hostile input and a flaky machine: each test is a bug that was found and fixed."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from test_batch import _write_jsonl
+
+from qinglang_nlp.batch import score_file
+from qinglang_nlp.cli import main
+
+POSTS = [
+    {"id": "wb-1", "account": "路人甲", "text": "今天天气不错，适合出去走走。"},
+    {"id": "wb-2", "account": "路人乙", "text": "你这个傻逼，滚远点"},
+    {"id": "wx-3", "account": "偶像指数榜", "title": "本周榜单", "content": "<p>姐妹们今天打投任务每人五十票</p>"},
+]
+
+
+@pytest.fixture()
+def model(tiny_model):
+    return tiny_model
+
+
+def test_output_that_is_the_input_is_refused_and_the_input_survives(model, tmp_path):
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS)
+    before = inp.read_bytes()
+    for kw in ({}, {"overwrite": True}):
+        with pytest.raises(ValueError, match="is the input"):
+            score_file(model, inp, inp, **kw)
+        with pytest.raises(ValueError, match="is the input"):  # the same file by another name
+            score_file(model, inp, tmp_path / "." / "posts.jsonl", **kw)
+    assert inp.read_bytes() == before
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(inp), "--overwrite", "-m", str(model.path), "-q"])
+    assert r.exit_code == 1 and "is the input" in r.output and inp.read_bytes() == before
