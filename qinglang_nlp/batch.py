@@ -497,6 +497,21 @@ def _check_state(state: dict[str, Any], want: dict[str, Any], output: Path) -> N
                 f"({state.get(k)!r}, now {want.get(k)!r}); rerun with --overwrite to start over")
 
 
+def _check_committed(state: dict[str, Any], output: Path, out_fmt: str) -> None:
+    """Raise :class:`ResumeError` when what the state says is committed is no longer on disk."""
+    again = "; rerun with --overwrite to score again"
+    if out_fmt == "jsonl" or state.get("complete"):
+        if not output.is_file():
+            raise ResumeError(f"{output} is missing but {state_path(output).name} records {state['rows']} "
+                              f"committed rows{again}")
+        if out_fmt == "jsonl" and output.stat().st_size < state["bytes"]:
+            raise ResumeError(f"{output} is shorter than its committed state ({state['bytes']} bytes){again}")
+        return
+    lost = [k for k in range(state["parts"]) if not (parts_dir(output) / f"part-{k:06d}.parquet").is_file()]
+    if lost:
+        raise ResumeError(f"{parts_dir(output)}: committed part {lost[0]} of {state['parts']} is missing{again}")
+
+
 def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathLike | IO[str],
                fields: FieldMap = FieldMap(), batch_size: int = 64, fmt: str | None = None,
                out_fmt: str | None = None, resume: bool = True, overwrite: bool = False,
@@ -547,14 +562,12 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
         except ValueError as e:
             raise ResumeError(f"{spath}: unreadable resume state ({e}); rerun with --overwrite") from None
         _check_state(state, want, out)
+        _check_committed(state, out, out_fmt)
         if state.get("complete"):
             shutil.rmtree(parts_dir(out), ignore_errors=True)  # a crash between the merge and the clean-up
             done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}))
             done.resumed_from, done.complete = done.rows, True
             return done
-        if out_fmt == "jsonl" and (not out.exists() or out.stat().st_size < state["bytes"]):
-            raise ResumeError(f"{out} is shorter than its committed state ({state['bytes']} bytes); "
-                              "rerun with --overwrite")
     elif out.exists():
         raise ResumeError(f"{out} exists but has no resume state ({spath.name}); pass --overwrite to replace it")
     if state is None:

@@ -1,11 +1,13 @@
 """Batch scoring and reports under hostile input and a flaky machine: each test is a bug that was found and fixed."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
-from test_batch import _write_jsonl
+from test_batch import _CrashAfter, _write_jsonl
 
-from qinglang_nlp.batch import score_file
+from qinglang_nlp.batch import ResumeError, parts_dir, read_scored, score_file, state_path
 from qinglang_nlp.cli import main
 
 POSTS = [
@@ -31,3 +33,28 @@ def test_output_that_is_the_input_is_refused_and_the_input_survives(model, tmp_p
     assert inp.read_bytes() == before
     r = CliRunner().invoke(main, ["score", str(inp), "-o", str(inp), "--overwrite", "-m", str(model.path), "-q"])
     assert r.exit_code == 1 and "is the input" in r.output and inp.read_bytes() == before
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_committed_output_that_went_missing_is_not_reported_complete(model, tmp_path, ext):
+    if ext == "parquet":
+        pytest.importorskip("pyarrow", reason="Parquet output needs pyarrow")
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 10)
+    out = tmp_path / f"scored.{ext}"
+    score_file(model, inp, out)
+    out.unlink()  # a user cleaning up, or a disk that lost the file: the state still says complete
+    with pytest.raises(ResumeError, match="missing"):
+        score_file(model, inp, out)
+    assert score_file(model, inp, out, overwrite=True).rows == 30 and len(list(read_scored(out))) == 30
+
+
+def test_partial_parquet_output_with_missing_parts_is_refused(model, tmp_path):
+    pytest.importorskip("pyarrow", reason="Parquet output needs pyarrow")
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 10)
+    out = tmp_path / "scored.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(_CrashAfter(model, 2), inp, out, batch_size=4, chunk_rows=4)
+    assert json.loads(state_path(out).read_text())["parts"] == 2
+    (parts_dir(out) / "part-000000.parquet").unlink()
+    with pytest.raises(ResumeError, match="missing"):
+        score_file(model, inp, out, batch_size=4, chunk_rows=4)
