@@ -396,7 +396,7 @@ class _Work:
         self.text = original
         self.starts: array | None = None  # None = identity alignment
         self.ends: array | None = None
-        self.parts: list[tuple[str, int, int, str]] = []  # (kind, orig_s, orig_e, value)
+        self.parts: list[tuple[str, int, int, str | None]] = []  # (kind, orig_s, orig_e, value: emoji only)
         self.repeats: list[tuple[str, int, int, int]] = []  # (char, count, orig_s, orig_e)
         self.inner_mentions: list[tuple[int, int]] = []  # ORIGINAL spans of @mentions inside topics/titles
         self.log = log
@@ -414,12 +414,15 @@ class _Work:
             got = self._cps = (self.text, np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype="<u4"))
         return got[1]
 
-    def remember_codepoints(self, cps: Any) -> None:
-        """Record the code points of the current text (and so its astral characters), which a step has at hand."""
+    def remember_codepoints(self, cps: Any, astral: frozenset[str] | None = None) -> None:
+        """Record the code points of the current text (and so its astral characters, unless given), which a step
+        has at hand."""
         import numpy as np
 
         self._cps = (self.text, cps)
-        self._astral = (self.text, frozenset(map(chr, np.unique(cps[cps >= 0x10000]).tolist())))
+        if astral is None:
+            astral = frozenset(map(chr, np.unique(cps[cps >= 0x10000]).tolist()))
+        self._astral = (self.text, astral)
 
     def astral_chars(self) -> frozenset[str]:
         """The astral characters (emoji, rare CJK) that the current text may contain: a superset, shared by the
@@ -808,7 +811,7 @@ class InvisibleStep(Step):
     def normalize(self, w: _Work) -> None:
         text = w.text
         if len(text) >= _SHORT:  # one table lookup per character (3x faster than the two regex scans below)
-            if not _invisible_table()[w.codepoints()].any():
+            if not _invisible_table().take(w.codepoints()).any():
                 return
         elif _INVISIBLE_HINT.search(text) is None and (
                 _ASTRAL.search(text) is None or _INVISIBLE_AST_RE.search(text) is None):
@@ -931,6 +934,26 @@ def _not_stable():
     return _cached("not_stable", build)
 
 
+def _unicode_flags(flags: tuple[bool, bool, bool, bool], many: dict[str, str]) -> tuple[Any, frozenset[str]]:
+    """For ``UnicodeStep._chunk_path``: a uint8 table over all code points (1: has a 1:n map, 2: unstable for
+    NFKC (only when ``nfkc``), 4: astral, except the batch separator's character) and the 1:n-mapped characters
+    whose replacement is empty or holds an unstable character (after which the NFKC check must look)."""
+    def build():
+        import numpy as np
+
+        t = np.zeros(0x110000, dtype=np.uint8)
+        t[0x10000:] = 4
+        t[ord(_SEP_CHAR)] = 0  # not astral here (the caller adds it); private use: NFKC-stable, no 1:n map
+        if flags[0]:
+            t[_not_stable()] |= 2
+        if many:
+            t[[ord(c) for c in many]] |= 1
+        bad = frozenset(c for c, r in many.items()
+                        if not r or (flags[0] and any(_not_stable()[ord(x)] for x in r)))
+        return t, bad
+    return _cached(f"unicode_flags:{flags}", build)
+
+
 def _nfkc_normal(text: str, a: Any = None) -> bool:
     """``unicodedata.is_normalized("NFKC", text)``, checked only around the characters that can make a text
     non-normal. NFKC can be computed segment by segment, split before any character with Quick_Check=Yes and
@@ -942,7 +965,7 @@ def _nfkc_normal(text: str, a: Any = None) -> bool:
 
     if a is None:
         a = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    hits = np.flatnonzero(_not_stable()[a])
+    hits = np.flatnonzero(_not_stable().take(a))
     if not hits.size:
         return True
     bounds = np.flatnonzero((a < 0x80) | ((a >= 0x4E00) & (a < 0xA000)))
@@ -983,23 +1006,49 @@ class UnicodeStep(Step):
                 w.replace_same_length(text.lower())
             return
         # 1:1 maps (width, stylised, case, most NFKC): alignment unchanged
+        if table is not None and len(text) >= _SHORT:
+            self._chunk_path(w, table, many)
+            return
         if table is not None:
-            if len(text) < _SHORT:
-                new = text.translate(one)
-                if new != text:
-                    w.replace_same_length(new)
-            else:
-                import numpy as np
-                a = w.codepoints()
-                b = table[a]
-                if not np.array_equal(a, b):
-                    w.replace_same_length(b.tobytes().decode("utf-32-le", "surrogatepass"))
-                w.remember_codepoints(b)  # the mapped code points are the new text's: later steps reuse them
+            new = text.translate(one)
+            if new != text:
+                w.replace_same_length(new)
         # 1:n maps (⑩ -> 10, ⒈ -> 1., ß -> ss, ㎏ -> kg): each output aligns to its source character
         if many_re is not None and many_re.search(w.text, w.astral_chars()):
             t = w.text
             w.apply([(i, i + 1, many[t[i]], i, i + 1) for i in many_re.positions(t, w.astral_chars())], self.name)
         if nfkc and not _nfkc_normal(w.text, w.codepoints() if len(w.text) >= _SHORT else None):
+            self._compose(w, casefold)
+
+    def _chunk_path(self, w: _Work, table: Any, many: dict[str, str]) -> None:
+        """The same as the general path for a long text, with one numpy pass after the 1:1 map instead of three
+        scans: a flag table gives, for every character of the mapped text, whether it has a 1:n map (bit 1),
+        can make the text non-NFKC (bit 2, ``_not_stable``) or is astral (bit 4). The 1:n positions, the astral
+        characters and whether the NFKC check can pass without looking (no unstable character is left after
+        the 1:n maps, and none of the inserted replacements holds one) come from the few flagged positions."""
+        import numpy as np
+
+        nfkc, casefold = self.flags[0], self.flags[3]
+        flags, unstable_repl = _unicode_flags(self.flags, many)
+        a = w.codepoints()
+        b = table.take(a)  # take: twice as fast as table[a]
+        if not np.array_equal(a, b):
+            w.replace_same_length(b.tobytes().decode("utf-32-le", "surrogatepass"))
+        f = flags.take(b)
+        nz = np.flatnonzero(f != 0)  # nonzero of a bool array: 10x faster than of the uint8 one
+        fz = f[nz]
+        # the mapped code points are the new text's: later steps reuse them and the astral characters (the
+        # batch separator, astral and frequent, is not flagged: it is added by a string search)
+        astral = frozenset(map(chr, b[nz[(fz & 4) != 0]].tolist()))
+        w.remember_codepoints(b, astral | _SEP_SET if _SEP_CHAR in w.text else astral)
+        pos = nz[(fz & 1) != 0].tolist()
+        check = False
+        if pos:
+            t = w.text
+            w.apply([(i, i + 1, many[t[i]], i, i + 1) for i in pos], self.name)
+            check = not unstable_repl.isdisjoint(map(t.__getitem__, pos))
+        if nfkc and (check or len(w.text) < _SHORT or bool(((fz & 3) == 2).any())) and not _nfkc_normal(
+                w.text, w.codepoints() if len(w.text) >= _SHORT else None):
             self._compose(w, casefold)
 
     def _compose(self, w: _Work, casefold: bool) -> None:
@@ -1060,11 +1109,13 @@ class StructureStep(Step):
             return
         text, kinds, orig = w.text, _STRUCT_KIND, w.orig_span
         spans = [m.span() for m in _STRUCT_RE.finditer(text)]  # thousands per MB: one list, no per-match calls
+        # no value (None): a part's value is read off the final text when the Part is built (only word emoji,
+        # added by the emoji step, keep their own); slicing it here cost ~0.7 ms per MB
         if w.starts is None:
-            w.parts += [(kinds.get(text[s], "url"), s, e, text[s:e]) for s, e in spans]
+            w.parts += [(kinds.get(text[s], "url"), s, e, None) for s, e in spans]
         else:
             starts, ends = w.starts, w.ends
-            w.parts += [(kinds.get(text[s], "url"), starts[s], ends[e - 1], text[s:e]) for s, e in spans]
+            w.parts += [(kinds.get(text[s], "url"), starts[s], ends[e - 1], None) for s, e in spans]
         for s, e in spans:
             if text[s] in "#【" and "@" in text[s:e]:
                 # a mention inside a topic or title is protected from later steps as it would be outside one;
@@ -1854,7 +1905,9 @@ def normalize(text: str, config: NormalizeConfig | dict | None = None) -> Normal
     return out
 
 
-_BATCH_SEP = "\n\U0010fffd\n"
+_SEP_CHAR = "\U0010fffd"  # private use: a separator that no step changes
+_SEP_SET = frozenset(_SEP_CHAR)
+_BATCH_SEP = f"\n{_SEP_CHAR}\n"
 _BATCH_CHARS = 200_000
 
 
