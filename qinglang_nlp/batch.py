@@ -489,12 +489,43 @@ class _Sink:
             self.f.close()
 
 
+def _model_identity(model: Any) -> dict[str, Any]:
+    """What besides its name makes a model score differently: its files (manifest) and whether it has a
+    lexicon; for a cascade, both stages and the gates. What a model object cannot tell is left out."""
+    if hasattr(model, "first") and hasattr(model, "second"):
+        return {"first": _model_identity(model.first), "second": _model_identity(model.second),
+                "lexicon_gate": getattr(model, "lexicon_gate", None), "window_gate": getattr(model, "window_gate", None)}
+    out: dict[str, Any] = {}
+    manifest = Path(model.path) / "manifest.json" if getattr(model, "path", None) else None
+    if manifest is not None and manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+            out["files"] = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+        except (ValueError, KeyError, TypeError):
+            out["files"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if hasattr(model, "lexicon"):
+        out["lexicon"] = model.lexicon is not None
+    return out
+
+
+def _same_identity(a: Any, b: Any) -> bool:
+    """Equal where both sides know a value (an older state, or a wrapper without a path, knows less)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(_same_identity(a[k], b[k]) for k in a.keys() & b.keys())
+    return a == b
+
+
 def _check_state(state: dict[str, Any], want: dict[str, Any], output: Path) -> None:
     for k in ("input", "input_fingerprint", "input_format", "output_format", "fields", "model", "options"):
         if state.get(k) != want.get(k):
             raise ResumeError(
                 f"{output}: the partial output was written with a different {k.replace('_', ' ')} "
                 f"({state.get(k)!r}, now {want.get(k)!r}); rerun with --overwrite to start over")
+    if not _same_identity(state.get("model_identity", {}), want["model_identity"]):
+        raise ResumeError(
+            f"{output}: the partial output was written with a different model of the same name {want['model']!r} "
+            f"(other model files or lexicon: {state.get('model_identity')!r}, now {want['model_identity']!r}); "
+            "rerun with --overwrite to start over")
 
 
 def _check_committed(state: dict[str, Any], output: Path, out_fmt: str) -> None:
@@ -547,6 +578,7 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     spath = state_path(out)
     want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
             "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),
+            "model_identity": _model_identity(model),
             "options": {"keep_text": keep_text, "cascade_cutoffs": getattr(model, "cutoffs", None)}}
     state = None
     if overwrite or not resume:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
-from test_batch import _CrashAfter, _write_jsonl
+from test_batch import _CrashAfter, _jsonl, _write_jsonl
 
+import qinglang_nlp as ql
 from qinglang_nlp.batch import ResumeError, parts_dir, read_scored, score_file, state_path
 from qinglang_nlp.cli import main
 
@@ -58,3 +60,43 @@ def test_partial_parquet_output_with_missing_parts_is_refused(model, tmp_path):
     (parts_dir(out) / "part-000000.parquet").unlink()
     with pytest.raises(ResumeError, match="missing"):
         score_file(model, inp, out, batch_size=4, chunk_rows=4)
+
+
+def test_resume_refuses_the_same_model_name_with_other_files_or_lexicon(tiny_model_dir, tmp_path):
+    from qinglang_nlp.modelio import write_manifest
+
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 4)
+    out = tmp_path / "scored.jsonl"
+    with_lexicon = ql.load(tiny_model_dir)
+    with pytest.raises(KeyboardInterrupt):
+        score_file(_interrupt_after(with_lexicon, 1), inp, out, batch_size=4, chunk_rows=4)
+    # --no-lexicon: the same name@version, but other evidence and decisions
+    with pytest.raises(ResumeError, match="different model"):
+        score_file(ql.load(tiny_model_dir, lexicon=False), inp, out, batch_size=4, chunk_rows=4)
+    # a retrained or re-tuned copy that kept the name and version
+    other = tmp_path / "retuned"
+    shutil.copytree(tiny_model_dir, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["thresholds"] = {c: 0.2 for c in cfg["thresholds"]}
+    (other / "config.json").write_text(json.dumps(cfg))
+    write_manifest(other)
+    retuned = ql.load(other)
+    assert retuned.name == with_lexicon.name
+    with pytest.raises(ResumeError, match="different model"):
+        score_file(retuned, inp, out, batch_size=4, chunk_rows=4)
+    s = score_file(ql.load(tiny_model_dir), inp, out, batch_size=4, chunk_rows=4)  # the same model continues
+    assert s.complete and s.resumed_from == 4 and len(_jsonl(out)) == 12
+
+
+def _interrupt_after(model, n: int):
+    """``model`` itself (so it keeps its identity), raising KeyboardInterrupt on the model call after ``n``."""
+    real, left = model.predict_batch, [n]
+
+    def predict_batch(texts, batch_size=64):
+        if left[0] <= 0:
+            raise KeyboardInterrupt
+        left[0] -= 1
+        return real(texts, batch_size=batch_size)
+
+    model.predict_batch = predict_batch
+    return model
