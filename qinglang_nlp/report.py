@@ -95,7 +95,10 @@ class Report:
     top_per_account: int = 3
 
     def add(self, rec: dict[str, Any]) -> None:
-        """Count one scored record."""
+        """Count one scored record; raises ``ValueError`` for a record that is neither a result nor an error."""
+        if "error" not in rec and not ("decision" in rec and "scores" in rec):
+            raise ValueError(f"record {self.rows + 1} (id {rec.get('id')!r}) is not a scored record (no 'decision'/"
+                             "'scores' or 'error'): is this the input of `qinglang score` rather than its output?")
         self.rows += 1
         acc_name = str(rec.get("account") or "(no account)")
         acc = self.accounts[acc_name]
@@ -165,7 +168,10 @@ def build_report(scored: str | os.PathLike | Iterable[dict[str, Any]], top_per_a
                  top_per_account=top_per_account)
     records = read_scored(scored) if isinstance(scored, (str, os.PathLike)) else scored
     for rec in records:
-        rep.add(rec)
+        try:
+            rep.add(rec)
+        except ValueError as e:
+            raise ValueError(f"{rep.source}: {e}") from None
     return rep
 
 

@@ -11,6 +11,7 @@ from test_batch import _CrashAfter, _jsonl, _write_jsonl
 import qinglang_nlp as ql
 from qinglang_nlp.batch import ResumeError, parts_dir, read_scored, score_file, state_path
 from qinglang_nlp.cli import main
+from qinglang_nlp.report import build_report
 
 POSTS = [
     {"id": "wb-1", "account": "路人甲", "text": "今天天气不错，适合出去走走。"},
@@ -100,3 +101,16 @@ def _interrupt_after(model, n: int):
 
     model.predict_batch = predict_batch
     return model
+
+
+def test_report_on_a_file_that_was_never_scored_is_an_error_not_an_all_clear(tmp_path):
+    raw = _write_jsonl(tmp_path / "posts.jsonl", POSTS)  # the input, passed by mistake
+    with pytest.raises(ValueError, match=r"posts.jsonl: record 1 .*not a scored record"):
+        build_report(raw)
+    r = CliRunner().invoke(main, ["report", str(raw), "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 1 and "not a scored record" in r.output and not (tmp_path / "r.html").exists()
+    # error rows and scored rows are both scored records
+    rep = build_report([{"id": "a", "line": 1, "error": "line 1: invalid JSON"},
+                        {"id": "b", "line": 2, "scores": {"fanquan": 0.1, "vulgar": 0.9, "rumor": 0.0},
+                         "labels": ["vulgar"], "decision": "block", "evidence": []}])
+    assert rep.rows == 2 and rep.errors == 1 and len(rep.queue) == 1
