@@ -604,8 +604,8 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
         raise ResumeError(f"{out} exists but has no resume state ({spath.name}); pass --overwrite to replace it")
     if state is None:
         state = {**want, "rows": 0, "bytes": 0, "parts": 0, "complete": False, "counts": {}}
+        out.parent.mkdir(parents=True, exist_ok=True)
         if out_fmt == "jsonl":
-            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(b"")
         _write_json_atomic(spath, state)
     skip = int(state["rows"])

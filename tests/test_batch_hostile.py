@@ -114,3 +114,12 @@ def test_report_on_a_file_that_was_never_scored_is_an_error_not_an_all_clear(tmp
                         {"id": "b", "line": 2, "scores": {"fanquan": 0.1, "vulgar": 0.9, "rumor": 0.0},
                          "labels": ["vulgar"], "decision": "block", "evidence": []}])
     assert rep.rows == 2 and rep.errors == 1 and len(rep.queue) == 1
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_output_in_a_folder_that_does_not_exist_yet(model, tmp_path, ext):
+    if ext == "parquet":
+        pytest.importorskip("pyarrow", reason="Parquet output needs pyarrow")
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS)
+    out = tmp_path / "new" / "day-1" / f"scored.{ext}"
+    assert score_file(model, inp, out).rows == 3 and len(list(read_scored(out))) == 3
