@@ -575,6 +575,9 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
         _arrow()
     if out.resolve() == inp.resolve() or (out.exists() and out.samefile(inp)):
         raise ValueError(f"output {out} is the input file; write the scores to another path")
+    if out.is_dir():
+        raise ValueError(f"output {out} is a folder; pass a file path ending in .jsonl or .parquet "
+                         "(a folder output is for --engine ray)")
     spath = state_path(out)
     want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
             "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),

@@ -123,3 +123,16 @@ def test_output_in_a_folder_that_does_not_exist_yet(model, tmp_path, ext):
     inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS)
     out = tmp_path / "new" / "day-1" / f"scored.{ext}"
     assert score_file(model, inp, out).rows == 3 and len(list(read_scored(out))) == 3
+
+
+def test_output_that_is_a_folder_is_a_clear_error_and_the_folder_is_kept(model, tmp_path):
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS)
+    folder = tmp_path / "results"
+    (folder / "keep.txt").parent.mkdir()
+    (folder / "keep.txt").write_text("别删我", encoding="utf-8")
+    for kw in ({}, {"overwrite": True}):
+        with pytest.raises(ValueError, match="is a folder"):
+            score_file(model, inp, folder, **kw)
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(folder), "--overwrite", "-m", str(model.path), "-q"])
+    assert r.exit_code == 1 and "is a folder" in r.output
+    assert (folder / "keep.txt").read_text(encoding="utf-8") == "别删我"
