@@ -54,6 +54,16 @@ def texts_of(split: str, datasets: str, limit: int, d: Path) -> tuple[list[str],
     return [r.text for r in recs], np.array([r.labels["vulgar"] for r in recs])
 
 
+def target_order(terms: list[str]) -> list[str]:
+    """Target terms in the order ``perturb.make_families`` tries them: longest first, ties by the text.
+
+    The span reconstruction must use exactly perturb's order: with equal-length terms that overlap in a text, the
+    first one tried takes the span. (Until perturb ``e82c272`` ties were left in set order, ``key=len``; this
+    script still used that order after perturb changed, so the spans disagreed.)
+    """
+    return sorted({t for t in terms if t}, key=lambda t: (-len(t), t))
+
+
 def cloak_with_spans(text: str, fam: str, fams: dict, terms_sorted: list[str], seed: int
                      ) -> tuple[str, list[tuple[int, int, int, int]]]:
     """Cloaked text (as cloaked.py makes it) and its spans: (orig start, orig end, cloaked start, cloaked end)."""
@@ -113,7 +123,7 @@ def score_restoration(text: str, cloaked: str, spans: list, edits: list) -> dict
 
 def quality(texts: list[str], terms: list[str], seed: int, cfg: RestoreConfig) -> dict:
     fams = perturb.make_families(terms=terms)
-    tl = sorted({t for t in terms if t}, key=len, reverse=True)
+    tl = target_order(terms)
     out: dict = {}
     t0 = time.process_time()
     clean = restore_edits_batch(texts, config=cfg)
@@ -278,7 +288,7 @@ def main() -> None:
     if args.idempotence:
         from qinglang_nlp.restore import _restorer
 
-        fams, tl = perturb.make_families(terms=terms), sorted(set(terms), key=len, reverse=True)
+        fams, tl = perturb.make_families(terms=terms), target_order(terms)
         allx = list(texts) + [cloak_with_spans(t, f, fams, tl, args.seed)[0] for f in FAMILIES for t in texts]
         once = restore_batch(allx, config=cfg)
         twice = restore_batch(once, config=cfg)
