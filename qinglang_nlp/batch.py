@@ -49,7 +49,7 @@ STATE_VERSION = 1
 
 @dataclass(frozen=True)
 class FieldMap:
-    """Input field names. ``text`` wins when present; else ``title`` + ``content`` (HTML is cleaned)."""
+    """Input field names. ``text`` wins when non-empty; else ``title`` + ``content`` (HTML is cleaned)."""
 
     id: str = "id"
     text: str = "text"
@@ -155,12 +155,16 @@ def _clean_content(v: str) -> str:
 
 
 def row_text(data: dict[str, Any], fields: FieldMap) -> str:
-    """The text to score for one row; raises ``ValueError`` naming the missing or non-text field."""
+    """The text to score for one row; raises ``ValueError`` naming the missing or non-text field.
+
+    An empty ``text`` (a CSV cell has no null) gives way to a non-empty title or content.
+    """
     if fields.text in data and data[fields.text] is not None:
         v = data[fields.text]
         if not isinstance(v, str):
             raise ValueError(f"field {fields.text!r} is {type(v).__name__}, not text")
-        return v
+        if v or not (data.get(fields.title) or data.get(fields.content)):
+            return v
     parts = []
     for f in (fields.title, fields.content):
         v = data.get(f)

@@ -1,6 +1,7 @@
 """Batch scoring and reports under hostile input and a flaky machine: each test is a bug that was found and fixed."""
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -9,7 +10,7 @@ from click.testing import CliRunner
 from test_batch import _CrashAfter, _jsonl, _write_jsonl
 
 import qinglang_nlp as ql
-from qinglang_nlp.batch import ResumeError, parts_dir, read_scored, score_file, state_path
+from qinglang_nlp.batch import FieldMap, ResumeError, parts_dir, read_scored, row_text, score_file, state_path
 from qinglang_nlp.cli import main
 from qinglang_nlp.report import build_report
 
@@ -136,3 +137,21 @@ def test_output_that_is_a_folder_is_a_clear_error_and_the_folder_is_kept(model, 
     r = CliRunner().invoke(main, ["score", str(inp), "-o", str(folder), "--overwrite", "-m", str(model.path), "-q"])
     assert r.exit_code == 1 and "is a folder" in r.output
     assert (folder / "keep.txt").read_text(encoding="utf-8") == "别删我"
+
+
+def test_an_empty_text_cell_does_not_hide_title_and_content(model, tmp_path):
+    """A mixed export (Weibo rows fill ``text``, WeChat rows ``title``/``content``): CSV has no null, only ''."""
+    inp = tmp_path / "mixed.csv"
+    with open(inp, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text", "title", "content"])
+        w.writerow(["wb-1", "你这个傻逼，滚远点", "", ""])
+        w.writerow(["wx-2", "", "打榜通知", "<p>姐妹们今天打投任务每人五十票</p>"])
+        w.writerow(["wx-3", "", "", ""])  # nothing at all: still an (empty) text, scored as documented
+    out = tmp_path / "scored.jsonl"
+    score_file(model, inp, out, keep_text=True)
+    rows = _jsonl(out)
+    assert [r["text"] for r in rows] == ["你这个傻逼，滚远点", "打榜通知\n姐妹们今天打投任务每人五十票", ""]
+    assert rows[1]["scores"]["fanquan"] > 0.1 and rows[2]["scores"] == {"fanquan": 0.0, "vulgar": 0.0, "rumor": 0.0}
+    assert row_text({"text": "", "content": "集资还差三万"}, FieldMap()) == "集资还差三万"
+    assert row_text({"text": ""}, FieldMap()) == ""
