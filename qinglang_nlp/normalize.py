@@ -1187,6 +1187,23 @@ def _noise_res() -> dict[str, Any]:
     return _cached("noise_res", build)
 
 
+@_once
+def _noise_classes() -> Any:
+    """uint8 table over all code points for ``NoiseStep._runs``: 1 noise character (``_NOISE``), 2 CJK, 4 a noise
+    character that is a marker (@ #) or a word emoji."""
+    def build():
+        import numpy as np
+
+        t = np.zeros(0x110000, dtype=np.uint8)
+        everything = "".join(map(chr, range(0x110000)))  # lone surrogates included: re treats them as any char
+        for bit, rx in ((1, f"[{_NOISE}]"), (2, f"[{CJK}]")):
+            t[[m.start() for m in re.finditer(rx, everything)]] |= bit
+        special = [ord(c) for c in _MARKERS | _noise_res()["we"]]
+        t[special] |= (t[special] & 1) << 2
+        return t
+    return _cached("noise_classes", build)
+
+
 class NoiseStep(Step):
     """Delete noise symbols, spaces and emoji inserted between two CJK characters (傻*逼, 傻 逼, 傻🐶逼).
 
@@ -1201,21 +1218,28 @@ class NoiseStep(Step):
         """Remove the noise; ``windows`` restricts the search to these current-text ranges."""
         r = _noise_res()
         text = w.text
-        if windows is None:
-            ranges = [(0, len(text))] if r["noise"].search(text) is not None else []
+        if windows is None and len(text) >= _SHORT:
+            spans = self._runs(w)
         else:
-            ranges = windows
+            ranges = [(0, len(text))] if windows is None else windows
+            seen = -1
+            spans = []
+            for lo, hi in ranges:
+                for m in r["noise"].finditer(text, lo, hi):
+                    s, e = m.span()
+                    if s - 1 < seen or s - 1 < lo:  # the CJK on the left must lie inside the window too
+                        continue
+                    seen = e
+                    spans.append((s, e))
         edits: list[tuple] = []
+        if isinstance(spans, tuple):  # from _runs: the plain runs, then the runs holding a marker or word emoji
+            plain, spans = spans
+            edits = list(zip(*plain, repeat(""), repeat(None), repeat(None))) if plain[0] else []
         we = r["we"]
         bigrams = _targets()["bigrams"]
-        seen = -1
-        for lo, hi in ranges:
-            for m in r["noise"].finditer(text, lo, hi):
-                s, e = m.span()
-                if s - 1 < seen or s - 1 < lo:  # the CJK on the left must lie inside the window too
-                    continue
-                seen = e
-                run = m.group()
+        if spans:
+            for s, e in spans:
+                run = text[s:e]
                 # noise that is part of a part is kept: only the markers (@, #, [, ]) can be (URLs hold no CJK)
                 if w.parts and not _MARKERS.isdisjoint(run) and w.is_protected(s, e, _NOISE_PROTECTED):
                     continue
@@ -1225,6 +1249,7 @@ class NoiseStep(Step):
                 for k, c in enumerate(run):  # keep the word emoji, drop the rest
                     if c not in we:
                         edits.append((s + k, s + k + 1, "", None, None))
+            edits.sort(key=_ED_START)  # plain and special runs: two sorted lists (edits never share a start)
         if windows is None and r["we_finder"].search(text, w.astral_chars()):
             done = {ed[0] for ed in edits}
             for s, e in self._around_word_emoji(text, r, w.astral_chars()):
@@ -1233,6 +1258,33 @@ class NoiseStep(Step):
                     edits.append((s, e, "", None, None))
             edits.sort()
         w.apply(edits, self.name)
+
+    @staticmethod
+    def _runs(w: _Work) -> tuple[tuple[list[int], list[int]], list[tuple[int, int]]]:
+        """What ``finditer`` of the noise regex finds, from the code points (numpy; 3x faster than the regex
+        scan): the maximal runs of noise characters with a CJK character on either side. Returned as the starts
+        and ends of the runs holding neither a marker (@ #) nor a word emoji, and the spans of the others."""
+        import numpy as np
+
+        cls = _noise_classes().take(w.codepoints())
+        noise = (cls & 1).view(bool)
+        edges = np.flatnonzero(noise[1:] != noise[:-1]) + 1  # where a run starts or ends (none at 0 or n)
+        if noise[0]:
+            edges = edges[1:]  # a run at the start has no CJK on its left
+        starts, ends = edges[0::2], edges[1::2]
+        starts = starts[:len(ends)]  # a run at the end has no CJK on its right
+        ok = (cls[starts - 1] & cls[ends] & 2) != 0
+        starts, ends = starts[ok], ends[ok]
+        special = np.flatnonzero((cls & 4) != 0)  # noise characters that are markers or word emoji (rare)
+        if special.size and starts.size:
+            k = np.searchsorted(special, starts)
+            has = special[np.minimum(k, special.size - 1)] < ends
+            has &= k < special.size
+            odd = list(zip(starts[has].tolist(), ends[has].tolist()))
+            starts, ends = starts[~has], ends[~has]
+        else:
+            odd = []
+        return (starts.tolist(), ends.tolist()), odd
 
     @staticmethod
     def _around_word_emoji(text: str, r: dict[str, Any], astral: frozenset[str]) -> list[tuple[int, int]]:
