@@ -105,6 +105,10 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
     if bad_lines and bad_lines[0] == 1:
         raise ValueError(f"{path}: line 1: the header is not valid UTF-8 "
                          "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)")
+    names = reader.fieldnames or []
+    twice = [n for i, n in enumerate(names) if n in names[:i]]
+    if twice:  # DictReader would keep the last of them and drop the others' cells without a word
+        raise ValueError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; rename one")
     prev_end = reader.line_num
     while True:
         try:

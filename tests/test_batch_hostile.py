@@ -12,6 +12,7 @@ from test_batch import _CrashAfter, _jsonl, _write_jsonl
 import qinglang_nlp as ql
 from qinglang_nlp.batch import FieldMap, ResumeError, parts_dir, read_scored, row_text, score_file, state_path
 from qinglang_nlp.cli import main
+from qinglang_nlp.io import iter_rows
 from qinglang_nlp.report import build_report
 
 POSTS = [
@@ -155,3 +156,12 @@ def test_an_empty_text_cell_does_not_hide_title_and_content(model, tmp_path):
     assert rows[1]["scores"]["fanquan"] > 0.1 and rows[2]["scores"] == {"fanquan": 0.0, "vulgar": 0.0, "rumor": 0.0}
     assert row_text({"text": "", "content": "集资还差三万"}, FieldMap()) == "集资还差三万"
     assert row_text({"text": ""}, FieldMap()) == ""
+
+
+def test_csv_header_with_a_repeated_column_is_refused(model, tmp_path):
+    inp = tmp_path / "dup.csv"
+    inp.write_text("id,text,text\n1,你这个傻逼,今天天气不错\n", encoding="utf-8")  # DictReader kept only the last
+    with pytest.raises(ValueError, match=r"dup.csv: line 1: column 'text' appears twice"):
+        list(iter_rows(inp))
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(tmp_path / "o.jsonl"), "-m", str(model.path), "-q"])
+    assert r.exit_code == 1 and "appears twice" in r.output
