@@ -271,21 +271,34 @@ def train(kind, output, data_dir, config_path, backbone, max_minutes, resume):
 @main.command()
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), required=True)
-@click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
+@click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True,
+              help="int8: try the compact variants (--variants) and ship the fastest that passes the parity gate; "
+                   "none: ship the optimised fp32 graph (still gated).")
+@click.option("--variants", default="dynamic,dynamic_per_channel,qdq,fp16", show_default=True,
+              help="Comma-separated compact variants to try: dynamic, dynamic_per_channel, qdq (int8), fp16 (weights "
+                   "stored fp16, word embeddings int8), emb8 (word embeddings int8 only).")
+@click.option("--optimize/--no-optimize", default=True, show_default=True,
+              help="Run onnxruntime's transformer graph optimiser (fusions) before quantising.")
 @click.option("--max-mb", type=float, default=60.0, show_default=True, help="Refuse a larger model folder.")
 @click.option("--n-parity", type=int, default=2000, show_default=True, help="Parity-gate texts (carved test splits).")
 @click.option("--name", default="default", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-def export(checkpoint, output, quantize, max_mb, n_parity, name, overwrite):
+def export(checkpoint, output, quantize, variants, optimize, max_mb, n_parity, name, overwrite):
     """Export a trained checkpoint to an ONNX model folder (model.onnx, tokenizer.json, config.json, manifest.json).
 
-    Fails loudly, writing nothing, if int8 disagrees with fp32 PyTorch on the parity texts."""
+    Every candidate (fp32 and each variant) is gated on parity with fp32 PyTorch on the parity texts (label
+    agreement and ROC-AUC per category); fails loudly, writing nothing, if none passes."""
     try:
+        from .train.export import ExportError
         from .train.export import export as do_export
     except ImportError as e:
         raise click.ClickException(f"export needs the train extra: pip install -e '.[train]' ({e})")
-    do_export(checkpoint, output, quantize=quantize, max_mb=max_mb, n_parity=n_parity, name=name,
-              overwrite=overwrite, log=lambda s: click.echo(s, err=True))
+    chosen = tuple(v.strip() for v in variants.split(",") if v.strip())
+    try:
+        do_export(checkpoint, output, quantize=quantize, variants=chosen, optimize=optimize, max_mb=max_mb,
+                  n_parity=n_parity, name=name, overwrite=overwrite, log=lambda s: click.echo(s, err=True))
+    except ExportError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""`qinglang normalize` options: a model's saved normalisation config, single steps on/off, explain truncation."""
+"""CLI options beyond the basics: `normalize` (model config, steps, explain), `export` (variants)."""
 from __future__ import annotations
 
 import json
@@ -43,3 +43,16 @@ def test_explain_says_how_many_changes_it_left_out():
 def test_missing_model_is_a_clear_error(tmp_path):
     r = _run("-m", str(tmp_path / "nowhere" / "m"), "x")
     assert r.exit_code == 1 and "--model" in r.output and "does not exist" in r.output
+
+
+def test_export_variants_default_is_the_libraries_and_unknown_ones_are_refused(tmp_path):
+    import pytest
+
+    pytest.importorskip("torch")
+    from qinglang_nlp.train.export import VARIANTS
+
+    opt = next(p for p in main.commands["export"].params if p.name == "variants")
+    assert tuple(opt.default.split(",")) == VARIANTS
+    (tmp_path / "ck").mkdir()
+    r = CliRunner().invoke(main, ["export", str(tmp_path / "ck"), "-o", str(tmp_path / "out"), "--variants", "fp16,int3"])
+    assert r.exit_code == 1 and "int3" in r.output and "Traceback" not in r.output
