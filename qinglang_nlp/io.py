@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -82,9 +83,21 @@ def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: 
             yield Row(i, obj)
 
 
+def _quote_left_open(text: str, delimiter: str) -> bool:
+    """Whether ``text`` (the last CSV record of a file) ends inside a quoted field."""
+    try:
+        for _ in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as e:
+        return "unexpected end of data" in str(e)
+    return False
+
+
 def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     bad_lines: list[int] = []  # physical lines that were not valid UTF-8
+    record: list[str] = []  # the lines read since the last record ended
+    at_eof = [False]
 
     def lines() -> Iterator[str]:
         with open(path, "rb") as fb:
@@ -92,10 +105,13 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
                 if i == 1 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8):]
                 try:
-                    yield raw.decode("utf-8")
+                    line = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     bad_lines.append(i)
-                    yield raw.decode("utf-8", errors="replace")
+                    line = raw.decode("utf-8", errors="replace")
+                record.append(line)
+                yield line
+        at_eof[0] = True
 
     reader = csv.DictReader(lines(), delimiter=delimiter)
     try:
@@ -110,6 +126,7 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
     if twice:  # DictReader would keep the last of them and drop the others' cells without a word
         raise ValueError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; rename one")
     prev_end = reader.line_num
+    record.clear()
     while True:
         try:
             row = next(reader)
@@ -117,10 +134,17 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
             return
         except csv.Error as e:
             prev_end = reader.line_num
+            record.clear()
             yield Row(reader.line_num, None, f"line {reader.line_num}: malformed CSV ({e})")
             continue
         start, end = prev_end + 1, reader.line_num
         prev_end = end
+        if at_eof[0] and end > start and _quote_left_open("".join(record), delimiter):
+            start += next((k for k, ln in enumerate(record) if ln.strip()), 0)  # skipped blank lines
+            yield Row(end, None, f"line {start}: a quoted field is never closed, so line {start} to line {end} "
+                                 "(the end of the file) read as one row; fix the quoting")
+            return
+        record.clear()
         bad = [b for b in bad_lines if start <= b <= end]
         if bad:
             del bad_lines[:]

@@ -165,3 +165,17 @@ def test_csv_header_with_a_repeated_column_is_refused(model, tmp_path):
         list(iter_rows(inp))
     r = CliRunner().invoke(main, ["score", str(inp), "-o", str(tmp_path / "o.jsonl"), "-m", str(model.path), "-q"])
     assert r.exit_code == 1 and "appears twice" in r.output
+
+
+def test_csv_quote_never_closed_is_an_error_not_one_row_swallowing_the_rest(model, tmp_path):
+    inp = tmp_path / "posts.csv"
+    inp.write_text('id,text\n1,你好\n\n2,"打投集资冲冲冲\n3,今天天气不错\n4,你这个傻逼\n', encoding="utf-8")
+    rows = list(iter_rows(inp))
+    assert rows[0].data == {"id": "1", "text": "你好"}
+    assert len(rows) == 2 and rows[1].data is None and rows[1].line == 6
+    assert rows[1].error.startswith("line 4: a quoted field is never closed, so line 4 to line 6")
+    s = score_file(model, inp, tmp_path / "o.jsonl")
+    assert s.rows == 2 and s.errors == 1
+    # a quoted field over two lines that closes at the very end of the file (no final newline) is fine
+    inp.write_text('id,text\n1,"第一行\n第二行"', encoding="utf-8")
+    assert [r.data for r in iter_rows(inp)] == [{"id": "1", "text": "第一行\n第二行"}]
