@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -182,7 +183,10 @@ def row_text(data: dict[str, Any], fields: FieldMap) -> str:
 
 
 def _plain(v: Any) -> Any:
-    """JSON-safe copy of a passthrough value (datetimes from Parquet become ISO strings)."""
+    """JSON-safe copy of a passthrough value (datetimes from Parquet become ISO strings; NaN and infinities,
+    which JSON cannot hold, become null)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return v.isoformat()
     if isinstance(v, bytes):

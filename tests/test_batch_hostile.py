@@ -179,3 +179,28 @@ def test_csv_quote_never_closed_is_an_error_not_one_row_swallowing_the_rest(mode
     # a quoted field over two lines that closes at the very end of the file (no final newline) is fine
     inp.write_text('id,text\n1,"第一行\n第二行"', encoding="utf-8")
     assert [r.data for r in iter_rows(inp)] == [{"id": "1", "text": "第一行\n第二行"}]
+
+
+def _strict_json(line: str):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_nan_and_infinity_passthrough_values_keep_the_output_valid_json(model, tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="Parquet input needs pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["今天天气不错", "你这个傻逼"],
+                             "ctr": [float("nan"), 0.25], "score": [float("inf"), -1.5]}), tmp_path / "in.parquet")
+    (tmp_path / "in.jsonl").write_text('{"id": "c", "text": "再见", "x": NaN, "y": [Infinity, 1]}\n', encoding="utf-8")
+    for name in ("in.parquet", "in.jsonl"):
+        out = tmp_path / f"{name}.scored.jsonl"
+        score_file(model, tmp_path / name, out)
+        rows = [_strict_json(x) for x in out.read_text(encoding="utf-8").splitlines()]
+        assert all("error" not in r for r in rows)
+        if name == "in.parquet":
+            assert [r["extra"] for r in rows] == [{"ctr": None, "score": None}, {"ctr": 0.25, "score": -1.5}]
+        else:
+            assert rows[0]["extra"] == {"x": None, "y": [None, 1]}
