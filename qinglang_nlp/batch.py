@@ -182,35 +182,50 @@ def row_text(data: dict[str, Any], fields: FieldMap) -> str:
     return "\n".join(parts)
 
 
-def _plain(v: Any) -> Any:
+_MAX_DEPTH = 100  # nesting of a passed-through value (deeper would overflow the stack somewhere)
+
+
+def _plain(v: Any, depth: int = 0) -> Any:
     """JSON-safe copy of a passthrough value (datetimes from Parquet become ISO strings; NaN and infinities,
-    which JSON cannot hold, become null)."""
+    which JSON cannot hold, become null). Raises ``ValueError`` past ``_MAX_DEPTH`` levels of nesting."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return v.isoformat()
     if isinstance(v, bytes):
         return v.decode("utf-8", errors="replace")
+    if isinstance(v, (dict, list, tuple)) and depth >= _MAX_DEPTH:
+        raise ValueError(f"nested more than {_MAX_DEPTH} levels deep")
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): _plain(x, depth + 1) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [_plain(x, depth + 1) for x in v]
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
     return str(v)
 
 
 def prepare_row(data: dict[str, Any] | None, fields: FieldMap) -> dict[str, Any]:
-    """The schema fields of one input row (id, account, title, url, published_at, extra)."""
+    """The schema fields of one input row (id, account, title, url, published_at, extra).
+
+    Raises ``ValueError`` naming the field whose value is nested too deeply to copy.
+    """
     if not data:
         return {"id": None}
-    meta: dict[str, Any] = {"id": _plain(data.get(fields.id))}
+
+    def plain(k: str) -> Any:
+        try:
+            return _plain(data[k])
+        except ValueError as e:
+            raise ValueError(f"field {k!r} is {e}") from None
+
+    meta: dict[str, Any] = {"id": plain(fields.id) if fields.id in data else None}
     for k in ("account", "title", "url", "published_at"):
-        v = data.get(getattr(fields, k))
-        if v is not None:
-            meta[k] = _plain(v)
+        name = getattr(fields, k)
+        if data.get(name) is not None:
+            meta[k] = plain(name)
     used = fields.used()
-    extra = {k: _plain(v) for k, v in data.items() if k not in used}
+    extra = {k: plain(k) for k in data if k not in used}
     if extra:
         meta["extra"] = extra
     return meta
@@ -261,8 +276,12 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
         return recs
 
     for row in rows:
-        meta = prepare_row(row.data, fields)
         err = row.error
+        try:
+            meta = prepare_row(row.data, fields)
+        except ValueError as e:  # a value nested too deeply: the row, with the id when that can be copied
+            rid = (row.data or {}).get(fields.id)
+            meta, err = {"id": rid if isinstance(rid, (str, int)) else None}, err or str(e)
         text = scored = None
         if err is None:
             try:

@@ -77,6 +77,9 @@ def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: 
             except ValueError as e:
                 yield Row(i, None, f"line {i}: invalid JSON ({e.__class__.__name__}: {e})")
                 continue
+            except RecursionError:
+                yield Row(i, None, f"line {i}: JSON nested too deeply to read")
+                continue
             if not isinstance(obj, dict):
                 yield Row(i, None, f"line {i}: expected a JSON object, got {type(obj).__name__}")
                 continue

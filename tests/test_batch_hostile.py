@@ -204,3 +204,20 @@ def test_nan_and_infinity_passthrough_values_keep_the_output_valid_json(model, t
             assert [r["extra"] for r in rows] == [{"ctr": None, "score": None}, {"ctr": 0.25, "score": -1.5}]
         else:
             assert rows[0]["extra"] == {"x": None, "y": [None, 1]}
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_deeply_nested_json_is_an_error_row_not_a_crash(model, tmp_path, depth):
+    """RecursionError (json.loads at 100 000 levels, the passthrough copy at a few hundred) killed the run."""
+    nested = "[" * depth + "]" * depth
+    inp = tmp_path / "deep.jsonl"
+    inp.write_text('{"id": "a", "text": "你好"}\n'
+                   f'{{"id": "deep", "text": "你这个傻逼", "x": {nested}}}\n'
+                   '{"id": "c", "text": "今天天气不错"}\n', encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    s = score_file(model, inp, out)
+    rows = _jsonl(out)
+    assert s.rows == 3 and s.errors == 1 and [r["line"] for r in rows] == [1, 2, 3]
+    assert "nested" in rows[1]["error"] and "decision" in rows[2]
+    if depth < 1000:
+        assert rows[1]["id"] == "deep" and "'x'" in rows[1]["error"]
