@@ -15,7 +15,7 @@ import numpy as np
 from .errors import ModelLoadError
 from .modelio import verify_manifest
 
-__all__ = ["Classifier", "ModelSpan", "load_classifier", "KINDS"]
+__all__ = ["KINDS", "Classifier", "ModelSpan", "check_titles", "join_titles", "load_classifier", "takes_titles"]
 
 # kind -> "module:Class" whose ``from_dir(path, config)`` builds the classifier
 KINDS: dict[str, str] = {
@@ -37,6 +37,42 @@ class Classifier(Protocol):
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities, shape ``(len(texts), len(categories))``, each in [0, 1]."""
         ...
+
+
+def check_titles(titles: Any, n: int | None) -> list[str | None] | None:
+    """``titles`` as a list of ``str | None``, one per text; ``None`` stays ``None``. Raises ``ValueError`` when
+    there are not ``n`` of them (``n=None``: any number) and ``TypeError`` naming the first item that is neither
+    ``str`` nor ``None``."""
+    if titles is None:
+        return None
+    if isinstance(titles, (str, bytes)):
+        raise TypeError("titles must be a sequence of str | None (one per text), not a single str/bytes")
+    try:
+        titles = list(titles)
+    except TypeError:
+        raise TypeError(f"titles must be a sequence of str | None, got {type(titles).__name__}") from None
+    if n is not None and len(titles) != n:
+        raise ValueError(f"got {len(titles)} titles for {n} texts")
+    for i, t in enumerate(titles):
+        if t is not None and not isinstance(t, str):
+            raise TypeError(f"titles[{i}]: expected str or None, got {type(t).__name__}")
+    return titles
+
+
+def join_titles(texts: Sequence[str], titles: Sequence[str | None] | None) -> list[str]:
+    """``title + "\\n" + text`` where a title is non-empty, else the text: how a classifier that does not cut
+    windows (the baseline) reads a titled text, the same string it read before titles were passed apart."""
+    if titles is None:
+        return list(texts)
+    return [t + "\n" + x if t else x for x, t in zip(texts, titles)]
+
+
+def takes_titles(clf: Any) -> bool:
+    """Whether ``clf.predict_scores`` takes ``titles=`` (windowed models keep the title in front of every window)."""
+    try:
+        return "titles" in inspect.signature(clf.predict_scores).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def load_classifier(model_dir: Path, config: dict[str, Any], *, verify: bool = True) -> Classifier:

@@ -6,13 +6,14 @@ and lexicon edits swap automata atomically.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .classifier import Classifier, load_classifier
+from .classifier import Classifier, check_titles, load_classifier, takes_titles
 from .decide import DecisionPolicy
 from .errors import ModelLoadError
 from .inputs import DEFAULT_MAX_CHARS, check_text
@@ -21,7 +22,7 @@ from .normalize import NormalizeConfig, Normalized, normalize_batch
 from .result import Result, Span
 from .taxonomy import CATEGORIES
 
-__all__ = ["Moderator", "load"]
+__all__ = ["Moderator", "load", "split_title"]
 
 
 class Moderator:
@@ -34,6 +35,7 @@ class Moderator:
         if tuple(classifier.categories) != CATEGORIES:
             raise ModelLoadError(f"model categories {classifier.categories} != {CATEGORIES}")
         self.classifier = classifier
+        self._takes_titles = takes_titles(classifier)
         self.config = config
         self.policy = DecisionPolicy.from_config(config)
         self.normalize_config = NormalizeConfig.from_dict(config.get("normalize"))
@@ -66,67 +68,144 @@ class Moderator:
             hits[i] = list(h)
         return hits
 
-    def _model_spans(self, n: Normalized, spans) -> list[Span]:
+    def _model_spans(self, n: Normalized, spans, shift: int = 0) -> list[Span]:
         out = []
         for start, end, cat, score in spans:
-            s, e = n.to_original(start, end)
+            s, e = n.to_original(start + shift, end + shift)
             if e > s:
                 out.append(Span(s, e, n.original[s:e], cat, "model", score=round(float(score), 6)))
         return out
 
-    def _score(self, norms: list[Normalized]) -> tuple[np.ndarray, list[list]]:
+    def _score(self, norms: list[Normalized], title_lens: Sequence[int | None] | None = None,
+               ) -> tuple[np.ndarray, list[list], list[int]]:
+        """Scores, model spans and, per text, the shift from span offsets to offsets in the normalised text.
+
+        A text with a title (``title_lens[i]``: the title's length in the original, which is
+        ``title + "\\n" + body``) is split at the seam in the normalised text when the classifier takes titles:
+        it scores the body with the title in front of every window and its spans index the body."""
         live = [i for i, n in enumerate(norms) if n.text.strip()]
         scores = np.zeros((len(norms), len(CATEGORIES)))
         spans: list[list] = [[] for _ in norms]
+        shifts = [0] * len(norms)
         if live:
             texts = [norms[i].text for i in live]
+            titles: list[str | None] | None = None
+            if title_lens is not None and self._takes_titles:
+                titles = [None] * len(live)
+                for k, i in enumerate(live):
+                    if title_lens[i] is not None:
+                        title, body, shift = split_title(norms[i], title_lens[i])
+                        if body.strip():  # a title alone is scored as the text it is, as before
+                            texts[k], titles[k], shifts[i] = body, title, shift
+                if not any(titles):
+                    titles = None
+            kw = {} if titles is None else {"titles": titles}
             if hasattr(self.classifier, "predict_scores_and_spans"):
-                s, sp = self.classifier.predict_scores_and_spans(texts)
+                s, sp = self.classifier.predict_scores_and_spans(texts, **kw)
                 for k, i in enumerate(live):
                     spans[i] = sp[k]
             else:
-                s = self.classifier.predict_scores(texts)
+                s = self.classifier.predict_scores(texts, **kw)
             scores[live] = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
-        return scores, spans
+        return scores, spans, shifts
 
-    def _results(self, texts: list[str], truncated: list[bool]) -> list[Result]:
+    def _results(self, texts: list[str], truncated: list[bool],
+                 title_lens: Sequence[int | None] | None = None) -> list[Result]:
         norms = normalize_batch(texts, self.normalize_config)
-        scores, spans = self._score(norms)
+        scores, spans, shifts = self._score(norms, title_lens)
         all_hits = self._lexicon_hits(norms)
         out = []
         for i, n in enumerate(norms):
             sc = {c: float(scores[i, j]) for j, c in enumerate(CATEGORIES)}
             hits = all_hits[i]
             labels, decision = self.policy.decide(sc, hits)
-            evidence = sorted(hits + self._model_spans(n, spans[i]), key=lambda s: (s.start, s.end))
+            evidence = sorted(hits + self._model_spans(n, spans[i], shifts[i]), key=lambda s: (s.start, s.end))
             out.append(Result(sc, labels, decision, evidence, truncated[i], self.name))
         return out
 
-    # -- public API ------------------------------------------------------------------------------
-    def predict(self, text: str) -> Result:
-        """Score one text. Raises ``TypeError``/``ValueError`` for non-text or invalid text."""
-        t, trunc = self.prepare(text, None)
-        return self._results([t], [trunc])[0]
+    def _prepare_titled(self, text: Any, title: str | None, index: Any) -> tuple[str, int | None, bool]:
+        """``(text to normalise, title length or None, truncated)``: with a non-empty title the text is
+        ``title + "\\n" + text`` (checked and truncated as a whole, as the batch job did with the joined string)."""
+        if not title:
+            t, trunc = self.prepare(text, index)
+            return t, None, trunc
+        check_text(text, index=index, max_chars=None)
+        try:
+            check_text(title, max_chars=None)
+        except ValueError as e:  # "text: contains ..." -> "title of item 3: contains ..."
+            where = "title" if index is None else f"title of item {index!r}"
+            raise ValueError(where + str(e).removeprefix("text")) from None
+        joined, trunc = self.prepare(title + "\n" + text, index)
+        return joined, len(title), trunc
 
-    def pipe(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Result]:
-        """Stream results in input order, holding at most one batch in memory."""
+    # -- public API ------------------------------------------------------------------------------
+    def predict(self, text: str, title: str | None = None) -> Result:
+        """Score one text. Raises ``TypeError``/``ValueError`` for non-text or invalid text.
+
+        ``title`` (e.g. a WeChat article's): a windowed model reads it in front of every window of ``text``.
+        With a non-empty title the Result's evidence offsets index ``title + "\\n" + text``; a title of
+        ``None`` or ``""`` gives exactly the result of ``predict(text)``."""
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"title: expected str or None, got {type(title).__name__}")
+        t, tl, trunc = self._prepare_titled(text, title, None)
+        return self._results([t], [trunc], None if tl is None else [tl])[0]
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 64,
+             titles: Sequence[str | None] | None = None) -> Iterator[Result]:
+        """Stream results in input order, holding at most one batch in memory.
+
+        ``titles``: one ``str | None`` per text (see :meth:`predict`); evidence offsets of a titled text index
+        ``title + "\\n" + text``. Unequal lengths raise ``ValueError`` (at once when ``texts`` has a length, else
+        when the texts outrun the titles or run out first)."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be an iterable of str, not a single str/bytes (use predict)")
+        titles = check_titles(titles, len(texts) if hasattr(texts, "__len__") else None)  # type: ignore[arg-type]
         it = iter(texts)
         base = 0
         while True:
             chunk = list(islice(it, batch_size))
+            if titles is not None and base + len(chunk) > len(titles):
+                raise ValueError(f"got {len(titles)} titles for more texts (at least {base + len(chunk)})")
+            if titles is not None and not chunk and base < len(titles):
+                raise ValueError(f"got {len(titles)} titles for {base} texts")
             if not chunk:
                 return
-            prepared = [self.prepare(t, base + k) for k, t in enumerate(chunk)]
-            yield from self._results([p[0] for p in prepared], [p[1] for p in prepared])
+            if titles is None:
+                prepared = [self.prepare(t, base + k) + (None,) for k, t in enumerate(chunk)]
+                tls = None
+            else:
+                prepared = [self._prepare_titled(t, titles[base + k], base + k) for k, t in enumerate(chunk)]
+                tls = [p[1] for p in prepared]
+                prepared = [(p[0], p[2]) for p in prepared]
+            yield from self._results([p[0] for p in prepared], [p[1] for p in prepared], tls)
             base += len(chunk)
 
-    def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[Result]:
-        """Score many texts; same order and length as ``texts``. A bad item raises naming its index."""
-        return list(self.pipe(texts, batch_size))
+    def predict_batch(self, texts: Sequence[str], batch_size: int = 64,
+                      titles: Sequence[str | None] | None = None) -> list[Result]:
+        """Score many texts; same order and length as ``texts``. A bad item raises naming its index.
+
+        ``titles``: one ``str | None`` per text, the body in ``texts`` (see :meth:`pipe`): the batch job passes a
+        WeChat article's title and cleaned content here, and evidence offsets index ``title + "\\n" + content``."""
+        return list(self.pipe(texts, batch_size, titles))
+
+
+def split_title(n: Normalized, title_len: int) -> tuple[str, str, int]:
+    """Cut the normalised ``title + "\\n" + body`` at the seam: ``(title, body, body_start)`` in the normalised text.
+
+    The joined string is normalised once (the lexicon scans it, evidence indexes it) and cut here, so the
+    classifier's body-offset spans map back through the same alignment after adding ``body_start``. Title
+    characters come from inside the original title, body characters from inside the original body; a
+    normalised character spanning the seam (a rewrite across the line break, which the steps do not make in
+    practice) belongs to neither."""
+    al = n.alignments
+    starts = [a for a, _ in al]  # increasing: normalisation keeps the order of the original
+    k_body = bisect_left(starts, title_len + 1)
+    k_title = bisect_left(starts, title_len)
+    while k_title > 0 and al[k_title - 1][1] > title_len:
+        k_title -= 1
+    return n.text[:k_title], n.text[k_body:], k_body
 
 
 def load(path: str | os.PathLike | None = None, *, lexicon: bool | Any = True, verify: bool = True,

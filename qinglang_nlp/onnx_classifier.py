@@ -26,7 +26,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from .classifier import ModelSpan
+from .classifier import ModelSpan, check_titles
 from .errors import ModelLoadError
 from .modelio import verify_manifest
 from .windows import split_windows, token_cost
@@ -228,10 +228,11 @@ class OnnxClassifier:
         """Scores plus, per text, the best window ``(start, end, category, score)`` of every category over
         its threshold; offsets index the given text (the body, never the title).
 
-        ``window_gate``: score only the windows it keeps (see the module docstring); ``None`` scores all."""
+        ``titles``: one ``str | None`` per text (normalised like the texts); up to ``window.title_tokens`` tokens
+        of it go in front of every window of its text. ``window_gate``: score only the windows it keeps (see the
+        module docstring; it sees the window's body text, its text index tells the title); ``None`` scores all."""
         texts = list(texts)
-        if titles is not None and len(titles) != len(texts):
-            raise ValueError(f"got {len(titles)} titles for {len(texts)} texts")
+        titles = check_titles(titles, len(texts))
         scores = np.zeros((len(texts), len(self.categories)), np.float32)
         spans: list[list[ModelSpan]] = [[] for _ in texts]
         if not texts:
@@ -260,8 +261,7 @@ class OnnxClassifier:
     def score_windows(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> WindowScores:
         """Every window's own probabilities (no pooling), for analysis and for calibrating a window gate."""
         texts = list(texts)
-        if titles is not None and len(titles) != len(texts):
-            raise ValueError(f"got {len(titles)} titles for {len(texts)} texts")
+        titles = check_titles(titles, len(texts))
         pieces = self._pieces(texts, titles) if texts else []
         probs = self._score_pieces(pieces) if pieces else np.zeros((0, len(self.categories)), np.float32)
         return WindowScores(np.array([p.item for p in pieces], np.int64), np.array([p.start for p in pieces], np.int64),

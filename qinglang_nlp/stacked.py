@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .classifier import check_titles, join_titles, takes_titles
 from .errors import ModelLoadError
 
 __all__ = ["EPS", "StackedClassifier", "gate_keep", "stack_logits"]
@@ -60,6 +61,15 @@ def gate_keep(items: np.ndarray, scores: np.ndarray, cutoffs: np.ndarray) -> np.
         first[1:] = items[order][1:] != items[order][:-1]
         keep[order[first]] = True
     return keep
+
+
+def _scores(m: Any, texts: list[str], titles: list[str | None] | None) -> np.ndarray:
+    """``m``'s probabilities for ``texts`` with their ``titles``: passed apart when ``m`` takes them, else joined."""
+    if titles is None:
+        return m.predict_scores(texts)
+    if takes_titles(m):
+        return m.predict_scores(texts, titles=titles)
+    return m.predict_scores(join_titles(texts, titles))
 
 
 class StackedClassifier:
@@ -143,21 +153,35 @@ class StackedClassifier:
             members.append((name, load_classifier(sub, mcfg, verify=False)))
         return cls(members, config["categories"], config["stacker"], config.get("thresholds"))
 
-    def member_scores(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[list[Any]] | None]:
-        """Each member's probabilities, and the spans of the first member that gives spans."""
+    def member_scores(self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
+                      ) -> tuple[list[np.ndarray], list[list[Any]] | None]:
+        """Each member's probabilities, and the spans of the first member that gives spans (body offsets).
+
+        ``titles`` (one ``str | None`` per text) go to members that take them (the ONNX member keeps the title in
+        front of every window); a member that does not reads ``title + "\\n" + text`` (:func:`join_titles`). With a
+        window gate, the gate member scores each window the same way: its title in front of the window text."""
+        texts = list(texts)
+        titles = check_titles(titles, len(texts))
+        if titles is not None and not any(titles):
+            titles = None  # no title anywhere: exactly the calls made without titles
         probs, spans = [], None
         gate = self._gate  # read once: another thread may switch the gate while this call runs
         win = self.windowed_member() if gate is not None else None
         for i, (_, m) in enumerate(self.members):
-            if win is not None and i == win[0]:
+            kw = {"titles": titles} if titles is not None and takes_titles(m) else {}
+            if win is not None and i == win[0]:  # the windowed member takes titles
                 gm, cut = gate  # type: ignore[misc]
-                p, sp = m.predict_scores_and_spans(
-                    texts, window_gate=lambda items, wt, gm=gm, cut=cut: gate_keep(items, gm.predict_scores(wt), cut))
+
+                def keep(items: np.ndarray, wt: list[str], gm: Any = gm, cut: np.ndarray = cut) -> np.ndarray:
+                    return gate_keep(items, _scores(gm, wt, None if titles is None else [titles[k] for k in items]),
+                                     cut)
+
+                p, sp = m.predict_scores_and_spans(texts, window_gate=keep, **kw)
                 spans = sp if spans is None else spans
-            elif spans is None and hasattr(m, "predict_scores_and_spans"):
-                p, spans = m.predict_scores_and_spans(texts)
-            else:
-                p = m.predict_scores(texts)
+            elif spans is None and hasattr(m, "predict_scores_and_spans") and (kw or titles is None):
+                p, spans = m.predict_scores_and_spans(texts, **kw)
+            else:  # spans of a member reading joined texts would not index the bodies: scores only
+                p = _scores(m, texts, titles)
             probs.append(np.asarray(p, dtype=np.float64))
         return probs, spans
 
@@ -166,12 +190,15 @@ class StackedClassifier:
         z = (stack_logits(member_probs) * self.weights[None]).sum(-1) + self.bias[None]
         return 1.0 / (1.0 + np.exp(-z))
 
-    def predict_scores_and_spans(self, texts: Sequence[str]) -> tuple[np.ndarray, list[list[Any]]]:
-        """Stacked probabilities plus the model spans of categories over their stacked threshold."""
+    def predict_scores_and_spans(self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
+                                 ) -> tuple[np.ndarray, list[list[Any]]]:
+        """Stacked probabilities plus the model spans of categories over their stacked threshold; ``titles`` as
+        in :meth:`member_scores`, span offsets index the texts (the bodies)."""
         texts = list(texts)
         if not texts:
+            check_titles(titles, 0)
             return np.zeros((0, len(self.categories))), []
-        probs, spans = self.member_scores(texts)
+        probs, spans = self.member_scores(texts, titles)
         s = self.combine(probs)
         out: list[list[Any]] = [[] for _ in texts]
         if spans is not None:
@@ -183,9 +210,10 @@ class StackedClassifier:
                         out[i].append((start, end, cat, float(s[i, j])))
         return s, out
 
-    def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Stacked probabilities ``(len(texts), n_cat)``."""
-        probs, _ = self.member_scores(list(texts)) if texts else ([], None)
+    def predict_scores(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> np.ndarray:
+        """Stacked probabilities ``(len(texts), n_cat)``; ``titles`` as in :meth:`member_scores`."""
+        texts = list(texts)
+        probs, _ = self.member_scores(texts, titles) if texts else ([], check_titles(titles, 0))
         if not probs:
             return np.zeros((0, len(self.categories)))
         return self.combine(probs)
