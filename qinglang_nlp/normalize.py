@@ -1643,6 +1643,45 @@ def _denoise_around(w: _Work, applied: list[tuple]) -> None:
     NoiseStep().normalize(w, _merge(windows))
 
 
+def _abbr_starts(path: str) -> tuple[Any, Any, Any, Any] | None:
+    """Tables for ``AbbreviationStep._matches`` (for the tables of ``_abbr(path)``): over ASCII (code points
+    clipped to 127), the bit of each Latin key's first letter (``1 << (letter - 'a')``), for each character the
+    bits of the first letters it can follow (a separator, or a second letter of a key), and whether it is
+    [a-z0-9]; over all code points, a uint8 table for the other keys: 1 first character (under IGNORECASE, as
+    ``other`` matches), 2 second character (IGNORECASE; every character if a key is one character long), 4 first
+    character without IGNORECASE (the ``first`` gate). None if a Latin key does not start with a letter or is
+    shorter than two (no such key now; the caller then scans the whole text)."""
+    def build():
+        import numpy as np
+
+        table = _abbr(path)["table"]
+        latin = [k for k in table if k.isascii()]
+        if any(len(k) < 2 or not ("a" <= k[0] <= "z") for k in latin):
+            return None
+        first_bit = np.zeros(128, dtype=np.uint32)
+        next_ok = np.zeros(128, dtype=np.uint32)
+        alnum = np.zeros(128, dtype=bool)
+        alnum[[ord(c) for c in "abcdefghijklmnopqrstuvwxyz0123456789"]] = True
+        for k in latin:  # the regex: k[0], the look-behind, then (separator? + letter) for each further letter
+            bit = 1 << (ord(k[0]) - ord("a"))
+            first_bit[ord(k[0])] |= bit
+            for c in " *._-" + k[1]:
+                next_ok[ord(c)] |= bit
+        others = sorted(k for k in table if not k.isascii())
+        other = np.zeros(0x110000, dtype=np.uint8)
+        if others:
+            everything = "".join(map(chr, range(0x110000)))
+            for bit, chars, flags in ((1, [k[0] for k in others], re.IGNORECASE), (4, [k[0] for k in others], 0),
+                                      (2, [k[1] for k in others if len(k) > 1], re.IGNORECASE)):
+                if chars:
+                    rx = re.compile("|".join(map(re.escape, sorted(set(chars)))), flags)
+                    other[[m.start() for m in rx.finditer(everything)]] |= bit
+            if any(len(k) < 2 for k in others):
+                other |= 2
+        return first_bit, next_ok, alnum, other
+    return _cached("abbr_starts:" + path, build)
+
+
 class AbbreviationStep(Step):
     """Latin abbreviations, full pinyin and 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了, 蒸煮 -> 正主).
 
@@ -1661,12 +1700,16 @@ class AbbreviationStep(Step):
         table = r["table"]
         text = w.text
         edits = []
-        if _LATIN_RE.search(text) is not None:
-            for m in r["latin" if self.folded else "latin_i"].finditer(text):
-                edits.append((m.start(), m.end(), table[_abbr_key(m.group())]))
-        if r["first"].search(text) is not None:
-            for m in r["other"].finditer(text):
-                edits.append((m.start(), m.end(), table[_abbr_key(m.group())]))
+        if self.folded and len(text) >= _SHORT:
+            matches = self._matches(w, r)
+        else:
+            matches = []
+            if _LATIN_RE.search(text) is not None:
+                matches += r["latin" if self.folded else "latin_i"].finditer(text)
+            if r["first"].search(text) is not None:
+                matches += r["other"].finditer(text)
+        for m in matches:
+            edits.append((m.start(), m.end(), table[_abbr_key(m.group())]))
         if not edits:
             return
         edits.sort()
@@ -1679,6 +1722,45 @@ class AbbreviationStep(Step):
         if out and self.noise:
             # expansions are CJK: noise next to one is now between CJK characters (傻b*逼 -> 傻逼*逼 -> 傻逼逼)
             _denoise_around(w, out)
+
+    def _matches(self, w: _Work, r: dict[str, Any]) -> list[re.Match]:
+        """What ``finditer`` of the Latin (case-folded) and of the other spellings finds, tried only at the
+        positions where a spelling can start, found from the code points with numpy (``_abbr_starts``): a
+        Latin key's first letter not after [a-z0-9] and followed by a possible second character (a separator or
+        a second letter of a key with that first letter); another key's first character followed by a possible
+        second character. Walking the candidates left to right and skipping those inside the last match gives
+        the same matches as ``finditer``, which tries every position (in 240,000 characters of comments: about
+        850 Latin candidates and a few others; 3.1 -> 1.4 ms for the step)."""
+        import numpy as np
+
+        tables = _abbr_starts(self.targets)
+        if tables is None:
+            text = w.text
+            return [*r["latin"].finditer(text), *(r["other"].finditer(text) if r["first"].search(text) else ())]
+        first_bit, next_ok, alnum, other = tables
+        cps = w.codepoints()
+        # Latin: letters a-z (the uint32 difference wraps around below "a") with a next character that can
+        # follow them in a key, and no [a-z0-9] before (the look-behind)
+        let = np.flatnonzero((cps[:-1] - np.uint32(97)) < 26)
+        let = let[(first_bit[cps[let]] & next_ok[np.minimum(cps[let + 1], 127)]) != 0]
+        after = alnum[np.minimum(cps[let - 1], 127)]
+        after[let == 0] = False
+        out: list[re.Match] = []
+        text = w.text
+        for rx, cand in ((r["latin"], let[~after].tolist()), (r["other"], None)):
+            if cand is None:
+                c = other.take(cps)
+                if not ((c & 4) != 0).any():  # no (case-sensitive) first character: finditer is not run
+                    break
+                cand = np.flatnonzero(((c[:-1] & 1) != 0) & ((c[1:] & 2) != 0)).tolist()
+            match, last = rx.match, -1
+            for p in cand:
+                if p >= last:
+                    m = match(text, p)
+                    if m is not None:
+                        out.append(m)
+                        last = m.end()
+        return out
 
 
 # --------------------------------------------------------------------------------------------------------------
