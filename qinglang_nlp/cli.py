@@ -127,6 +127,15 @@ def report(scored, output, md_path, queue_path, no_markdown, max_accounts):
     from .report import build_report, write_html, write_markdown, write_queue_csv
 
     out = Path(output)
+    md = None if no_markdown else Path(md_path or out.with_suffix(".md"))
+    queue = Path(queue_path or out.with_name(out.stem + "_review_queue.csv"))
+    seen = {Path(scored).resolve(): "the scored input"}
+    for what, p in (("the HTML report", out), ("the Markdown report", md), ("the review queue", queue)):
+        if p is not None:
+            if p.resolve() in seen:
+                raise click.ClickException(f"{what} and {seen[p.resolve()]} are the same file {p}; "
+                                           "choose another path (-o, --markdown, --queue)")
+            seen[p.resolve()] = what
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         rep = build_report(scored)
@@ -134,10 +143,9 @@ def report(scored, output, md_path, queue_path, no_markdown, max_accounts):
         raise click.ClickException(str(e)) from None
     write_html(rep, out, max_accounts=max_accounts)
     written = [str(out)]
-    if not no_markdown:
-        written.append(str(write_markdown(rep, md_path or out.with_suffix(".md"), max_accounts=max_accounts)))
-    q = write_queue_csv(rep, queue_path or out.with_name(out.stem + "_review_queue.csv"))
-    written.append(str(q))
+    if md is not None:
+        written.append(str(write_markdown(rep, md, max_accounts=max_accounts)))
+    written.append(str(write_queue_csv(rep, queue)))
     click.echo(f"{rep.rows} posts, {len(rep.accounts)} accounts, {len(rep.queue)} in the review queue; "
                f"wrote {', '.join(written)}", err=True)
 

@@ -221,3 +221,19 @@ def test_deeply_nested_json_is_an_error_row_not_a_crash(model, tmp_path, depth):
     assert "nested" in rows[1]["error"] and "decision" in rows[2]
     if depth < 1000:
         assert rows[1]["id"] == "deep" and "'x'" in rows[1]["error"]
+
+
+def test_report_never_writes_over_the_scored_file_or_one_of_its_own_outputs(model, tmp_path):
+    scored = tmp_path / "scored.jsonl"
+    score_file(model, _write_jsonl(tmp_path / "posts.jsonl", POSTS), scored)
+    before = scored.read_bytes()
+    for args in (["-o", str(scored)],  # hours of scoring replaced by an HTML page
+                 ["-o", str(tmp_path / "r.html"), "--queue", str(scored)],
+                 ["-o", str(tmp_path / "r.md")],  # the Markdown report (default OUTPUT with .md) replaced the HTML
+                 ["-o", str(tmp_path / "r.html"), "--queue", str(tmp_path / "r.html")]):
+        r = CliRunner().invoke(main, ["report", str(scored), *args])
+        assert r.exit_code == 1 and "same file" in r.output, (args, r.output)
+    assert scored.read_bytes() == before
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "r.md").exists()
+    r = CliRunner().invoke(main, ["report", str(scored), "-o", str(tmp_path / "r.md"), "--no-markdown"])
+    assert r.exit_code == 0 and (tmp_path / "r.md").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
