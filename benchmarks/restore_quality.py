@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cloaked import MIN_LOSS, _pct, f1, lexicon_terms, load_model
+from cloaked import MIN_LOSS, _pct, commit_id, f1, lexicon_terms, load_model
 
 from qinglang_nlp import perturb
 from qinglang_nlp.datasets import data_dir, load_dataset
@@ -221,11 +221,7 @@ def speed(d: Path, cfg: RestoreConfig, repeats: int = 3) -> dict:
         runs_1.append(time.process_time() - t0)
     mb = size / 1e6
     med_b, med_1 = float(np.median(runs_b)), float(np.median(runs_1))
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip()
-    return {"commit": commit, "config": cfg.__dict__, "load_avg_1m": os.getloadavg()[0], "mb": mb, "texts": len(texts), "batch_cpu_s": runs_b, "batch_mb_per_s": mb / med_b,
+    return {"commit": commit_id(), "config": cfg.__dict__, "load_avg_1m": os.getloadavg()[0], "mb": mb, "texts": len(texts), "batch_cpu_s": runs_b, "batch_mb_per_s": mb / med_b,
             "single_texts": len(sub), "single_mb": sub_mb, "single_cpu_s": runs_1, "single_mb_per_s": sub_mb / med_1}
 
 
@@ -281,10 +277,7 @@ def main() -> None:
         print(f"| {fam} | {r['cloaked']} | {100 * r['rate']:.1f} % | {100 * r['exact_rate']:.1f} % | "
               f"{r['false_per_1000']:.2f} |")
     print(f"\nCPU {q['cpu_s']:.1f} s")
-    import subprocess
-
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                            check=False).stdout
+    commit = commit_id()
     if args.idempotence:
         from qinglang_nlp.restore import _restorer
 
