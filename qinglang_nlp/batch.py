@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from .io import Row, count_rows, detect_format, iter_rows
+from .io import Row, columns, count_rows, detect_format, iter_rows
 from .taxonomy import CATEGORIES
 
 __all__ = [
@@ -63,6 +63,20 @@ class FieldMap:
     def used(self) -> set[str]:
         """Field names consumed by the schema (the rest are passed through under ``extra``)."""
         return set(asdict(self).values())
+
+    def check_columns(self, cols: list[str] | None, source: str) -> None:
+        """Raise ``ValueError`` if a field mapped to a non-default name is not among ``cols`` (None: unknown)."""
+        if cols is None:
+            return
+        default = FieldMap()
+        for k, name in asdict(self).items():
+            if name != getattr(default, k) and name not in cols:
+                raise ValueError(f"field {name!r} ({_OPTION[k]}) is not a column of {source}; "
+                                 f"its columns: {cols[:30]}")
+
+
+_OPTION = {"id": "--id-field", "text": "--text-field", "title": "--title-field", "content": "--content-field",
+           "account": "--account-field", "url": "--url-field", "published_at": "--time-field"}
 
 
 @dataclass
@@ -583,6 +597,7 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     """
     inp = Path(input_path)
     fmt = fmt or detect_format(inp)
+    fields.check_columns(columns(inp, fmt), str(inp))
     summary = ScoreSummary(input_bytes=inp.stat().st_size)
     t0 = time.perf_counter()
     dups = _Dups()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["FORMATS", "Row", "Shard", "count_rows", "detect_format", "iter_rows", "iter_shard", "plan_shards"]
+__all__ = ["FORMATS", "Row", "Shard", "columns", "count_rows", "detect_format", "iter_rows", "iter_shard", "plan_shards"]
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet")
 
@@ -256,6 +256,25 @@ def count_rows(path: str | Path, fmt: str | None = None) -> int | None:
                 if raw.strip():
                     n += 1
         return n
+    return None
+
+
+def columns(path: str | Path, fmt: str | None = None) -> list[str] | None:
+    """Column names from a CSV/TSV header or a Parquet schema; None for JSONL (no header) or an unreadable file
+    (the reader reports the real problem)."""
+    p = Path(path)
+    fmt = fmt or detect_format(p)
+    try:
+        if fmt in ("csv", "tsv"):
+            with open(p, encoding="utf-8-sig", errors="replace", newline="") as f:
+                names = next(csv.reader(f, delimiter="," if fmt == "csv" else "\t"), [])
+            return None if any("\ufffd" in n for n in names) else names  # not UTF-8: the reader says so
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(p).schema_arrow.names)
+    except Exception:  # noqa: BLE001 - pyarrow raises several types for a broken file
+        return None
     return None
 
 

@@ -237,3 +237,27 @@ def test_report_never_writes_over_the_scored_file_or_one_of_its_own_outputs(mode
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "r.md").exists()
     r = CliRunner().invoke(main, ["report", str(scored), "-o", str(tmp_path / "r.md"), "--no-markdown"])
     assert r.exit_code == 0 and (tmp_path / "r.md").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_mapped_field_that_is_not_a_column_is_a_clear_error(model, tmp_path):
+    """A typo in --content-field scored every WeChat post on its title alone, without a word."""
+    inp = tmp_path / "wechat.csv"
+    with open(inp, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["文章ID", "标题", "正文"])
+        w.writerow(["a1", "打榜通知", "姐妹们今天打投任务每人五十票，完不成别说是粉丝"])
+    with pytest.raises(ValueError, match=r"'内容' \(--content-field\) is not a column of .*wechat.csv"):
+        score_file(model, inp, tmp_path / "o.jsonl", FieldMap(id="文章ID", title="标题", content="内容"))
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(tmp_path / "c.jsonl"), "-m", str(model.path), "-q",
+                                  "--id-field", "文章ID", "--title-field", "标题", "--content-field", "内容"])
+    assert r.exit_code == 1 and "'内容' (--content-field) is not a column" in r.output and "正文" in r.output
+    # the right mapping works; default names that a file lacks (here: text, account, url) are fine
+    s = score_file(model, inp, tmp_path / "ok.jsonl", FieldMap(id="文章ID", title="标题", content="正文"),
+                   keep_text=True)
+    assert s.errors == 0 and _jsonl(tmp_path / "ok.jsonl")[0]["text"].endswith("完不成别说是粉丝")
+    pa = pytest.importorskip("pyarrow", reason="Parquet input needs pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"mid": ["1"], "weibo_text": ["你这个傻逼"]}), tmp_path / "weibo.parquet")
+    with pytest.raises(ValueError, match=r"'wb_text' \(--text-field\) is not a column"):
+        score_file(model, tmp_path / "weibo.parquet", tmp_path / "w.jsonl", FieldMap(id="mid", text="wb_text"))
