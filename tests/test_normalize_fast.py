@@ -345,3 +345,124 @@ def test_self_anchored_apply_equals_the_general_path() -> None:
     slow.apply(edits, "t")
     assert fast.text == slow.text and fast.text.startswith("好好看...哈 你妈死了 10 sb")
     assert _alignment(fast) == _alignment(slow)
+
+
+# ---- numpy paths for long texts (session 4) == the plain paths that short texts take -----------------------
+# ``_SHORT`` is the length from which the numpy paths run (unicode flags, noise runs, abbreviation candidates,
+# invisible table); with it set out of reach every text takes the plain regex paths, which must agree exactly.
+
+LONG_REAL = [
+    "哈哈 哈哈哈哈哈[捂脸] 笑死 我了…… @张三 你 这个傻 逼 🐶 ，nmsl ！ 傻b 蒸煮 s*b 真的 zqsg n m s l 你 S.B 好",
+    "#饭圈乱象# 【热搜】某某的 粉丝 又在 控评 了……yyds 這個視頻 太 好笑 了 cnm awsl ① ⒈ ß ㎏ 〇壹贰",
+    "零宽\u200b字符 和 变体 选择符❤\ufe0f 草 🌿 逼 傻 🐶 逼 傻*逼 傻.逼 a.b 1 2 http://t.cn/A6abc 看 看",
+    "café\u0301 과\u11a8 ＳＢ 𝐬𝐛 ⓢⓑ 儍逼 扌喿 女马 煞笔 tmd wc 😀 😀 \U0010fffd 傻 # 逼 傻 @ 逼 #话题 @李四 说#",
+]
+
+
+def _snapshots(texts: list[str], cfg: NormalizeConfig) -> list[tuple]:
+    out = []
+    for n in normalize_batch(texts, cfg):
+        spans = [(0, len(n.text)), (0, 0)] + [(i, min(len(n.text), i + 2)) for i in range(0, len(n.text), 3)]
+        out.append((*snapshot(n), [n.to_original(s, e) for s, e in spans]))
+    return out
+
+
+@pytest.mark.parametrize("cfg", [NormalizeConfig(), NormalizeConfig(homophones=False),
+                                 NormalizeConfig(casefold=False), NormalizeConfig(invisible=False, structure=False)])
+def test_numpy_paths_equal_the_plain_paths_on_real_text(cfg: NormalizeConfig) -> None:
+    texts = LONG_REAL + REAL + [t * 3 for t in LONG_REAL]
+    fast = _snapshots(texts, cfg) + [snapshot(normalize(t, cfg)) for t in LONG_REAL]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(N, "_SHORT", 10**9)
+        plain = _snapshots(texts, cfg) + [snapshot(normalize(t, cfg)) for t in LONG_REAL]
+    assert fast == plain
+
+
+def test_numpy_paths_equal_the_plain_paths_on_chnci_comments() -> None:
+    texts = chnci_comments(3000)
+    for cfg in (NormalizeConfig(homophones=False), NormalizeConfig(stylised=False, casefold=False)):
+        fast = _snapshots(texts, cfg)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(N, "_SHORT", 10**9)
+            plain = _snapshots(texts, cfg)
+        assert fast == plain
+
+
+_NOISY_LONG = st.lists(st.sampled_from(list("傻逼哈你草 *.#@~🐶🌿💩😀a1[]【】\n…①") + ["[doge]", "@张三", "sb", "nmsl", "傻b",
+                                                                               "\U0010fffd", "\u200b"]),
+                       min_size=20, max_size=80).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_NOISY_LONG, min_size=1, max_size=4))
+def test_property_numpy_paths_equal_the_plain_paths(texts: list[str]) -> None:
+    cfg = NormalizeConfig(homophones=False)
+    fast = _snapshots(texts, cfg)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(N, "_SHORT", 10**9)
+        plain = _snapshots(texts, cfg)
+    assert fast == plain
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_NOISY_LONG)
+def test_property_noise_runs_from_code_points_equal_the_regex(t: str) -> None:
+    w = N._Work(t)
+    (starts, ends), odd = N.NoiseStep._runs(w)
+    want = [m.span() for m in N._noise_res()["noise"].finditer(t)]
+    assert sorted([*zip(starts, ends), *odd]) == want
+    special = N._MARKERS | N._noise_res()["we"]
+    assert odd == [(s, e) for s, e in want if not special.isdisjoint(t[s:e])]
+
+
+def test_noise_class_table_matches_the_character_classes() -> None:
+    table = N._noise_classes()
+    for bit, cls in ((1, N._NOISE), (2, N.CJK)):
+        rx = re.compile(f"[{cls}]")
+        found = {m.start() for m in rx.finditer("".join(map(chr, range(0x110000))))}
+        assert set(((table & bit) != 0).nonzero()[0].tolist()) == found
+    assert table[ord("@")] & 4 and table[ord("🐶")] & 4 and not table[ord("[")] & 4 and not table[ord(" ")] & 4
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(list("nmslcbtdyxwzqpSB1 *._-哈傻b蒸煮正真沙煞xX\n") + ["nmsl", "yyds", "sb", "cnm", "xswl",
+                                                                               "傻b", "蒸煮", "ſb", " s*b ", "n m s l",
+                                                                               " s.b ", "y-y-d-s"]),
+                min_size=N._SHORT, max_size=120).map("".join))
+def test_property_abbreviation_candidates_give_the_finditer_matches(t: str) -> None:
+    r = N._abbr("")
+    w = N._Work(t.lower())
+    got = [m.span() for m in N.AbbreviationStep()._matches(w, r)]
+    text = w.text
+    want = [m.span() for m in r["latin"].finditer(text)]
+    if r["first"].search(text):
+        want += [m.span() for m in r["other"].finditer(text)]
+    assert got == want
+
+
+def test_unicode_chunk_path_keeps_the_exact_astral_set() -> None:
+    t = "𝐬𝐛 哈哈 😀 \U0010fffd ① … ß 𠮷" * 10
+    w = N._Work(t)
+    N.UnicodeStep(True, True, True, True).normalize(w)
+    assert w.astral_chars() == {c for c in w.text if ord(c) > 0xFFFF}
+    assert w.text.startswith("sb 哈哈 😀 \U0010fffd 1 ... ss 𠮷")
+
+
+def test_batch_offsets_and_sorted_parts_are_derived_on_first_use() -> None:
+    texts = ["[doge]哈哈哈哈哈@李四 ok", "傻 逼……", "#话题# 好"] * 40
+    many = normalize_batch(texts)
+    chunk = many[0]._chunk
+    assert chunk._offs is None and chunk._index is None  # nothing per text computed while the batch ran
+    assert many[40].to_original(0, 2) == normalize(texts[40]).to_original(0, 2)
+    assert chunk._offs is not None and chunk._index is None
+    assert [n.parts for n in many] == [normalize(t).parts for t in texts]
+    assert chunk._index is not None
+
+
+def test_abbreviation_candidates_on_real_spellings() -> None:
+    t = "你 nmsl 哈 n m s l 哈 s*b 和 s.b、s_b 还有 y-y-d-s 傻b 蒸煮 xswl zqsg abcsb sb1 " * 4
+    r = N._abbr("")
+    got = [m.group() for m in N.AbbreviationStep()._matches(N._Work(t), r)]
+    assert got == [m.group() for m in r["latin"].finditer(t)] + [m.group() for m in r["other"].finditer(t)]
+    assert {"nmsl", "n m s l", "s*b", "s.b", "s_b", "y-y-d-s", "傻b", "蒸煮"} <= set(got)
+    assert "sb1" not in got and not any(g.startswith("csb") for g in got)
