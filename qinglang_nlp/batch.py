@@ -129,8 +129,9 @@ class ScoreSummary:
         dec = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
         extra = f", resumed at row {self.resumed_from}" if self.resumed_from else ""
         st = f", stages {self.stages}" if self.stages else ""
+        no_id = f", {self.missing_ids} rows without id" if self.missing_ids else ""
         return (f"{self.rows} rows, {self.errors} errors, flagged: {fl}; decisions: {dec}; "
-                f"{self.duplicates} duplicate ids{st}; {self.seconds:.1f}s{extra}")
+                f"{self.duplicates} duplicate ids{no_id}{st}; {self.seconds:.1f}s{extra}")
 
 
 class ResumeError(ValueError):

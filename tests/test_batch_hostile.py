@@ -261,3 +261,13 @@ def test_a_mapped_field_that_is_not_a_column_is_a_clear_error(model, tmp_path):
     pq.write_table(pa.table({"mid": ["1"], "weibo_text": ["你这个傻逼"]}), tmp_path / "weibo.parquet")
     with pytest.raises(ValueError, match=r"'wb_text' \(--text-field\) is not a column"):
         score_file(model, tmp_path / "weibo.parquet", tmp_path / "w.jsonl", FieldMap(id="mid", text="wb_text"))
+
+
+def test_rows_without_an_id_are_reported_on_the_terminal(model, tmp_path):
+    """A JSONL file has no header to check --id-field against: the summary line is where a typo shows."""
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS)
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(tmp_path / "o.jsonl"), "-m", str(model.path),
+                                  "--id-field", "mid"])
+    assert r.exit_code == 0 and "3 rows without id" in r.output
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(tmp_path / "p.jsonl"), "-m", str(model.path)])
+    assert r.exit_code == 0 and "without id" not in r.output
