@@ -2,6 +2,10 @@
 
 Each model kind (``baseline``, ``onnx``, ``stacked``) registers a loader; ``load_classifier`` picks it from the
 model's ``config.json``. Kinds are imported lazily, so the baseline never imports onnxruntime.
+
+Titles (issue #6): a classifier whose ``predict_scores`` takes ``titles=`` (one ``str | None`` per text; the ONNX
+and stacked kinds) reads each title next to its body, in front of every window; one that does not (the
+baseline) is given ``title + "\\n" + text`` (:func:`join_titles`).
 """
 from __future__ import annotations
 

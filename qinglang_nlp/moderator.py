@@ -1,5 +1,10 @@
 """``Moderator``: the whole pipeline, normalise → lexicon → classifier → decide, one ``Result`` per text.
 
+A title (a WeChat article's) may come apart from its body: ``predict(body, title=...)``. The pipeline then reads
+``title + "\\n" + body`` as one text (the lexicon scans it, evidence offsets index it, as when the two were joined by
+the caller), except the classifier: the normalised joined text is cut at the line break (:func:`split_title`) and a
+windowed model scores the body's windows each with the title in front; its body offsets are shifted back.
+
 A ``Moderator`` is safe to share across threads: it holds no per-call state, the classifier is thread-safe
 and lexicon edits swap automata atomically.
 """
