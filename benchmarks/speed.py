@@ -10,6 +10,9 @@ backbone (``--backbone``, default ``runs/backbone/hf``) with a fresh random head
 speed does not depend on the weights; without that either, an equally sized random BERT (12 layers, hidden
 384, 12 heads, FFN 1536) over a character vocabulary. The export's parity gate is switched off for a fresh
 head (its scores sit on the thresholds) and on for a trained checkpoint. Exports are cached in ``--work``.
+Without torch (an install without the train extra) nothing can be exported: the PyTorch engine is skipped with
+a message (``torch_fp32_texts_per_s`` is null) and the two ONNX engines are timed on exported folders given by
+``--onnx-fp32 DIR --onnx-int8 DIR``.
 
 Timing covers the classifier stage on normalised texts: tokenisation (Rust), windows, batching, inference and
 pooling. The three engines run interleaved, ``--repeats`` times each after one warm-up, and the medians are
@@ -123,16 +126,28 @@ def prepare(args: argparse.Namespace, texts: list[str]) -> dict[str, Any]:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if not args.have_torch:  # nothing can be exported: time the folders given
+        missing = [f"--{e.replace('_', '-')}" for e in ("onnx_fp32", "onnx_int8") if not getattr(args, e)]
+        if missing:
+            raise SystemExit(f"torch is not installed, so nothing can be exported: pass {' and '.join(missing)} "
+                             "FOLDER (exported model folders), or install the train extra (pip install .[train])")
+        if "," in args.int8:
+            raise SystemExit("--int8 with several variants needs torch (they are exported here)")
+        return {"checkpoint": None, "model": f"exported folders {args.onnx_fp32}, {args.onnx_int8}",
+                "folders": {"onnx_fp32": Path(args.onnx_fp32), "onnx_int8": Path(args.onnx_int8)}}
     trained = args.checkpoint is not None
     ck, what = (Path(args.checkpoint), "trained checkpoint " + args.checkpoint) if trained else \
         _fresh_checkpoint(work, Path(args.backbone) if args.backbone else None)
     gate = {} if trained else {"min_agreement": 0.0, "max_auc_drop": 1.0, "max_batch_drift": 1.0}
     folders = {}
     variants = args.int8.split(",")
+    given = {"onnx_fp32": args.onnx_fp32, "onnx_int8": args.onnx_int8}
     jobs = [("onnx_fp32", "fp32", {"quantize": "none"}), ("onnx_int8", variants[0], {"variants": variants[:1]})]
     jobs += [(f"onnx_{v}", v, {"variants": (v,)}) for v in variants[1:]]  # more variants race as extra engines
     for engine, tag, kw in jobs:
         d = work / f"{ck.name}-{'onnx_fp32' if tag == 'fp32' else 'onnx_int8'}-{tag}"
+        if given.get(engine):
+            d = Path(given[engine])
         if not (d / "manifest.json").is_file():
             say(f"exporting {engine} to {d} …")
             export(ck, d, parity_texts=texts[:64], vocab_texts=texts, overwrite=True, log=say, **gate, **kw)
@@ -311,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="compact variant to export and time as the 'onnx_int8' engine: "
                          + " | ".join(VARIANT_BASE) + " (default: dynamic); more, comma-separated, race as "
                          "extra engines 'onnx_<variant>' in the same interleaved run")
+    ap.add_argument("--onnx-fp32", metavar="FOLDER", help="an exported fp32 folder to time (instead of exporting)")
+    ap.add_argument("--onnx-int8", metavar="FOLDER", help="an exported compact folder to time as 'onnx_int8'")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--texts", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=5)
@@ -335,17 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     texts = short_texts(a.texts)
     try:
         import torch  # noqa: F401
-        have_torch = True
+        a.have_torch = True
     except ImportError:
-        have_torch = False
-    if not have_torch:
-        raise SystemExit("torch is not installed: the export and the PyTorch engine need it (pip install .[train]); "
-                         "without torch, time exported folders with OnnxClassifier directly")
+        a.have_torch = False
+        say("torch is not installed: the PyTorch engine is skipped (pip install .[train] to time it); "
+            "the ONNX engines are timed on the exported folders --onnx-fp32 / --onnx-int8")
     prep = prepare(a, texts)
     fp32_fn, fp32_clf = onnx_engine(prep["folders"]["onnx_fp32"], a.threads)
     int8_fn, int8_clf = onnx_engine(prep["folders"]["onnx_int8"], a.threads)
-    engines = {"torch_fp32": torch_engine(prep["checkpoint"], fp32_clf, a.threads),
-               "onnx_fp32": fp32_fn, "onnx_int8": int8_fn}
+    engines = {"onnx_fp32": fp32_fn, "onnx_int8": int8_fn}
+    if a.have_torch:
+        engines = {"torch_fp32": torch_engine(prep["checkpoint"], fp32_clf, a.threads), **engines}
     for k in prep["folders"]:
         if k not in engines:
             engines[k] = onnx_engine(prep["folders"][k], a.threads)[0]
@@ -365,16 +382,23 @@ def main(argv: list[str] | None = None) -> int:
         for k, s in secs.items():
             res[f"{k}_texts_per_s{suffix}"] = round(len(batch) / s, 2)
             res[f"{k}_tokens_per_s{suffix}"] = round(toks / s, 1)
-        res[f"int8_vs_torch{suffix}"] = round(secs["torch_fp32"] / secs["onnx_int8"], 2)
-        res[f"onnx_fp32_vs_torch{suffix}"] = round(secs["torch_fp32"] / secs["onnx_fp32"], 2)
-        for k, sk in secs.items():
-            if k not in ("torch_fp32", "onnx_fp32", "onnx_int8"):
-                res[f"{k}_vs_torch{suffix}"] = round(secs["torch_fp32"] / sk, 2)
+        if "torch_fp32" not in secs:
+            res[f"torch_fp32_texts_per_s{suffix}"] = None
+            res["torch_fp32"] = "skipped: torch is not installed"
+            res[f"int8_vs_onnx_fp32{suffix}"] = round(secs["onnx_fp32"] / secs["onnx_int8"], 2)
+        else:
+            res[f"int8_vs_torch{suffix}"] = round(secs["torch_fp32"] / secs["onnx_int8"], 2)
+            res[f"onnx_fp32_vs_torch{suffix}"] = round(secs["torch_fp32"] / secs["onnx_fp32"], 2)
+            for k, sk in secs.items():
+                if k not in ("torch_fp32", "onnx_fp32", "onnx_int8"):
+                    res[f"{k}_vs_torch{suffix}"] = round(secs["torch_fp32"] / sk, 2)
         if a.gemm:
             peak = res.get("gemm_gflops") or gemm_peak(a.threads)
             res["gemm_gflops"] = {k: round(v, 1) for k, v in peak.items()}
             per_tok = flops_per_token(toks / max(1, len(fp32_clf._pieces(batch, None))))
             for k, prec in (("torch_fp32", "fp32"), ("onnx_fp32", "fp32"), ("onnx_int8", "int8")):
+                if res.get(f"{k}_tokens_per_s{suffix}") is None:
+                    continue
                 achieved = res[f"{k}_tokens_per_s{suffix}"] * per_tok / 1e9
                 res[f"{k}_peak_fraction{suffix}"] = round(achieved / peak[prec], 3)
     if a.cold_start:
