@@ -41,7 +41,7 @@ from .taxonomy import CATEGORIES
 
 __all__ = [
     "FieldMap", "ScoreSummary", "ResumeError", "row_text", "prepare_row", "score_rows", "score_groups", "score_file",
-    "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored",
+    "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored", "unfinished_state",
 ]
 
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+\d*);")
@@ -408,11 +408,17 @@ def read_scored(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     elif str(p).lower().endswith(".parquet"):
         files = [p]
     else:
-        with open(p, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if line.strip():
+        st = unfinished_state(p)
+        limit = st.get("bytes") if st and st.get("output_format") == "jsonl" else None
+        with open(p, "rb") as f:
+            end = 0
+            for i, raw in enumerate(f, 1):
+                end += len(raw)
+                if limit is not None and end > limit:
+                    return  # written after the last commit of an interrupted run: resuming cuts it off
+                if raw.strip():
                     try:
-                        yield json.loads(line)
+                        yield json.loads(raw.decode("utf-8"))
                     except ValueError as e:
                         raise ValueError(f"{p}: line {i}: not a scored record ({e})") from None
         return
@@ -461,6 +467,15 @@ def _fsync_dir(path: Path) -> None:
 def state_path(output: str | os.PathLike) -> Path:
     """Where the resume state of ``output`` lives."""
     return Path(str(output) + ".state.json")
+
+
+def unfinished_state(output: str | os.PathLike) -> dict[str, Any] | None:
+    """The resume state of ``output`` if a scoring run wrote it and has not finished; else None."""
+    try:
+        st = json.loads(state_path(output).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return st if isinstance(st, dict) and not st.get("complete") else None
 
 
 def parts_dir(output: str | os.PathLike) -> Path:

@@ -146,6 +146,8 @@ def report(scored, output, md_path, queue_path, no_markdown, max_accounts):
     if md is not None:
         written.append(str(write_markdown(rep, md, max_accounts=max_accounts)))
     written.append(str(write_queue_csv(rep, queue)))
+    if rep.incomplete:
+        click.echo(f"warning, {rep.incomplete}", err=True)
     click.echo(f"{rep.rows} posts, {len(rep.accounts)} accounts, {len(rep.queue)} in the review queue; "
                f"wrote {', '.join(written)}", err=True)
 

@@ -93,6 +93,7 @@ class Report:
     queue: list[dict[str, Any]] = field(default_factory=list)
     error_examples: list[dict[str, Any]] = field(default_factory=list)
     top_per_account: int = 3
+    incomplete: str | None = None  # why the scored file does not cover its whole input yet
 
     def add(self, rec: dict[str, Any]) -> None:
         """Count one scored record; raises ``ValueError`` for a record that is neither a result nor an error."""
@@ -162,10 +163,15 @@ class Report:
 
 def build_report(scored: str | os.PathLike | Iterable[dict[str, Any]], top_per_account: int = 3) -> Report:
     """Read a scored file (or iterate records) once into a :class:`Report`."""
-    from .batch import read_scored
+    from .batch import read_scored, unfinished_state
 
     rep = Report(source=str(scored) if isinstance(scored, (str, os.PathLike)) else "(records)",
                  top_per_account=top_per_account)
+    st = unfinished_state(scored) if isinstance(scored, (str, os.PathLike)) else None
+    if st is not None:
+        rep.incomplete = (f"incomplete: the scoring run that writes {Path(scored).name} has not finished; "
+                          f"{st.get('rows', 0)} rows are committed so far (rerun the same `qinglang score` "
+                          "command to finish)")
     records = read_scored(scored) if isinstance(scored, (str, os.PathLike)) else scored
     for rec in records:
         try:
@@ -273,6 +279,8 @@ def write_html(rep: Report, path: str | os.PathLike, max_accounts: int = 200, ma
                     f"{_e(', '.join(f'{k} {v}' for k, v in sorted(rep.decisions.items())))}"
                     + (f"; cascade stages: {_e(dict(sorted(rep.stages.items())))}" if rep.stages else "")
                     + f"; {len(queue)} posts in the review queue.</p>"]
+    if rep.incomplete:
+        h.append(f'<p class="block">Warning, {_e(rep.incomplete)}.</p>')
     h.append("<h2>Per category</h2><table><tr><th>category</th><th>flagged</th><th>share of scored</th></tr>")
     for c in CATEGORIES:
         n = rep.flagged.get(c, 0)
@@ -338,6 +346,7 @@ def write_markdown(rep: Report, path: str | os.PathLike, max_accounts: int = 100
     queue = rep.ordered_queue()
     lines = ["# Moderation report", "", f"Source: `{_md(rep.source)}`. {rep.rows} posts, {scored} scored, "
              f"{rep.errors} errors; {len(queue)} in the review queue.", "",
+             *([f"> **Warning**, {_md(rep.incomplete)}.", ""] if rep.incomplete else []),
              "| category | flagged | share of scored |", "|---|---:|---:|"]
     for c in CATEGORIES:
         n = rep.flagged.get(c, 0)

@@ -271,3 +271,23 @@ def test_rows_without_an_id_are_reported_on_the_terminal(model, tmp_path):
     assert r.exit_code == 0 and "3 rows without id" in r.output
     r = CliRunner().invoke(main, ["score", str(inp), "-o", str(tmp_path / "p.jsonl"), "-m", str(model.path)])
     assert r.exit_code == 0 and "without id" not in r.output
+
+
+def test_report_on_an_interrupted_run_reads_the_committed_rows_and_says_it_is_incomplete(model, tmp_path):
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 10)
+    out = tmp_path / "scored.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(_CrashAfter(model, 2), inp, out, batch_size=4, chunk_rows=4)
+    with open(out, "ab") as f:
+        f.write(b'{"id": "wb-2", "line": 9, "sco')  # a chunk cut off by the crash, past the committed bytes
+    committed = json.loads(state_path(out).read_text())["rows"]
+    assert len(list(read_scored(out))) == committed == 8
+    rep = build_report(out)
+    assert rep.rows == committed and rep.incomplete and "8 rows" in rep.incomplete
+    r = CliRunner().invoke(main, ["report", str(out), "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0 and "incomplete" in r.output
+    assert "incomplete" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "incomplete" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    score_file(model, inp, out, batch_size=4, chunk_rows=4)  # finished: a full report, no warning
+    rep = build_report(out)
+    assert rep.rows == 30 and rep.incomplete is None
