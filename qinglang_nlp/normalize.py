@@ -440,7 +440,13 @@ class _Work:
         edit makes the next call scan again."""
         got = self._cand
         if got is None or got[0] is not self.text:
-            got = self._cand = (self.text, _cand_finder().positions(self.text, self.astral_chars()))
+            if len(self.text) >= _SHORT:  # one table lookup per code point: twice as fast as the regex scan
+                import numpy as np
+
+                pos = np.flatnonzero(_cand_table().take(self.codepoints())).tolist()
+            else:
+                pos = _cand_finder().positions(self.text, self.astral_chars())
+            got = self._cand = (self.text, pos)
         return got[1]
 
     def orig_span(self, s: int, e: int) -> tuple[int, int]:
@@ -1462,6 +1468,18 @@ def _cand_finder() -> _CharFinder:
     for step in (VariantStep(), RadicalStep()):
         chars |= _first_chars(step)
     return _CharFinder(chars)
+
+
+@_once
+def _cand_table() -> Any:
+    """numpy bool table over all code points: the characters of ``_cand_finder``."""
+    def build():
+        import numpy as np
+
+        t = np.zeros(0x110000, dtype=bool)
+        t[[ord(c) for c in _cand_finder().chars]] = True
+        return t
+    return _cached("cand_table", build)
 
 
 class VariantStep(_TableStep):
