@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -614,11 +615,14 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     inp = Path(input_path)
     fmt = fmt or detect_format(inp)
     fields.check_columns(columns(inp, fmt), str(inp))
+    rows_in = iter_rows(inp, fmt)
+    first = next(rows_in, None)  # a header or file problem raises here, before any output is created
+    rows_in = itertools.chain([] if first is None else [first], rows_in)
     summary = ScoreSummary(input_bytes=inp.stat().st_size)
     t0 = time.perf_counter()
     dups = _Dups()
     if not isinstance(output, (str, os.PathLike)):
-        groups = score_groups(model, _track(iter_rows(inp, fmt), dups, fields), fields, batch_size, keep_text)
+        groups = score_groups(model, _track(rows_in, dups, fields), fields, batch_size, keep_text)
         for group in _progress(groups, progress, inp, fmt, 0):
             for rec in group:
                 output.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -674,7 +678,7 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
         setattr(summary, k, v)
     summary.resumed_from = skip
 
-    rows = _track(iter_rows(inp, fmt), dups, fields)
+    rows = _track(rows_in, dups, fields)
     for k in range(skip):  # rows committed before: re-read for duplicate ids, not scored again
         if next(rows, None) is None:
             raise ResumeError(f"{inp} has fewer rows ({k}) than the committed output ({skip}); "

@@ -291,3 +291,14 @@ def test_report_on_an_interrupted_run_reads_the_committed_rows_and_says_it_is_in
     score_file(model, inp, out, batch_size=4, chunk_rows=4)  # finished: a full report, no warning
     rep = build_report(out)
     assert rep.rows == 30 and rep.incomplete is None
+
+
+def test_an_unreadable_input_leaves_no_partial_output_that_blocks_the_rerun(model, tmp_path):
+    inp = tmp_path / "posts.csv"
+    inp.write_bytes("id,文本\n1,你好\n".encode("gbk"))  # a GBK header: refused as a whole file
+    out = tmp_path / "scored.jsonl"
+    with pytest.raises(ValueError, match="header is not valid UTF-8"):
+        score_file(model, inp, out)
+    assert not out.exists() and not state_path(out).exists()
+    inp.write_text("id,文本\n1,你好\n", encoding="utf-8")  # converted: the same command now just works
+    assert score_file(model, inp, out, FieldMap(text="文本")).rows == 1
