@@ -65,6 +65,7 @@ def _decode_lines(f, first_line: int = 1, end: int | None = None,
 def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[Row]:
     with open(path, "rb") as f:
         f.seek(start)
+        opening = start == 0  # before the file's first non-blank line
         for i, line, err in _decode_lines(f, first_line, end):
             if err:
                 yield Row(i, None, err)
@@ -72,6 +73,11 @@ def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: 
             s = line.strip()
             if not s:
                 continue
+            if opening and s in ("[", "{"):  # never a JSON Lines row: an indented JSON document
+                kind, jq = ("array", ".[]") if s == "[" else ("object", ".KEY[]")
+                raise ValueError(f"{path}: line {i}: the file is one indented JSON {kind}, not JSON Lines (one "
+                                 f"object per line); convert it, e.g. jq -c '{jq}' {path.name} > posts.jsonl")
+            opening = False
             try:
                 obj = json.loads(s)
             except ValueError as e:

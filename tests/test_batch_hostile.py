@@ -302,3 +302,17 @@ def test_an_unreadable_input_leaves_no_partial_output_that_blocks_the_rerun(mode
     assert not out.exists() and not state_path(out).exists()
     inp.write_text("id,文本\n1,你好\n", encoding="utf-8")  # converted: the same command now just works
     assert score_file(model, inp, out, FieldMap(text="文本")).rows == 1
+
+
+@pytest.mark.parametrize("doc", [POSTS, {"data": POSTS}])
+def test_a_pretty_printed_json_file_is_refused_not_scored_line_by_line(model, tmp_path, doc):
+    """Every line of an indented .json file ('[', '  {', '"id": ...,') became an 'invalid JSON' error row."""
+    inp = tmp_path / "posts.json"
+    inp.write_text("\ufeff\n" + json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    with pytest.raises(ValueError, match=r"posts.json: line 2: .*not JSON Lines .*jq -c"):
+        score_file(model, inp, out)
+    assert not out.exists()
+    # one object per line is JSON Lines, whatever the extension
+    _write_jsonl(inp, POSTS)
+    assert score_file(model, inp, out).rows == 3
