@@ -159,11 +159,13 @@ def test_stale_reasons_name_changed_data_and_config(prepared, monkeypatch):
     recs = _records()
     monkeypatch.setattr(ft, "collect_records", lambda c, d=None: recs)
     assert ft.stale_reasons(cfg, out) == []
+    assert ft.stale_reasons(dict(cfg, epochs=5, lr=1e-3), out) == []  # training-only keys do not matter
+    assert ft.stale_reasons(dict(cfg, max_length=64), out) == [
+        "config differs from the one the folder was prepared with in max_length"]
     # one more 饭圈 item (a new annotation round) makes the folder stale, naming the set
     recs["train"]["fanquan"] = recs["train"]["fanquan"] + [
         Record("你家哥哥塌房了还洗", "fanquan", "fanquan:999", {"fanquan": 1, "vulgar": None, "rumor": None}, {})]
     assert ft.stale_reasons(cfg, out) == ["fanquan/train: records changed"]
-    assert ft.stale_reasons(dict(cfg, epochs=5), out)[0].startswith("config differs")
     assert ft.stale_reasons(cfg, out.parent / "nowhere") == [f"{out.parent / 'nowhere' / 'prepared.json'} does not exist"]
 
 

@@ -143,6 +143,11 @@ def collect_records(cfg: dict[str, Any], data_dir: str | None = None) -> dict[st
     return out
 
 
+#: the config keys that decide what ``prepare`` writes (the others, e.g. lr, epochs, run_log, only affect training)
+PREPARE_KEYS = ("categories", "sublabels", "normalize", "datasets", "eval_only", "max_dev_rows_per_dataset",
+                "weak_negatives", "seed", "text_prefix", "max_length")
+
+
 def _record_hashes(records: dict[str, dict[str, list[Any]]]) -> dict[str, str]:
     """``{"<dataset>/<split>": sha256}`` of every record list, as saved in ``prepared.json``."""
     return {f"{name}/{'dev' if split == 'eval' else split}": _sha_obj([[r.id, r.text, r.labels, r.fine] for r in recs])
@@ -159,7 +164,11 @@ def stale_reasons(cfg: dict[str, Any], prepared: str | os.PathLike, data_dir: st
         return [f"{info_path} does not exist"]
     info = json.loads(info_path.read_text(encoding="utf-8"))
     out = []
-    if info.get("config_sha256") != _sha_obj(cfg):
+    if "prepare_config" in info:  # only the keys that shape the prepared data count
+        diff = [k for k in PREPARE_KEYS if json.loads(json.dumps(cfg.get(k))) != info["prepare_config"].get(k)]
+        if diff:
+            out.append(f"config differs from the one the folder was prepared with in {', '.join(diff)}")
+    elif info.get("config_sha256") != _sha_obj(cfg):  # a folder from before prepare_config was recorded
         out.append("config differs from the one the folder was prepared with")
     old, new = info.get("data_hashes", {}), _record_hashes(collect_records(cfg, data_dir))
     for key in sorted(set(old) | set(new)):
@@ -257,7 +266,7 @@ def prepare_records(records: dict[str, dict[str, list[Any]]], cfg: dict[str, Any
         "categories": cats, "sublabels": subs, "sources": sources, "counts": counts, "data_hashes": hashes,
         "normalize": ncfg.to_dict(), "text_prefix": cfg["text_prefix"], "max_length": cfg["max_length"],
         "tokenizer_sha256": _sha_obj(json.loads(tok.to_str())["model"]), "vocab_size": vocab, "seed": cfg["seed"],
-        "config_sha256": _sha_obj(cfg), "tokens": int(flat.size),
+        "config_sha256": _sha_obj(cfg), "prepare_config": {k: cfg.get(k) for k in PREPARE_KEYS}, "tokens": int(flat.size),
         "median_tokens": float(np.median(lengths)) if len(lengths) else 0.0,
         "truncated_rows": int((lengths >= cfg["max_length"]).sum()),
     }
