@@ -23,6 +23,7 @@ per chunk under ``OUTPUT.parts/`` and merges them into ``OUTPUT`` at the end.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import itertools
@@ -586,6 +587,31 @@ def _check_state(state: dict[str, Any], want: dict[str, Any], output: Path) -> N
             "rerun with --overwrite to start over")
 
 
+@contextlib.contextmanager
+def _output_lock(output: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``OUTPUT.lock`` (POSIX ``flock``; no lock where ``fcntl`` is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    path = Path(str(output) + ".lock")
+    busy = ValueError(f"{output} is being written by another qinglang score run (it holds {path.name}); "
+                      "wait for it to finish or stop it, then rerun")
+    with open(path, "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino  # not unlinked by a run that just ended
+        except (BlockingIOError, FileNotFoundError):
+            same = False
+        if not same:
+            raise busy
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # before the lock is released, so no one locks a removed file
+
+
 def _check_committed(state: dict[str, Any], output: Path, out_fmt: str) -> None:
     """Raise :class:`ResumeError` when what the state says is committed is no longer on disk."""
     again = "; rerun with --overwrite to score again"
@@ -640,66 +666,67 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     if out.is_dir():
         raise ValueError(f"output {out} is a folder; pass a file path ending in .jsonl or .parquet "
                          "(a folder output is for --engine ray)")
-    spath = state_path(out)
-    want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
-            "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),
-            "model_identity": _model_identity(model),
-            "options": {"keep_text": keep_text, "cascade_cutoffs": getattr(model, "cutoffs", None)}}
-    state = None
-    if overwrite or not resume:
-        if not overwrite and (out.exists() or spath.exists()):
-            raise ResumeError(f"{out} exists; pass --overwrite to replace it (or --resume to continue it)")
-        for p in (out, spath):
-            if p.exists():
-                p.unlink()
-        shutil.rmtree(parts_dir(out), ignore_errors=True)
-    elif spath.exists():
-        try:
-            state = json.loads(spath.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise ResumeError(f"{spath}: unreadable resume state ({e}); rerun with --overwrite") from None
-        _check_state(state, want, out)
-        _check_committed(state, out, out_fmt)
-        if state.get("complete"):
-            shutil.rmtree(parts_dir(out), ignore_errors=True)  # a crash between the merge and the clean-up
-            done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}))
-            done.resumed_from, done.complete = done.rows, True
-            return done
-    elif out.exists():
-        raise ResumeError(f"{out} exists but has no resume state ({spath.name}); pass --overwrite to replace it")
-    if state is None:
-        state = {**want, "rows": 0, "bytes": 0, "parts": 0, "complete": False, "counts": {}}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out_fmt == "jsonl":
-            out.write_bytes(b"")
-        _write_json_atomic(spath, state)
-    skip = int(state["rows"])
-    for k, v in state.get("counts", {}).items():
-        setattr(summary, k, v)
-    summary.resumed_from = skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _output_lock(out):  # a second run on the same output would interleave its rows with ours
+        spath = state_path(out)
+        want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
+                "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),
+                "model_identity": _model_identity(model),
+                "options": {"keep_text": keep_text, "cascade_cutoffs": getattr(model, "cutoffs", None)}}
+        state = None
+        if overwrite or not resume:
+            if not overwrite and (out.exists() or spath.exists()):
+                raise ResumeError(f"{out} exists; pass --overwrite to replace it (or --resume to continue it)")
+            for p in (out, spath):
+                if p.exists():
+                    p.unlink()
+            shutil.rmtree(parts_dir(out), ignore_errors=True)
+        elif spath.exists():
+            try:
+                state = json.loads(spath.read_text(encoding="utf-8"))
+            except ValueError as e:
+                raise ResumeError(f"{spath}: unreadable resume state ({e}); rerun with --overwrite") from None
+            _check_state(state, want, out)
+            _check_committed(state, out, out_fmt)
+            if state.get("complete"):
+                shutil.rmtree(parts_dir(out), ignore_errors=True)  # a crash between the merge and the clean-up
+                done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}))
+                done.resumed_from, done.complete = done.rows, True
+                return done
+        elif out.exists():
+            raise ResumeError(f"{out} exists but has no resume state ({spath.name}); pass --overwrite to replace it")
+        if state is None:
+            state = {**want, "rows": 0, "bytes": 0, "parts": 0, "complete": False, "counts": {}}
+            if out_fmt == "jsonl":
+                out.write_bytes(b"")
+            _write_json_atomic(spath, state)
+        skip = int(state["rows"])
+        for k, v in state.get("counts", {}).items():
+            setattr(summary, k, v)
+        summary.resumed_from = skip
 
-    rows = _track(rows_in, dups, fields)
-    for k in range(skip):  # rows committed before: re-read for duplicate ids, not scored again
-        if next(rows, None) is None:
-            raise ResumeError(f"{inp} has fewer rows ({k}) than the committed output ({skip}); "
-                              "rerun with --overwrite")
-    sink = _Sink(out, out_fmt, state)
-    try:
-        chunk: list[dict[str, Any]] = []
-        last = time.monotonic()
-        groups = score_groups(model, rows, fields, batch_size, keep_text)
-        for group in _progress(groups, progress, inp, fmt, skip):
-            chunk.extend(group)
-            for rec in group:
-                summary.add(rec)
-            if len(chunk) >= chunk_rows or time.monotonic() - last >= commit_seconds:
-                sink.commit(chunk, summary)
-                chunk, last = [], time.monotonic()
-        sink.commit(chunk, summary)
-        sink.finish()
-    finally:
-        sink.close()
-    return _finish_summary(summary, dups, t0, True)
+        rows = _track(rows_in, dups, fields)
+        for k in range(skip):  # rows committed before: re-read for duplicate ids, not scored again
+            if next(rows, None) is None:
+                raise ResumeError(f"{inp} has fewer rows ({k}) than the committed output ({skip}); "
+                                  "rerun with --overwrite")
+        sink = _Sink(out, out_fmt, state)
+        try:
+            chunk: list[dict[str, Any]] = []
+            last = time.monotonic()
+            groups = score_groups(model, rows, fields, batch_size, keep_text)
+            for group in _progress(groups, progress, inp, fmt, skip):
+                chunk.extend(group)
+                for rec in group:
+                    summary.add(rec)
+                if len(chunk) >= chunk_rows or time.monotonic() - last >= commit_seconds:
+                    sink.commit(chunk, summary)
+                    chunk, last = [], time.monotonic()
+            sink.commit(chunk, summary)
+            sink.finish()
+        finally:
+            sink.close()
+        return _finish_summary(summary, dups, t0, True)
 
 
 def _track(rows: Iterator[Row], dups: _Dups, fields: FieldMap) -> Iterator[Row]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -316,3 +317,28 @@ def test_a_pretty_printed_json_file_is_refused_not_scored_line_by_line(model, tm
     # one object per line is JSON Lines, whatever the extension
     _write_jsonl(inp, POSTS)
     assert score_file(model, inp, out).rows == 3
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(model, tmp_path):
+    """Two `qinglang score` runs on one output (a cron job overlapping itself) appended 39k rows for 20k posts."""
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 10)
+    out = tmp_path / "scored.jsonl"
+    refused = []
+
+    class FirstRun:  # the model of the first run starts a second run on the same output mid-way
+        name = model.name
+
+        def prepare(self, text, index=None):
+            return model.prepare(text, index)
+
+        def predict_batch(self, texts, batch_size=64):
+            if not refused:
+                with pytest.raises(ValueError, match="being written by another qinglang score run") as e:
+                    score_file(model, inp, out, batch_size=4, chunk_rows=4)
+                refused.append(str(e.value))
+            return model.predict_batch(texts, batch_size=batch_size)
+
+    s = score_file(FirstRun(), inp, out, batch_size=4, chunk_rows=4)
+    assert refused and s.rows == 30 and [r["line"] for r in _jsonl(out)] == list(range(1, 31))
+    assert not Path(f"{out}.lock").exists()
+    assert score_file(model, inp, out).complete  # the lock is gone with the run
