@@ -41,7 +41,10 @@ Speed: the common path is C-level work over the whole string (numpy code-point t
 "is there anything to do", regexes that skip ahead on a first-character class, OpenCC only on windows around
 traditional characters); Python-level work is proportional to the number of changes, not to the length of the
 text. ``normalize_batch`` runs every step once per chunk of about 200,000 joined characters; the texts of a chunk
-share its alignment arrays (``_Chunk``), and their ``Part``/``Repeat`` objects are built only when first read.
+share its alignment arrays (``_Chunk``), and their offsets there and their ``Part``/``Repeat`` objects are
+derived only when first read. On long texts (a chunk) several steps work on the code points with numpy tables
+(which characters are noise, CJK, 1:n maps, NFKC-unstable, candidates of the table steps and of abbreviations),
+and the structure step keeps its thousands of parts per MB as numpy columns.
 The work state encodes its text's code points and collects its astral characters once and shares them between
 steps. Tables are built lazily on first use, once per process, under a lock (under a second in total).
 """
@@ -183,7 +186,8 @@ class Repeat(NamedTuple):
 class _Chunk:
     """What the Normalized objects of one batch chunk (or one ``normalize`` call) share: the alignment arrays of
     the joined text (``None`` = identity), the lists of the chunk's normalised texts and originals (``texts``,
-    ``originals``: text ``k`` of the chunk is ``texts[k]``), and the raw parts and repeats (original offsets).
+    ``originals``: text ``k`` of the chunk is ``texts[k]``), and the raw parts (columnar structure parts, see
+    ``_Work.struct``, and tuples) and repeats (original offsets).
 
     Everything else is derived on first use, not while the batch runs (most callers never need it): each text's
     offsets in the joined normalised text and in the joined original (``offsets``), and the parts and repeats
@@ -193,9 +197,10 @@ class _Chunk:
     __slots__ = ("_index", "_offs", "_raw", "ends", "originals", "starts", "texts")
 
     def __init__(self, starts: array | None, ends: array | None, texts: list[str], originals: list[str],
-                 parts: list | None = None, repeats: list | None = None, sort_repeats: bool = True):
+                 parts: list | None = None, repeats: list | None = None, sort_repeats: bool = True,
+                 struct: tuple[Any, Any, Any] | None = None):
         self.starts, self.ends, self.texts, self.originals = starts, ends, texts, originals
-        self._raw = (parts, repeats, sort_repeats)
+        self._raw = (struct, parts, repeats, sort_repeats)
         self._offs: tuple[list[int], list[int]] | None = None
         self._index: tuple | None = None
 
@@ -212,8 +217,9 @@ class _Chunk:
         by original start in a batch chunk), and where each text's own begin."""
         got = self._index
         if got is None:
-            parts, repeats, sort_repeats = self._raw
+            struct, parts, repeats, sort_repeats = self._raw
             bases = self.offsets()[1]
+            parts = _all_parts(struct, parts or [])
             parts = sorted(parts, key=_part_key) if parts else []
             repeats = (sorted(repeats, key=_repeat_key) if sort_repeats else list(repeats)) if repeats else []
             got = self._index = (parts, _first_at([p[1] for p in parts], bases) if parts else None,
@@ -389,7 +395,7 @@ class _Work:
     """Mutable state passed through the steps: current text, alignment arrays, parts and repeats."""
 
     __slots__ = ("_astral", "_cand", "_cps", "_prot", "ends", "inner_mentions", "log", "original", "parts", "repeats", "starts",
-                 "text")
+                 "struct", "text")
 
     def __init__(self, original: str, log: list | None = None):
         self.original = original
@@ -397,6 +403,9 @@ class _Work:
         self.starts: array | None = None  # None = identity alignment
         self.ends: array | None = None
         self.parts: list[tuple[str, int, int, str | None]] = []  # (kind, orig_s, orig_e, value: emoji only)
+        # the structure step's parts of a long text, columnar: (kind codes into _KIND_NAMES, orig starts, orig
+        # ends) as numpy arrays, in text order; they come before ``parts`` (see ``all_parts``)
+        self.struct: tuple[Any, Any, Any] | None = None
         self.repeats: list[tuple[str, int, int, int]] = []  # (char, count, orig_s, orig_e)
         self.inner_mentions: list[tuple[int, int]] = []  # ORIGINAL spans of @mentions inside topics/titles
         self.log = log
@@ -457,22 +466,39 @@ class _Work:
             return p, p
         return self.starts[s], self.ends[e - 1]
 
+    def has_parts(self) -> bool:
+        """Whether any part has been recorded."""
+        return self.struct is not None or bool(self.parts)
+
+    def all_parts(self) -> list[tuple[str, int, int, str | None]]:
+        """Every part as a ``(kind, orig_s, orig_e, value)`` tuple: the columnar structure parts, then ``parts``."""
+        return _all_parts(self.struct, self.parts)
+
     def protected(self, kinds: frozenset[str]) -> tuple[list[int], list[int]]:
         """ORIGINAL-text starts and ends of the parts of these kinds, sorted (cached until parts change)."""
         if self._prot is None:
             self._prot = {}
         got = self._prot.get(kinds)
         if got is None:
-            # C-level loops (thousands of emoticons per MB); the parts come in text order, so they are usually
-            # sorted already, which the check below confirms (else: the general way)
-            parts = self.parts
+            inner = self.inner_mentions and "mention" in kinds and "topic" not in kinds
+            if self.struct is not None and not inner and all(p[0] not in kinds for p in self.parts):
+                # the columnar structure parts (thousands of emoticons per MB) selected by numpy; they come in
+                # text order, so they are sorted, which the check confirms (else: the general way)
+                codes, os_, oe = self.struct
+                sel = _kind_mask(kinds)[codes]
+                starts, ends = os_[sel], oe[sel]
+                if bool((starts[1:] > starts[:-1]).all()):
+                    got = self._prot[kinds] = (starts.tolist(), ends.tolist())
+                    return got
+            # C-level loops; the parts come in text order, so they are usually sorted already, which the check
+            # below confirms (else: the general way)
+            parts = self.all_parts()
             sel = list(map(kinds.__contains__, map(_KIND, parts)))
             starts = list(compress(map(_START, parts), sel))
-            if not (self.inner_mentions and "mention" in kinds and "topic" not in kinds) and all(
-                    map(operator.lt, starts, islice(starts, 1, None))):
+            if not inner and all(map(operator.lt, starts, islice(starts, 1, None))):
                 got = self._prot[kinds] = (starts, list(compress(map(_END, parts), sel)))
                 return got
-            spans = [(s, e) for kind, s, e, _ in self.parts if kind in kinds]
+            spans = [(s, e) for kind, s, e, _ in parts if kind in kinds]
             if "mention" in kinds and "topic" not in kinds:
                 # mentions inside topics/titles are protected like any mention (they never overlap the other
                 # protected kinds; they do overlap topics, so lists that include topics leave them out)
@@ -1113,6 +1139,9 @@ class StructureStep(Step):
     def normalize(self, w: _Work) -> None:
         if _STRUCT_HINT.search(w.text) is None:
             return
+        if len(w.text) >= _SHORT and w.struct is None and not w.parts:
+            self._columnar(w)
+            return
         text, kinds, orig = w.text, _STRUCT_KIND, w.orig_span
         spans = [m.span() for m in _STRUCT_RE.finditer(text)]  # thousands per MB: one list, no per-match calls
         # no value (None): a part's value is read off the final text when the Part is built (only word emoji,
@@ -1130,6 +1159,59 @@ class StructureStep(Step):
                 for mm in _MENTION_RE.finditer(text, s + 1, e - 1):
                     w.inner_mentions.append(orig(mm.start(), mm.end()))
         w._prot = None
+
+    @staticmethod
+    def _columnar(w: _Work) -> None:
+        """The same parts for a long text, kept as numpy arrays (``_Work.struct``) instead of one tuple each: the
+        matches' offsets from the lengths of ``re.split``'s pieces (no match objects), their kinds from their
+        first characters, their original spans from the alignment arrays."""
+        import numpy as np
+
+        text = w.text
+        pieces = _STRUCT_SPLIT.split(text)  # gap, match, gap, match, ..., gap
+        if len(pieces) == 1:
+            return
+        ends = np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)))
+        s_cur, e_cur = ends[0:-1:2], ends[1::2]  # the matches' current spans
+        first = np.frombuffer("".join(map(_FIRST, pieces[1::2])).encode("utf-32-le"), dtype="<u4")
+        codes = np.zeros(len(first), dtype=np.uint8)  # 0: url (h H w W)
+        for code, marker in enumerate(("@", "#", "【", "["), 1):
+            codes[first == ord(marker)] = code
+        if w.starts is None:
+            w.struct = (codes, s_cur, e_cur)
+        else:
+            w.struct = (codes, np.frombuffer(w.starts, dtype=np.int32)[s_cur],
+                        np.frombuffer(w.ends, dtype=np.int32)[e_cur - 1])
+        for i in np.flatnonzero((codes == 2) | (codes == 3)).tolist():  # topics and titles: see above
+            s, e = int(s_cur[i]), int(e_cur[i])
+            if "@" in text[s:e]:
+                for mm in _MENTION_RE.finditer(text, s + 1, e - 1):
+                    w.inner_mentions.append(w.orig_span(mm.start(), mm.end()))
+        w._prot = None
+
+
+_STRUCT_SPLIT = re.compile(f"({_STRUCT_RE.pattern})")  # the same matches, returned by split between the gaps
+_FIRST = operator.itemgetter(0)
+_KIND_NAMES = ("url", "mention", "topic", "title", "emoticon")  # the codes of ``_Work.struct``
+_KIND_MASKS: dict[frozenset[str], Any] = {}
+
+
+def _kind_mask(kinds: frozenset[str]) -> Any:
+    """numpy bool array: for every kind code of ``_Work.struct``, whether its kind is one of ``kinds``."""
+    got = _KIND_MASKS.get(kinds)
+    if got is None:
+        import numpy as np
+
+        got = _KIND_MASKS[kinds] = np.array([k in kinds for k in _KIND_NAMES])
+    return got
+
+
+def _all_parts(struct: tuple[Any, Any, Any] | None, parts: list) -> list:
+    """The raw part tuples of columnar structure parts (``_Work.struct``) followed by ``parts``."""
+    if struct is None:
+        return list(parts)
+    codes, os_, oe = struct
+    return list(zip(map(_KIND_NAMES.__getitem__, codes.tolist()), os_.tolist(), oe.tolist(), repeat(None))) + parts
 
 
 _HAN_TERM = re.compile("[\u4e00-\u9fff]{2,}")
@@ -1247,7 +1329,7 @@ class NoiseStep(Step):
             for s, e in spans:
                 run = text[s:e]
                 # noise that is part of a part is kept: only the markers (@, #, [, ]) can be (URLs hold no CJK)
-                if w.parts and not _MARKERS.isdisjoint(run) and w.is_protected(s, e, _NOISE_PROTECTED):
+                if w.has_parts() and not _MARKERS.isdisjoint(run) and w.is_protected(s, e, _NOISE_PROTECTED):
                     continue
                 if we.isdisjoint(run) or (text[s - 1] + text[e]) in bigrams:
                     edits.append((s, e, "", None, None))
@@ -1259,7 +1341,7 @@ class NoiseStep(Step):
         if windows is None and r["we_finder"].search(text, w.astral_chars()):
             done = {ed[0] for ed in edits}
             for s, e in self._around_word_emoji(text, r, w.astral_chars()):
-                if s not in done and not (w.parts and not _MARKERS.isdisjoint(text[s:e])
+                if s not in done and not (w.has_parts() and not _MARKERS.isdisjoint(text[s:e])
                                           and w.is_protected(s, e, _NOISE_PROTECTED)):
                     edits.append((s, e, "", None, None))
             edits.sort()
@@ -1440,7 +1522,7 @@ class _TableStep(Step):
         # the table's keys can only start at the shared candidates (every first character of a key is one)
         if isinstance(rx, _CharFinder):
             w.apply([(i, i + 1, t[text[i]], None, None) for i in w.candidates() if text[i] in t
-                     if not (w.parts and w.is_protected(i, i + 1))], self.name)
+                     if not (w.has_parts() and w.is_protected(i, i + 1))], self.name)
             return
         firsts = _first_chars(self)
         edits = []
@@ -1451,7 +1533,7 @@ class _TableStep(Step):
             m = rx.match(text, p)
             if m is not None:
                 last = m.end()
-                if not (w.parts and w.is_protected(p, last)):
+                if not (w.has_parts() and w.is_protected(p, last)):
                     edits.append((p, last, t[m.group()], None, None))
         w.apply(edits, self.name)
 
@@ -1533,7 +1615,7 @@ class RepeatStep(Step):
         text = w.text
         edits = []
         for s, e in runs:
-            if w.parts and w.is_protected(s, e):
+            if w.has_parts() and w.is_protected(s, e):
                 continue
             os_, oe = w.orig_span(s, e)
             w.repeats.append((text[s], e - s, os_, oe))
@@ -1733,7 +1815,7 @@ class AbbreviationStep(Step):
         edits.sort()
         out, last = [], -1
         for s, e, repl in edits:
-            if s >= last and not (w.parts and w.is_protected(s, e)):
+            if s >= last and not (w.has_parts() and w.is_protected(s, e)):
                 out.append((s, e, repl, s, e))
                 last = e
         w.apply(out, self.name)
@@ -1904,7 +1986,7 @@ class HomophoneStep(Step):
         out, last = [], -1
         for s in sorted(edits):
             ed = edits[s]
-            if ed[0] >= last and not (w.parts and w.is_protected(ed[0], ed[1])):
+            if ed[0] >= last and not (w.has_parts() and w.is_protected(ed[0], ed[1])):
                 out.append(ed)
                 last = ed[1]
         w.apply(out, self.name)
@@ -1936,7 +2018,7 @@ class RestoreStep(Step):
         base = 0
         for piece, edits in zip(pieces, restore_edits_batch(pieces)):
             for s, e, repl in edits:
-                if not (w.parts and w.is_protected(base + s, base + e)):
+                if not (w.has_parts() and w.is_protected(base + s, base + e)):
                     out.append((base + s, base + e, repl, None, None))
             base += len(piece) + _SEP_LEN
         if not out:
@@ -2053,7 +2135,7 @@ def normalize(text: str, config: NormalizeConfig | dict | None = None) -> Normal
     _sequence(cfg).run(w)
     out = Normalized.__new__(Normalized)
     out.original, out.text, out._k = text, w.text, 0
-    out._chunk = _Chunk(w.starts, w.ends, [w.text], [text], w.parts, w.repeats, sort_repeats=False)
+    out._chunk = _Chunk(w.starts, w.ends, [w.text], [text], w.parts, w.repeats, sort_repeats=False, struct=w.struct)
     return out
 
 
@@ -2156,7 +2238,7 @@ def _run_chunk(originals: list[str], idx: _Seq[int], joined: str, cfg: Normalize
         for i, t in zip(idx, originals):
             out[i] = normalize(t, cfg)
         return
-    chunk = _Chunk(w.starts, w.ends, pieces, originals, w.parts, w.repeats)
+    chunk = _Chunk(w.starts, w.ends, pieces, originals, w.parts, w.repeats, struct=w.struct)
     objs = list(map(Normalized.__new__, repeat(Normalized, n)))
     for o, t, piece, k in zip(objs, originals, pieces, range(n)):  # the hot loop: 18,000 texts per MB
         o.original = t

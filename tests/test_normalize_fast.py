@@ -234,23 +234,40 @@ def test_same_length_edits_keep_the_alignment_arrays() -> None:
     assert _alignment(w)[5:8] == [(5, 6)] * 3
 
 
-def test_protected_spans_equal_the_sorted_general_form() -> None:
-    text = "#话题 @张三 说# [doge]看@李四 http://t.cn/A6ab 【标题@王五】[捂脸]"
+@pytest.mark.parametrize("times", [1, 3])  # 3: long enough for the columnar structure parts (_Work.struct)
+def test_protected_spans_equal_the_sorted_general_form(times: int) -> None:
+    text = "#话题 @张三 说# [doge]看@李四 http://t.cn/A6ab 【标题@王五】[捂脸]" * times
     for extra_emoji in (False, True):
         w = N._Work(text)
         N.StructureStep().normalize(w)
+        assert (w.struct is not None) == (times > 1) and w.has_parts()
         if extra_emoji:
             w.parts.append(("emoji", 0, 1, "狗"))  # the emoji step appends out of order; not a protected kind
-        for kinds in (N._PROTECTED, N._NOISE_PROTECTED, frozenset({"topic", "title"})):
-            spans = [(s, e) for kind, s, e, _ in w.parts if kind in kinds]
+        for kinds in (N._PROTECTED, N._NOISE_PROTECTED, frozenset({"topic", "title"}), frozenset({"emoji"})):
+            spans = [(s, e) for kind, s, e, _ in w.all_parts() if kind in kinds]
             if "mention" in kinds and "topic" not in kinds:
                 spans += w.inner_mentions
             spans.sort()
             w._prot = None
             assert w.protected(kinds) == ([s for s, _ in spans], [e for _, e in spans])
-    w.parts = [("emoticon", 9, 12, "[a]"), ("url", 0, 5, "http:")]  # out of order: the general way sorts
+    w.parts, w.struct = [("emoticon", 9, 12, "[a]"), ("url", 0, 5, "http:")], None  # out of order: sorted
     w.inner_mentions, w._prot = [], None
     assert w.protected(N._PROTECTED) == ([0, 9], [5, 12])
+
+
+def test_columnar_structure_parts_equal_the_tuples() -> None:
+    text = "#话题 @张三 说# [doge]看@李四 http://t.cn/A6ab 【标题@王五】[捂脸][12] www.Weibo.com/1 @@x" * 3
+    for shift in (False, True):  # from the identity alignment, and from one changed by an earlier step
+        short, long_ = N._Work(text), N._Work(text)
+        if shift:
+            for w in (short, long_):
+                w.apply([(0, 1, "##", 0, 1)], "setup")
+        short.parts = [("emoji", 10**6, 10**6 + 1, "狗")]  # a part already there: the tuple path
+        N.StructureStep().normalize(short)
+        N.StructureStep().normalize(long_)
+        assert long_.struct is not None and short.struct is None
+        assert long_.all_parts() == short.parts[1:]
+        assert long_.inner_mentions == short.inner_mentions and len(long_.inner_mentions) == 6
 
 
 # ---- one shared candidate scan for the numerals, traditional, variants and radicals steps ------------------
