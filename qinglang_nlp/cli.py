@@ -98,6 +98,9 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
                                        "continue") from None
         except ValueError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # a full disk, a read-only folder, a path through a file
+            raise click.ClickException(f"{e} (any rows committed so far are kept: once this is fixed, rerun "
+                                       "the same command to continue)") from None
     if output != "-":
         Path(str(output).rstrip("/") + ".summary.json").write_text(
             json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -136,16 +139,16 @@ def report(scored, output, md_path, queue_path, no_markdown, max_accounts):
                 raise click.ClickException(f"{what} and {seen[p.resolve()]} are the same file {p}; "
                                            "choose another path (-o, --markdown, --queue)")
             seen[p.resolve()] = what
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         rep = build_report(scored)
-    except ValueError as e:
+        write_html(rep, out, max_accounts=max_accounts)
+        written = [str(out)]
+        if md is not None:
+            written.append(str(write_markdown(rep, md, max_accounts=max_accounts)))
+        written.append(str(write_queue_csv(rep, queue)))
+    except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
-    write_html(rep, out, max_accounts=max_accounts)
-    written = [str(out)]
-    if md is not None:
-        written.append(str(write_markdown(rep, md, max_accounts=max_accounts)))
-    written.append(str(write_queue_csv(rep, queue)))
     if rep.incomplete:
         click.echo(f"warning, {rep.incomplete}", err=True)
     click.echo(f"{rep.rows} posts, {len(rep.accounts)} accounts, {len(rep.queue)} in the review queue; "

@@ -342,3 +342,15 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(model
     assert refused and s.rows == 30 and [r["line"] for r in _jsonl(out)] == list(range(1, 31))
     assert not Path(f"{out}.lock").exists()
     assert score_file(model, inp, out).complete  # the lock is gone with the run
+
+
+def test_os_errors_are_a_message_not_a_traceback(model, tmp_path):
+    """An output under a regular file (or a full disk, a read-only folder): one clear line, exit code 1."""
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS)
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("x")
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(not_a_folder / "o.jsonl"), "-m", str(model.path), "-q"])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit) and "notes.txt" in r.output
+    score_file(model, inp, tmp_path / "s.jsonl")
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "s.jsonl"), "-o", str(not_a_folder / "r.html")])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit) and "notes.txt" in r.output
