@@ -43,7 +43,8 @@ def detect_format(path: str | Path) -> str:
 
 def _decode_lines(f, first_line: int = 1, end: int | None = None,
                   ) -> Iterator[tuple[int, str | None, str | None]]:
-    """Yield (line_no, text, error) for each line of a binary stream, decoding UTF-8 (BOM allowed).
+    """Yield (line_no, text, error) for each line of a binary stream, decoding UTF-8 (BOM allowed, at the
+    start of any line: files with a BOM each, joined with ``cat``).
 
     Stops before the line that starts at byte ``end`` (a shard boundary) when ``end`` is given.
     """
@@ -53,7 +54,7 @@ def _decode_lines(f, first_line: int = 1, end: int | None = None,
         if not raw:
             return
         i += 1
-        if i == 1 and raw.startswith(codecs.BOM_UTF8):
+        if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8):]
         try:
             yield i, raw.decode("utf-8"), None

@@ -354,3 +354,12 @@ def test_os_errors_are_a_message_not_a_traceback(model, tmp_path):
     score_file(model, inp, tmp_path / "s.jsonl")
     r = CliRunner().invoke(main, ["report", str(tmp_path / "s.jsonl"), "-o", str(not_a_folder / "r.html")])
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit) and "notes.txt" in r.output
+
+
+def test_jsonl_concatenated_from_files_with_a_bom_each(model, tmp_path):
+    """`cat a.jsonl b.jsonl` of two Windows exports: b's BOM used to make its first row 'invalid JSON'."""
+    part = "\ufeff" + "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in POSTS[:2])
+    inp = tmp_path / "all.jsonl"
+    inp.write_text(part + part, encoding="utf-8")
+    s = score_file(model, inp, tmp_path / "o.jsonl")
+    assert s.rows == 4 and s.errors == 0 and s.duplicates == 2
