@@ -639,6 +639,9 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
     output was made from another input, model or options, and ``ValueError`` for unreadable input.
     """
     inp = Path(input_path)
+    if inp.exists() and not inp.is_file():  # a pipe is read once: no fingerprint, progress count or resume
+        raise ValueError(f"{inp} is not a regular file (a pipe or a device?); write it to a file first "
+                         "(e.g. decompress posts.jsonl.gz to posts.jsonl) and score that")
     fmt = fmt or detect_format(inp)
     fields.check_columns(columns(inp, fmt), str(inp))
     rows_in = iter_rows(inp, fmt)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -363,3 +365,15 @@ def test_jsonl_concatenated_from_files_with_a_bom_each(model, tmp_path):
     inp.write_text(part + part, encoding="utf-8")
     s = score_file(model, inp, tmp_path / "o.jsonl")
     assert s.rows == 4 and s.errors == 0 and s.duplicates == 2
+
+
+def test_a_pipe_as_input_is_a_clear_error(model, tmp_path):
+    """`qinglang score <(zcat posts.jsonl.gz)`: 'File or stream is not seekable.' named neither file nor fix."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    fifo = tmp_path / "posts.jsonl"
+    os.mkfifo(fifo)
+    for out in (tmp_path / "o.jsonl", io.StringIO()):
+        with pytest.raises(ValueError, match=r"posts.jsonl is not a regular file .*decompress"):
+            score_file(model, fifo, out)
+    assert not (tmp_path / "o.jsonl").exists()
