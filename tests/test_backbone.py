@@ -456,3 +456,19 @@ def test_build_refuses_a_tokenizer_that_does_not_fit_the_q4_file(syn, tmp_path):
             whl = _fake_wheels(mp, tmp_path / case, {"q4": syn.data, "tokenizer": tok.encode("utf-8")})
             with pytest.raises(ValueError, match=msg):
                 build_backbone(tmp_path / case / "out", [str(whl)], use_data=False)
+
+
+def test_pack_to_hf_names_a_truncated_pack_or_one_without_its_tokenizer(syn, syn_built, tmp_path):
+    import zipfile
+
+    good = (syn_built["a"] / "backbone.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(good[:len(good) // 2])
+    with pytest.raises(ValueError, match=r"cut\.npz: not a readable backbone pack .*rebuild it"):
+        pack_to_hf(tmp_path / "cut.npz", tmp_path / "hf1")
+    with zipfile.ZipFile(syn_built["a"] / "backbone.npz") as src, zipfile.ZipFile(tmp_path / "notok.npz", "w") as dst:
+        for info in src.infolist():
+            if info.filename != "tokenizer_json.npy":
+                dst.writestr(info, src.read(info))
+    with pytest.raises(ValueError, match=r"notok\.npz: backbone pack lacks \['tokenizer_json'\]"):
+        pack_to_hf(tmp_path / "notok.npz", tmp_path / "hf2")
+    assert not (tmp_path / "hf1").exists() and not (tmp_path / "hf2").exists()

@@ -397,8 +397,15 @@ def read_pack(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"backbone pack {p} not found (build it: python -m qinglang_nlp.train.backbone build)")
-    with np.load(p, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{p}: not a readable backbone pack ({e}); rebuild it: "
+                         "python -m qinglang_nlp.train.backbone build") from e
+    lacking = [k for k in ("meta_json", "tokenizer_json", "q4/emb.word") if k not in arrays]
+    if lacking:
+        raise ValueError(f"{p}: backbone pack lacks {lacking}; rebuild it: python -m qinglang_nlp.train.backbone build")
     meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
     tok = arrays.pop("tokenizer_json").tobytes().decode("utf-8")
     return arrays, meta, tok
