@@ -437,7 +437,7 @@ def _fingerprint(path: Path) -> dict[str, Any]:
     st = path.stat()
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        h.update(f.read(1 << 20))
+        h.update(f.read(1 << 20 if st.st_size > 2 << 20 else -1))  # up to 2 MiB: all of it
         if st.st_size > 2 << 20:
             f.seek(st.st_size - (1 << 20))
             h.update(f.read())

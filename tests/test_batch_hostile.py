@@ -377,3 +377,18 @@ def test_a_pipe_as_input_is_a_clear_error(model, tmp_path):
         with pytest.raises(ValueError, match=r"posts.jsonl is not a regular file .*decompress"):
             score_file(model, fifo, out)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_resume_notices_an_edit_near_the_end_of_a_1_to_2_mib_input(model, tmp_path):
+    """The fingerprint hashed the first MiB and, only past 2 MiB, the last: the tail of a 1.5 MiB file was unseen."""
+    rows = [dict(POSTS[i % 3], id=f"p{i:05d}") for i in range(15000)]
+    inp = _write_jsonl(tmp_path / "posts.jsonl", rows)
+    assert 1 << 20 < inp.stat().st_size <= 2 << 20
+    out = tmp_path / "scored.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(_CrashAfter(model, 1), inp, out, batch_size=64, chunk_rows=64)
+    data = inp.read_bytes()
+    inp.write_bytes(data[:-200] + data[-200:].replace("傻逼".encode(), "笨蛋".encode()))  # same size
+    assert inp.stat().st_size == len(data) and inp.read_bytes() != data
+    with pytest.raises(ResumeError, match="different input"):
+        score_file(model, inp, out, batch_size=64, chunk_rows=64)
