@@ -67,6 +67,9 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
     from .batch import FieldMap, score_file
 
     fields = FieldMap(id_field, text_field, title_field, content_field, account_field, url_field, time_field)
+    summary_path = Path(str(output).rstrip("/") + ".summary.json")
+    if overwrite and output != "-":
+        summary_path.unlink(missing_ok=True)  # the old run's summary must not outlive its output
     if engine == "ray":
         from .ray_engine import score_ray
 
@@ -102,7 +105,7 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
             raise click.ClickException(f"{e} (any rows committed so far are kept: once this is fixed, rerun "
                                        "the same command to continue)") from None
     if output != "-":
-        Path(str(output).rstrip("/") + ".summary.json").write_text(
+        summary_path.write_text(
             json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     if not quiet:
         if summary.complete and summary.resumed_from == summary.rows and summary.rows:

@@ -392,3 +392,27 @@ def test_resume_notices_an_edit_near_the_end_of_a_1_to_2_mib_input(model, tmp_pa
     assert inp.stat().st_size == len(data) and inp.read_bytes() != data
     with pytest.raises(ResumeError, match="different input"):
         score_file(model, inp, out, batch_size=64, chunk_rows=64)
+
+
+def test_overwrite_that_is_interrupted_leaves_no_summary_of_the_old_run(model, tmp_path, monkeypatch):
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 10)
+    out = tmp_path / "scored.jsonl"
+    args = ["score", str(inp), "-o", str(out), "-m", str(model.path), "-q", "--no-lexicon", "--batch-size", "4",
+            "--chunk-rows", "4"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    summary = Path(f"{out}.summary.json")
+    assert json.loads(summary.read_text())["complete"] is True
+    from qinglang_nlp import moderator
+
+    real, calls = moderator.Moderator.predict_batch, []
+
+    def interrupted(self, texts, batch_size=64):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real(self, texts, batch_size=batch_size)
+
+    monkeypatch.setattr(moderator.Moderator, "predict_batch", interrupted)
+    r = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert r.exit_code == 1 and "interrupted" in r.output
+    assert not summary.exists()  # it said complete: true, with the old run's counts, beside a partial output
