@@ -10,7 +10,7 @@ q.w q.b k.w k.b v.w v.b ao.w ao.b aln.w aln.b fi.w fi.b fo.w fo.b oln.w oln.b. Q
 row-major as [out, in] (one row of blocks per output), like ``torch.nn.Linear.weight``.
 
 Nothing in the format fixes e5-small's sizes, so the file here is 2 layers, hidden 32, 2 heads, FFN 64, 64
-positions, and a ~330-piece Unigram vocabulary (XLM-R style: <s> <pad> </s> <unk> first, <mask> last) with a few
+positions, and a 297-piece Unigram vocabulary (XLM-R style: <s> <pad> </s> <unk> first, <mask> last) with a few
 more embedding rows than pieces, as the real file has (250,037 rows for 250,002 pieces).
 """
 from __future__ import annotations
