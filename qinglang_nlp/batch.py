@@ -693,7 +693,8 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
             _check_committed(state, out, out_fmt)
             if state.get("complete"):
                 shutil.rmtree(parts_dir(out), ignore_errors=True)  # a crash between the merge and the clean-up
-                done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}))
+                done = ScoreSummary(input_bytes=summary.input_bytes, **state.get("counts", {}),
+                                    **state.get("ids", {}))
                 done.resumed_from, done.complete = done.rows, True
                 return done
         elif out.exists():
@@ -726,7 +727,8 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
                     sink.commit(chunk, summary)
                     chunk, last = [], time.monotonic()
             sink.commit(chunk, summary)
-            sink.finish()
+            state["ids"] = {"duplicates": dups.count, "duplicate_examples": dups.examples, "missing_ids": dups.missing}
+            sink.finish()  # writes the state: a rerun of the finished job reports the same id counts
         finally:
             sink.close()
         return _finish_summary(summary, dups, t0, True)

@@ -416,3 +416,17 @@ def test_overwrite_that_is_interrupted_leaves_no_summary_of_the_old_run(model, t
     r = CliRunner().invoke(main, [*args, "--overwrite"])
     assert r.exit_code == 1 and "interrupted" in r.output
     assert not summary.exists()  # it said complete: true, with the old run's counts, beside a partial output
+
+
+def test_rerunning_a_finished_job_keeps_its_duplicate_and_missing_id_counts(model, tmp_path):
+    inp = _write_jsonl(tmp_path / "posts.jsonl", [*POSTS, POSTS[0], {"text": "没有 id 的评论"}])
+    out = tmp_path / "scored.jsonl"
+    args = ["score", str(inp), "-o", str(out), "-m", str(model.path), "--no-lexicon"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0 and "1 duplicate ids, 1 rows without id" in first.output
+    again = CliRunner().invoke(main, args)  # the same command again: "already complete"
+    assert again.exit_code == 0 and "already complete" in again.output
+    assert "1 duplicate ids, 1 rows without id" in again.output and "'wb-1': line 4" in again.output
+    summary = json.loads(Path(f"{out}.summary.json").read_text())
+    assert summary["duplicates"] == 1 and summary["missing_ids"] == 1 and summary["rows"] == 5
+    assert summary["duplicate_examples"] == [{"id": "wb-1", "first_line": 1, "line": 4}]
