@@ -63,8 +63,25 @@ def _decode_lines(f, first_line: int = 1, end: int | None = None,
                             "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)")
 
 
+_NOT_TEXT = (
+    (b"\x1f\x8b", "GZIP-compressed: decompress it first (gunzip -k {name})"),
+    (b"PK\x03\x04", "ZIP-compressed (or an Excel .xlsx): unzip it, or save the sheet as CSV UTF-8"),
+    (b"\xff\xfe", "UTF-16 (Excel 'Unicode text'?): convert it with iconv -f UTF-16 -t UTF-8"),
+    (b"\xfe\xff", "UTF-16 (Excel 'Unicode text'?): convert it with iconv -f UTF-16 -t UTF-8"),
+)
+
+
+def _check_text_file(path: Path, head: bytes) -> None:
+    """Raise ``ValueError`` when the first bytes show a compressed or UTF-16 file (not UTF-8 text)."""
+    for magic, what in _NOT_TEXT:
+        if head.startswith(magic):
+            raise ValueError(f"{path} is {what.format(name=path.name)}")
+
+
 def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: int = 1) -> Iterator[Row]:
     with open(path, "rb") as f:
+        if start == 0:
+            _check_text_file(path, f.read(4))
         f.seek(start)
         opening = start == 0  # before the file's first non-blank line
         for i, line, err in _decode_lines(f, first_line, end):
@@ -111,6 +128,8 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
 
     def lines() -> Iterator[str]:
         with open(path, "rb") as fb:
+            _check_text_file(path, fb.read(4))
+            fb.seek(0)
             for i, raw in enumerate(fb, start=1):
                 if i == 1 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8):]

@@ -430,3 +430,25 @@ def test_rerunning_a_finished_job_keeps_its_duplicate_and_missing_id_counts(mode
     summary = json.loads(Path(f"{out}.summary.json").read_text())
     assert summary["duplicates"] == 1 and summary["missing_ids"] == 1 and summary["rows"] == 5
     assert summary["duplicate_examples"] == [{"id": "wb-1", "first_line": 1, "line": 4}]
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip", "utf-16"])
+def test_compressed_or_utf16_input_is_named_as_such(model, tmp_path, kind):
+    """A .jsonl.gz passed with --format jsonl (or Excel's UTF-16 'Unicode text') gave one 'invalid UTF-8 (is the
+    file GB18030/GBK?)' error row per line."""
+    import gzip
+    import zipfile
+
+    text = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in POSTS)
+    inp = tmp_path / "posts.jsonl"
+    if kind == "gzip":
+        inp.write_bytes(gzip.compress(text.encode()))
+    elif kind == "zip":
+        with zipfile.ZipFile(inp, "w") as z:
+            z.writestr("posts.jsonl", text)
+    else:
+        inp.write_text(text, encoding="utf-16")
+    for fmt in ("jsonl", "csv"):
+        with pytest.raises(ValueError, match=rf"posts.jsonl is {kind.upper()}"):
+            score_file(model, inp, tmp_path / f"o-{fmt}.jsonl", fmt=fmt)
+    assert not (tmp_path / "o-jsonl.jsonl").exists()
