@@ -97,6 +97,9 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
                                  overwrite=overwrite, chunk_rows=chunk_rows, progress=not quiet,
                                  keep_text=keep_text)
         except KeyboardInterrupt:
+            if output == "-":
+                raise click.ClickException("interrupted (output to stdout is not resumable: pass -o FILE for "
+                                           "a run that can continue)") from None
             raise click.ClickException("interrupted: committed rows are kept; rerun the same command to "
                                        "continue") from None
         except ValueError as e:

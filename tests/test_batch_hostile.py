@@ -402,17 +402,7 @@ def test_overwrite_that_is_interrupted_leaves_no_summary_of_the_old_run(model, t
     assert CliRunner().invoke(main, args).exit_code == 0
     summary = Path(f"{out}.summary.json")
     assert json.loads(summary.read_text())["complete"] is True
-    from qinglang_nlp import moderator
-
-    real, calls = moderator.Moderator.predict_batch, []
-
-    def interrupted(self, texts, batch_size=64):
-        calls.append(1)
-        if len(calls) > 2:
-            raise KeyboardInterrupt
-        return real(self, texts, batch_size=batch_size)
-
-    monkeypatch.setattr(moderator.Moderator, "predict_batch", interrupted)
+    _ctrl_c_after(monkeypatch, 2)
     r = CliRunner().invoke(main, [*args, "--overwrite"])
     assert r.exit_code == 1 and "interrupted" in r.output
     assert not summary.exists()  # it said complete: true, with the old run's counts, beside a partial output
@@ -452,3 +442,26 @@ def test_compressed_or_utf16_input_is_named_as_such(model, tmp_path, kind):
         with pytest.raises(ValueError, match=rf"posts.jsonl is {kind.upper()}"):
             score_file(model, inp, tmp_path / f"o-{fmt}.jsonl", fmt=fmt)
     assert not (tmp_path / "o-jsonl.jsonl").exists()
+
+
+def _ctrl_c_after(monkeypatch, n: int) -> None:
+    """Every ``Moderator`` raises KeyboardInterrupt on its model call after ``n`` (Ctrl-C during a CLI run)."""
+    from qinglang_nlp import moderator
+
+    real, calls = moderator.Moderator.predict_batch, []
+
+    def interrupted(self, texts, batch_size=64):
+        calls.append(1)
+        if len(calls) > n:
+            raise KeyboardInterrupt
+        return real(self, texts, batch_size=batch_size)
+
+    monkeypatch.setattr(moderator.Moderator, "predict_batch", interrupted)
+
+
+def test_ctrl_c_with_stdout_output_does_not_promise_a_resume(model, tmp_path, monkeypatch):
+    inp = _write_jsonl(tmp_path / "posts.jsonl", POSTS * 10)
+    _ctrl_c_after(monkeypatch, 1)
+    r = CliRunner().invoke(main, ["score", str(inp), "-m", str(model.path), "-q", "--no-lexicon", "--batch-size", "4"])
+    assert r.exit_code == 1 and "interrupted" in r.output
+    assert "rerun the same command to continue" not in r.output and "not resumable" in r.output
