@@ -110,6 +110,13 @@ def _iter_jsonl(path: Path, start: int = 0, end: int | None = None, first_line: 
             yield Row(i, obj)
 
 
+def _check_unique(where: str, names: list[str], part: str = "header") -> None:
+    """Raise ``ValueError`` for a repeated column name (a row dict would keep the last and drop the others)."""
+    twice = [n for i, n in enumerate(names) if n in names[:i]]
+    if twice:
+        raise ValueError(f"{where}: column {twice[0]!r} appears twice in the {part}; rename one")
+
+
 def _quote_left_open(text: str, delimiter: str) -> bool:
     """Whether ``text`` (the last CSV record of a file) ends inside a quoted field."""
     try:
@@ -150,10 +157,7 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
     if bad_lines and bad_lines[0] == 1:
         raise ValueError(f"{path}: line 1: the header is not valid UTF-8 "
                          "(is the file GB18030/GBK? convert it with iconv -f GB18030 -t UTF-8)")
-    names = reader.fieldnames or []
-    twice = [n for i, n in enumerate(names) if n in names[:i]]
-    if twice:  # DictReader would keep the last of them and drop the others' cells without a word
-        raise ValueError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; rename one")
+    _check_unique(f"{path}: line 1", reader.fieldnames or [])
     prev_end = reader.line_num
     record.clear()
     while True:
@@ -197,6 +201,7 @@ def _iter_parquet(path: Path, row_groups: list[int] | None = None, first_row: in
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError for non-Parquet files
         raise ValueError(f"{path}: not a readable Parquet file ({e})") from None
+    _check_unique(str(path), pf.schema_arrow.names, "schema")
     n = first_row - 1
     for batch in pf.iter_batches(batch_size=batch_rows, row_groups=row_groups):
         for rec in batch.to_pylist():

@@ -465,3 +465,14 @@ def test_ctrl_c_with_stdout_output_does_not_promise_a_resume(model, tmp_path, mo
     r = CliRunner().invoke(main, ["score", str(inp), "-m", str(model.path), "-q", "--no-lexicon", "--batch-size", "4"])
     assert r.exit_code == 1 and "interrupted" in r.output
     assert "rerun the same command to continue" not in r.output and "not resumable" in r.output
+
+
+def test_parquet_with_a_repeated_column_name_is_refused(model, tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="Parquet input needs pyarrow")
+    import pyarrow.parquet as pq
+
+    t = pa.Table.from_arrays([pa.array(["1"]), pa.array(["你这个傻逼"]), pa.array(["今天天气不错"])],
+                             names=["id", "text", "text"])
+    pq.write_table(t, tmp_path / "dup.parquet")  # to_pylist() kept the last 'text' and dropped the first
+    with pytest.raises(ValueError, match=r"dup.parquet: column 'text' appears twice"):
+        score_file(model, tmp_path / "dup.parquet", tmp_path / "o.jsonl")
