@@ -47,6 +47,12 @@ __all__ = [
 ]
 
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+\d*);")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid(s: str) -> str:
+    """``s`` with lone surrogates (half an emoji, cut by a crawler) replaced by U+FFFD: UTF-8 cannot hold them."""
+    return _SURROGATE.sub("\ufffd", s) if _SURROGATE.search(s) else s
 STATE_VERSION = 1
 
 
@@ -159,7 +165,8 @@ class _Dups:
         if first != line:
             self.count += 1
             if len(self.examples) < self.keep:
-                self.examples.append({"id": rid, "first_line": first, "line": line})
+                shown = _valid(rid) if isinstance(rid, str) else rid if isinstance(rid, (int, float)) else key
+                self.examples.append({"id": shown, "first_line": first, "line": line})
 
 
 def _clean_content(v: str) -> str:
@@ -204,7 +211,8 @@ _MAX_DEPTH = 100  # nesting of a passed-through value (deeper would overflow the
 
 def _plain(v: Any, depth: int = 0) -> Any:
     """JSON-safe copy of a passthrough value (datetimes from Parquet become ISO strings; NaN and infinities,
-    which JSON cannot hold, become null). Raises ``ValueError`` past ``_MAX_DEPTH`` levels of nesting."""
+    which JSON cannot hold, become null; lone surrogates U+FFFD). Raises ``ValueError`` past ``_MAX_DEPTH``
+    levels of nesting."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
@@ -214,9 +222,11 @@ def _plain(v: Any, depth: int = 0) -> Any:
     if isinstance(v, (dict, list, tuple)) and depth >= _MAX_DEPTH:
         raise ValueError(f"nested more than {_MAX_DEPTH} levels deep")
     if isinstance(v, dict):
-        return {str(k): _plain(x, depth + 1) for k, x in v.items()}
+        return {_valid(str(k)): _plain(x, depth + 1) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_plain(x, depth + 1) for x in v]
+    if isinstance(v, str):
+        return _valid(v)
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
     return str(v)
@@ -242,7 +252,7 @@ def prepare_row(data: dict[str, Any] | None, fields: FieldMap) -> dict[str, Any]
         if data.get(name) is not None:
             meta[k] = plain(name)
     used = fields.used()
-    extra = {k: plain(k) for k in data if k not in used}
+    extra = {_valid(k): plain(k) for k in data if k not in used}
     if extra:
         meta["extra"] = extra
     return meta
@@ -298,7 +308,8 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
             meta = prepare_row(row.data, fields)
         except ValueError as e:  # a value nested too deeply: the row, with the id when that can be copied
             rid = (row.data or {}).get(fields.id)
-            meta, err = {"id": rid if isinstance(rid, (str, int)) else None}, err or str(e)
+            rid = _valid(rid) if isinstance(rid, str) else rid if isinstance(rid, int) else None
+            meta, err = {"id": rid}, err or str(e)
         text = scored = None
         if err is None:
             try:

@@ -476,3 +476,22 @@ def test_parquet_with_a_repeated_column_name_is_refused(model, tmp_path):
     pq.write_table(t, tmp_path / "dup.parquet")  # to_pylist() kept the last 'text' and dropped the first
     with pytest.raises(ValueError, match=r"dup.parquet: column 'text' appears twice"):
         score_file(model, tmp_path / "dup.parquet", tmp_path / "o.jsonl")
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_lone_surrogates_in_passthrough_fields_do_not_kill_the_run(model, tmp_path, ext):
+    """A crawler that cut an emoji in half: '\\ud83d' in a nickname made every commit (and every resume) crash."""
+    if ext == "parquet":
+        pytest.importorskip("pyarrow", reason="Parquet output needs pyarrow")
+    inp = tmp_path / "posts.jsonl"
+    inp.write_text('{"id": "a", "text": "今天天气不错"}\n'
+                   '{"id": "b\\ud83d", "account": "小可爱\\ud83d", "text": "你这个傻逼", "昵称\\udc00": ["\\ud83d"]}\n'
+                   '{"id": "b\\ud83d", "text": "\\ud83d"}\n', encoding="utf-8")
+    out = tmp_path / f"scored.{ext}"
+    s = score_file(model, inp, out)
+    rows = list(read_scored(out))
+    assert s.rows == 3 and s.errors == 1 and [r["line"] for r in rows] == [1, 2, 3]
+    assert rows[1]["account"] == "小可爱\ufffd" and rows[1]["extra"] == {"昵称\ufffd": ["\ufffd"]}
+    assert "decision" in rows[1] and "lone surrogate" in rows[2]["error"]  # the text itself: an error row
+    assert s.duplicates == 1 and s.duplicate_examples[0]["id"] == "b\ufffd"
+    json.dumps(s.to_dict(), ensure_ascii=False).encode("utf-8")  # summary.json can be written
