@@ -233,9 +233,10 @@ def run_model(name: str, category: str, texts: list[str], y: np.ndarray, cloaked
     won_lex = sum(r["f1_cloak_norm_lex"] - r["f1_cloak_raw"] for r in hit)
     worse = [r["family"] for r in rows if r["fp_cloak_norm"] > r["fp_orig_norm"]]
     cpu = time.process_time() - t0
+    lex_part = "" if no_lex else f", {_pct(won_lex, lost)} with the lexicon as targets"
     print(f"\nfamilies that cost >= {MIN_LOSS} F1 ({', '.join(r['family'] for r in hit)}): recovered "
-          f"{_pct(won, lost)} of the summed loss with the built-in tables, {_pct(won_lex, lost)} with the lexicon "
-          f"as targets. Families where cloak+norm flags more safe texts than orig+norm: {worse or 'none'}. "
+          f"{_pct(won, lost)} of the summed loss with the built-in tables{lex_part}. "
+          f"Families where cloak+norm flags more safe texts than orig+norm: {worse or 'none'}. "
           f"CPU {cpu:.0f} s (process time, this model and category)")
     return {"model": mname, "model_arg": name, "category": category, "threshold": th, "n": len(texts),
             "positive": int(y.sum()), "safe": int((y == 0).sum()), "texts_with_term": with_term,
@@ -248,11 +249,11 @@ def markdown(results: list[dict]) -> str:
     out = []
     for cat in dict.fromkeys(r["category"] for r in results):
         rs = [r for r in results if r["category"] == cat]
-        names = [r["model"] for r in rs]
+        names = [r.get("model_arg", r["model"]) for r in rs]
         out.append(f"\n#### {cat}: {rs[0]['n']} texts ({rs[0]['positive']} positive, {rs[0]['safe']} safe), "
                    f"{rs[0]['texts_with_term']} with a target term\n")
         out.append("F1 orig+norm (reference), per model: " + "; ".join(
-            f"{r['model']} {r['f1_orig_norm']:.3f} at threshold {r['threshold']:.3f}, {r['fp']} safe flagged"
+            f"{r.get('model_arg', r['model'])} ({r['model']}) {r['f1_orig_norm']:.3f} at threshold {r['threshold']:.3f}, {r['fp']} safe flagged"
             for r in ({**x, "f1_orig_norm": x["rows"][0]["f1_orig_norm"], "fp": x["rows"][0]["fp_orig_norm"]}
                       for x in rs)) + "\n")
         head = "| family | texts changed | " + " | ".join(
@@ -273,7 +274,7 @@ def markdown(results: list[dict]) -> str:
                           f"{x['fp_orig_norm']} / {x['fp_cloak_raw']} / {x['fp_cloak_norm']}{fp_mark}"]
             out.append("| " + " | ".join(cells) + " |")
         out.append("\nSummed over the families that cost >= 0.01 F1: " + "; ".join(
-            f"{r['model']} recovered {_pct(r['summed_recovered'], r['summed_loss'])} of "
+            f"{r.get('model_arg', r['model'])} recovered {_pct(r['summed_recovered'], r['summed_loss'])} of "
             f"{r['summed_loss']:.3f}" for r in rs) + " (target 80 %).")
     return "\n".join(out) + "\n"
 
@@ -294,7 +295,16 @@ def main() -> None:
     ap.add_argument("--md", help="write the side-by-side markdown tables here too")
     ap.add_argument("--families", default=None, help="comma-separated subset of the cloaking families (default: all)")
     ap.add_argument("--no-lex", action="store_true", help="skip the +lex columns (saves a third of the scoring)")
+    ap.add_argument("--md-from", metavar="JSON", help="only write --md from the results of an earlier --json run")
     args = ap.parse_args()
+    if args.md_from:
+        if not args.md:
+            sys.exit("--md-from needs --md (where to write the tables)")
+        saved = json.loads(Path(args.md_from).read_text(encoding="utf-8"))
+        if "results" not in saved:
+            sys.exit(f"{args.md_from}: no 'results' list (written by a run with one model and one category?)")
+        Path(args.md).write_text(markdown(saved["results"]), encoding="utf-8")
+        return
 
     cats = args.categories.split(",")
     if set(cats) - set(CATEGORIES):
