@@ -284,14 +284,44 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
     staged = hasattr(model, "predict_staged")
     name = _model_name(model)
 
+    def run(texts: list[str]) -> list[Any]:
+        if staged:
+            out = model.predict_staged(texts, batch_size=batch_size)
+        else:
+            out = [(r, None) for r in model.predict_batch(texts, batch_size=batch_size)]
+        if len(out) != len(texts):
+            raise RuntimeError(f"model {name} returned {len(out)} results for {len(texts)} texts")
+        return out
+
+    def run_or_isolate(texts: list[str]) -> list[Any]:
+        """Results; when the model fails on the batch, each text alone, an exception standing for a text the
+        model fails on. A model that fails on every text and on a plain one is broken: that raises."""
+        try:
+            return run(texts)
+        except Exception as batch_error:  # noqa: BLE001 - whatever the model raises, one post must not stop the job
+            out: list[Any] = []
+            for t in texts:
+                try:
+                    out.append(run([t])[0])
+                except Exception as e:  # noqa: BLE001
+                    out.append(e)
+            if all(isinstance(o, Exception) for o in out):
+                try:
+                    run([_PROBE])
+                except Exception:  # noqa: BLE001
+                    raise batch_error from None
+            return out
+
     def flush() -> list[dict[str, Any]]:
         texts = [p[2] for p in pending]  # as read: the model truncates again and says so
-        if staged:
-            out = model.predict_staged(texts, batch_size=batch_size) if texts else []
-        else:
-            out = [(r, None) for r in model.predict_batch(texts, batch_size=batch_size)] if texts else []
+        out = run_or_isolate(texts) if texts else []
         recs = []
-        for (row, meta, _, text), (res, stage) in zip(pending, out):
+        for (row, meta, _, text), res_stage in zip(pending, out):
+            if isinstance(res_stage, Exception):
+                err = _valid(f"the model failed on this row ({type(res_stage).__name__}: {res_stage})")
+                recs.append(_ordered({"line": row.line, **meta, "error": err, "model": name}))
+                continue
+            res, stage = res_stage
             rec = {"line": row.line, **meta, **res.to_dict()}
             rec.setdefault("model", name)
             if stage is not None:
@@ -329,6 +359,9 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
             yield flush()
     if pending:
         yield flush()
+
+
+_PROBE = "今天天气不错"  # a text every working model scores
 
 
 _KEY_ORDER = ("id", "line", "account", "title", "url", "published_at", "error", "scores", "labels", "decision",

@@ -495,3 +495,33 @@ def test_lone_surrogates_in_passthrough_fields_do_not_kill_the_run(model, tmp_pa
     assert "decision" in rows[1] and "lone surrogate" in rows[2]["error"]  # the text itself: an error row
     assert s.duplicates == 1 and s.duplicate_examples[0]["id"] == "b\ufffd"
     json.dumps(s.to_dict(), ensure_ascii=False).encode("utf-8")  # summary.json can be written
+
+
+class _Poisoned(_CrashAfter):
+    """The real model, but it fails on any batch holding ``poison`` (or on everything when ``poison`` is '')."""
+
+    def __init__(self, model, poison: str):
+        super().__init__(model, 0)
+        self.poison = poison
+
+    def predict_batch(self, texts, batch_size=64):
+        if any(self.poison in t for t in texts):
+            raise RuntimeError("ONNXRuntimeError: invalid input")
+        return self.m.predict_batch(texts, batch_size=batch_size)
+
+
+def test_a_text_the_model_fails_on_is_an_error_row_not_a_crash_loop(model, tmp_path):
+    """One poison post crashed the job, and every resume sent the same batch again: the job could never finish."""
+    posts = [dict(POSTS[i % 3], id=f"p{i}") for i in range(10)]
+    posts[5] = {"id": "p5", "text": "毒药帖子"}
+    inp = _write_jsonl(tmp_path / "posts.jsonl", posts)
+    score_file(model, inp, tmp_path / "ref.jsonl", batch_size=4)
+    s = score_file(_Poisoned(model, "毒药"), inp, tmp_path / "o.jsonl", batch_size=4)
+    got, ref = _jsonl(tmp_path / "o.jsonl"), _jsonl(tmp_path / "ref.jsonl")
+    assert s.complete and s.rows == 10 and s.errors == 1 and [r["line"] for r in got] == list(range(1, 11))
+    assert got[5]["id"] == "p5" and "the model failed on this row (RuntimeError: ONNXRuntimeError" in got[5]["error"]
+    assert got[:5] + got[6:] == ref[:5] + ref[6:]  # the rest of the batch is scored as usual
+    # a model that fails on everything is broken, not the rows: the run stops, nothing is written as an error
+    with pytest.raises(RuntimeError, match="ONNXRuntimeError"):
+        score_file(_Poisoned(model, ""), inp, tmp_path / "broken.jsonl", batch_size=4)
+    assert _jsonl(tmp_path / "broken.jsonl") == []
