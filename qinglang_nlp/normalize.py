@@ -12,8 +12,9 @@ Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so t
 2. ``nfkc`` / ``fullwidth`` / ``stylised`` / ``casefold``  Unicode NFKC, full-width -> half-width, 𝐬𝐛 ⓢⓑ ①
    ⒈ 🅢 -> plain letters and digits, case folding (one fused table lookup)
 3. ``html``          strip tags/scripts/styles of (WeChat-article) HTML, keep title and paragraph breaks
-4. ``structure``     URLs, @mentions, #话题#, 【title】 and [bracket emoticons] recorded as ``parts`` and
-   protected from the later rewriting steps
+4. ``structure``     URLs, @mentions, #话题#, 【title】 and [bracket emoticons] recorded as ``parts``; URLs are
+   protected from the later rewriting steps, of a mention only its ``@`` and the character that ends it (the
+   name after ``@`` is text the reader sees and is normalised like any other: ``@你是沙比`` -> ``@你是傻逼``)
 5. ``noise``         noise symbols, spaces and emoji inserted BETWEEN two CJK characters are deleted (傻*逼, 傻 逼,
    傻🐶逼); Latin words, numbers and punctuation are never glued or removed. ``numerals`` (switched by
    ``stylised``) then turns runs of 壹贰叁 and 〇 next to digits into digits (after noise: 壹*贰 -> 12)
@@ -383,11 +384,25 @@ def _identity(n: int) -> tuple[array, array]:
     return starts, ends
 
 
-# Parts whose characters later steps leave alone (topics and titles are ordinary text and are normalised).
-_PROTECTED = frozenset({"url", "mention", "emoticon"})
+# Parts whose characters later steps leave alone. A URL is kept whole (the "sb" of t.cn/A6sb is no insult). Of a
+# mention only its "@" is protected (``_Work.protected`` gives the marker's span, not the part's): on Weibo a
+# mention runs from "@" to the next space or punctuation, so "@你是沙比" may name a user, but for moderation the
+# name is content the reader sees, and protecting it let "@" in front of an insult defeat every later step
+# (audit finding). The name is normalised like any other text; the noise step keeps the space or punctuation
+# that ends a mention (``_Work.mention_ends``), so that the mention ends in the same place when the output is
+# normalised again (idempotence of the text and of the parts). Topics, titles and [emoticons] are ordinary text
+# and are normalised too: "[你是沙比]" is no Weibo emoticon and is shown as the text it is (the price: the real
+# [草泥马] emoticon becomes [操你妈], as 草泥马 does anywhere else).
+_PROTECTED = frozenset({"url", "mention"})
 _NOISE_PROTECTED = _PROTECTED | {"topic"}  # the # of #话题# is not noise
 _MARKERS = frozenset("@#[]")
 _KIND, _START, _END = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
+
+
+def _protected_end(part: tuple) -> int:
+    """The end of a part's protected span: its own end, or for a mention the end of its ``@``."""
+    return part[1] + 1 if part[0] == "mention" else part[2]
+
 _ED_START, _ED_END, _ED_REPL = _KIND, _START, _END  # the same getters on an edit (s, e, repl, anchor_s, anchor_e)
 
 
@@ -475,40 +490,76 @@ class _Work:
         return _all_parts(self.struct, self.parts)
 
     def protected(self, kinds: frozenset[str]) -> tuple[list[int], list[int]]:
-        """ORIGINAL-text starts and ends of the parts of these kinds, sorted (cached until parts change)."""
+        """ORIGINAL-text starts and ends of the protected spans of the parts of these kinds, sorted (cached until
+        parts change): a part's whole span, except for a mention, of which only the ``@`` is protected (see
+        ``_PROTECTED``)."""
         if self._prot is None:
             self._prot = {}
         got = self._prot.get(kinds)
         if got is None:
-            inner = self.inner_mentions and "mention" in kinds and "topic" not in kinds
+            inner = self.inner_mentions and "mention" in kinds
             if self.struct is not None and not inner and all(p[0] not in kinds for p in self.parts):
-                # the columnar structure parts (thousands of emoticons per MB) selected by numpy; they come in
-                # text order, so they are sorted, which the check confirms (else: the general way)
+                # the columnar structure parts (thousands per MB) selected by numpy; they come in text order, so
+                # they are sorted, which the check confirms (else: the general way)
                 codes, os_, oe = self.struct
                 sel = _kind_mask(kinds)[codes]
                 starts, ends = os_[sel], oe[sel]
+                if "mention" in kinds:
+                    ends = ends.copy()
+                    at = codes[sel] == 1  # the code of "mention" (_KIND_NAMES)
+                    ends[at] = starts[at] + 1
                 if bool((starts[1:] > starts[:-1]).all()):
                     got = self._prot[kinds] = (starts.tolist(), ends.tolist())
                     return got
             # C-level loops; the parts come in text order, so they are usually sorted already, which the check
             # below confirms (else: the general way)
             parts = self.all_parts()
-            sel = list(map(kinds.__contains__, map(_KIND, parts)))
-            starts = list(compress(map(_START, parts), sel))
+            parts = list(compress(parts, map(kinds.__contains__, map(_KIND, parts))))
+            starts = list(map(_START, parts))
             if not inner and all(map(operator.lt, starts, islice(starts, 1, None))):
-                got = self._prot[kinds] = (starts, list(compress(map(_END, parts), sel)))
+                got = self._prot[kinds] = (starts, list(map(_protected_end, parts)))
                 return got
-            spans = [(s, e) for kind, s, e, _ in parts if kind in kinds]
-            if "mention" in kinds and "topic" not in kinds:
-                # mentions inside topics/titles are protected like any mention (they never overlap the other
-                # protected kinds; they do overlap topics, so lists that include topics leave them out)
-                spans += self.inner_mentions
+            spans = list(zip(starts, map(_protected_end, parts)))
+            if inner:
+                # mentions inside topics/titles are protected like any mention (their "@"), so that a title that
+                # is one only on a later pass changes nothing. Parts never overlap, these do: an "@" inside a
+                # protected topic is dropped below (``is_protected`` needs spans that do not nest)
+                spans += [(s, s + 1) for s, _ in self.inner_mentions]
             spans.sort()
+            if inner:
+                flat, last = [], -1
+                for s, e in spans:
+                    if s >= last:
+                        flat.append((s, e))
+                        last = e
+                spans = flat
             got = self._prot[kinds] = ([s for s, _ in spans], [e for _, e in spans])
         return got
 
+    def mention_ends(self) -> list[int]:
+        """Sorted CURRENT-text positions of the characters that end a mention (the first character after its
+        name; mentions inside topics and titles included): the noise step keeps a run holding one, so that the
+        mention ends there again when the output is normalised once more."""
+        ends: list[int] = []
+        if self.struct is not None:
+            codes, _, oe = self.struct
+            ends = oe[codes == 1].tolist()
+        ends += [e for kind, _, e, _ in self.parts if kind == "mention"]
+        ends += [e for _, e in self.inner_mentions]
+        if not ends:
+            return ends
+        ends.sort()
+        if self.starts is None:
+            return ends
+        # the first current character from at or after the original end (its alignment starts are sorted)
+        if len(ends) < _SHORT:
+            return [bisect.bisect_left(self.starts, e) for e in ends]
+        import numpy as np
+
+        return np.searchsorted(np.frombuffer(self.starts, dtype=np.int32), ends).tolist()
+
     def is_protected(self, s: int, e: int, kinds: frozenset[str] | None = None) -> bool:
-        """Whether current span ``[s, e)`` comes from a URL, @mention or [emoticon] (parts never overlap)."""
+        """Whether current span ``[s, e)`` overlaps a URL or the ``@`` of a mention (or a part of ``kinds``)."""
         n = len(self.text)
         s, e = max(0, s), min(n, e)
         if s >= e:
@@ -1297,7 +1348,9 @@ class NoiseStep(Step):
 
     A word emoji (🌿 草) counts as a word: noise next to it is removed, and it is kept (the emoji step adds its
     word) unless the two CJK characters around it are part of a known offensive term (傻🐶逼 -> 傻逼).
-    URLs, @mentions and [emoticons] are never touched; Latin words, digits and punctuation are never joined.
+    URLs, the ``@`` of a mention and the ``#`` of a topic are never touched, nor a run holding the character that
+    ends a mention (``@小明 你好`` keeps its space: without it, the next pass would read ``@小明你好`` as the
+    mention); Latin words, digits and punctuation are never joined.
     """
 
     name = "noise"
@@ -1306,8 +1359,9 @@ class NoiseStep(Step):
         """Remove the noise; ``windows`` restricts the search to these current-text ranges."""
         r = _noise_res()
         text = w.text
+        bounds = w.mention_ends() if w.has_parts() or w.inner_mentions else []
         if windows is None and len(text) >= _SHORT:
-            spans = self._runs(w)
+            spans = self._runs(w, bounds)
         else:
             ranges = [(0, len(text))] if windows is None else windows
             seen = -1
@@ -1319,6 +1373,8 @@ class NoiseStep(Step):
                         continue
                     seen = e
                     spans.append((s, e))
+            if bounds:
+                spans = [sp for sp in spans if not _holds_any(bounds, *sp)]
         edits: list[tuple] = []
         if isinstance(spans, tuple):  # from _runs: the plain runs, then the runs holding a marker or word emoji
             plain, spans = spans
@@ -1342,16 +1398,18 @@ class NoiseStep(Step):
             done = {ed[0] for ed in edits}
             for s, e in self._around_word_emoji(text, r, w.astral_chars()):
                 if s not in done and not (w.has_parts() and not _MARKERS.isdisjoint(text[s:e])
-                                          and w.is_protected(s, e, _NOISE_PROTECTED)):
+                                          and w.is_protected(s, e, _NOISE_PROTECTED)) \
+                        and not (bounds and _holds_any(bounds, s, e)):
                     edits.append((s, e, "", None, None))
             edits.sort()
         w.apply(edits, self.name)
 
     @staticmethod
-    def _runs(w: _Work) -> tuple[tuple[list[int], list[int]], list[tuple[int, int]]]:
+    def _runs(w: _Work, bounds: _Seq[int] = ()) -> tuple[tuple[list[int], list[int]], list[tuple[int, int]]]:
         """What ``finditer`` of the noise regex finds, from the code points (numpy; 3x faster than the regex
-        scan): the maximal runs of noise characters with a CJK character on either side. Returned as the starts
-        and ends of the runs holding neither a marker (@ #) nor a word emoji, and the spans of the others."""
+        scan): the maximal runs of noise characters with a CJK character on either side, less those holding a
+        position of ``bounds`` (sorted). Returned as the starts and ends of the runs holding neither a marker
+        (@ #) nor a word emoji, and the spans of the others."""
         import numpy as np
 
         cls = _noise_classes().take(w.codepoints())
@@ -1362,6 +1420,10 @@ class NoiseStep(Step):
         starts, ends = edges[0::2], edges[1::2]
         starts = starts[:len(ends)]  # a run at the end has no CJK on its right
         ok = (cls[starts - 1] & cls[ends] & 2) != 0
+        if bounds and starts.size:  # runs that end a mention are kept (see the class docstring)
+            b = np.asarray(bounds)
+            k = np.searchsorted(b, starts)
+            ok &= ~((k < b.size) & (b[np.minimum(k, b.size - 1)] < ends))
         starts, ends = starts[ok], ends[ok]
         special = np.flatnonzero((cls & 4) != 0)  # noise characters that are markers or word emoji (rare)
         if special.size and starts.size:
@@ -1391,6 +1453,12 @@ class NoiseStep(Step):
             if m is not None:
                 out.append(m.span(1))
         return out
+
+
+def _holds_any(sorted_pos: list[int], s: int, e: int) -> bool:
+    """Whether ``[s, e)`` holds one of the sorted positions."""
+    k = bisect.bisect_left(sorted_pos, s)
+    return k < len(sorted_pos) and sorted_pos[k] < e
 
 
 class NumeralStep(Step):

@@ -372,12 +372,15 @@ def test_text_that_later_steps_make_tag_like_is_not_stripped_on_a_second_pass():
     assert normalize("<p>打投</p><font color=red>集资</font>").text == "打投\n集资"
 
 
-def test_mention_inside_a_topic_is_protected_from_every_step():
-    # fifth atheris finding: "@mmp" inside a #topic# was expanded (mmp -> 妈卖批) only once the topic matched
+def test_mention_inside_a_topic_is_normalised_as_outside_one():
+    # fifth atheris finding: "@mmp" inside a #topic# was expanded (mmp -> 妈卖批) only once the topic matched. A
+    # mention's name is normalised now (the audit's "@ in front of an insult" hole), inside a topic or not, so the
+    # two agree again
     t = "#i!!!!!!!!!!!!!!@MMP]<mMP\ufffdM!!!!!!!!!!!@\tiii<@iii\ufffd\ufffd\ufffd\ufffd#"
     once = normalize(t).text
     assert normalize(once).text == once
-    assert normalize("#话题@mmp#").text == "#话题@mmp#"
+    assert normalize("#话题@mmp#").text == "#话题@妈卖批#"
+    assert normalize("话题@mmp").text == "话题@妈卖批"
 
 
 def test_tag_names_end_where_html_says():
@@ -408,3 +411,122 @@ def test_generic_homophones_do_not_cross_ordinary_words() -> None:
     assert normalize("我想发表自己的看法").text == "我想发表自己的看法"
     assert normalize("你是煞笔吧").text == "你是傻逼吧"
     assert normalize("你就是个沙比").text == "你就是个傻逼"
+
+
+# ---- @mentions, #topics#, [emoticons]: the name after "@" is content and is normalised (audit finding) --------
+# On Weibo a mention runs from "@" to the next space or punctuation, so "@你是沙比" may be a user's nickname; but
+# the reader sees the characters, and protecting the whole mention let "@" in front of an insult defeat every
+# later step. Only the "@" (and the character that ends the mention, from the noise step) is protected now.
+
+def _part_view(n) -> list[tuple]:
+    # the structure parts (a word emoji's part covers the word added after it on the first pass only: not about
+    # mentions)
+    return [(p.kind, p.start, p.end, p.value) for p in n.parts if p.kind != "emoji"]
+
+
+def test_mention_name_is_normalised_like_any_text() -> None:
+    n = normalize("@你是沙比")
+    assert n.text == "@你是傻逼"
+    assert _part_view(n) == [("mention", 0, 5, "@你是傻逼")]
+    assert (n.parts[0].orig_start, n.parts[0].orig_end) == (0, 5)
+    assert back(n, "傻逼") == "沙比"
+    n = normalize("@nmsl")
+    assert n.text == "@" + normalize("nmsl").text == "@你妈死了"
+    assert n.to_original(1, 5) == (1, 5) and back(n, "你妈死了") == "nmsl"
+    assert _part_view(n) == [("mention", 0, 5, "@你妈死了")]
+    assert normalize("回复@sb：你说得对").text == "回复@傻逼:你说得对"  # ：-> : is NFKC
+    assert normalize("@傻 逼").text == "@傻 逼"  # a space ends the mention ("@傻" is the mention; see below)
+
+
+def test_legitimate_mentions_stay_mentions_with_their_offsets() -> None:
+    for raw, mention, span in [("@人民日报 发布了最新消息", "@人民日报", (0, 5)),
+                               ("转发@小明同学,哈哈哈", "@小明同学", (2, 7)),
+                               ("@央视新闻 @新华社 关注", "@央视新闻", (0, 5))]:
+        n = normalize(raw)
+        assert n.text == raw  # nothing to normalise, and the spaces that end the mentions are kept
+        got = [p for p in n.parts if p.kind == "mention"]
+        assert got[0].value == mention and (got[0].start, got[0].end) == span
+        assert (got[0].orig_start, got[0].orig_end) == span
+    assert [p.value for p in normalize("@央视新闻 @新华社 关注").parts] == ["@央视新闻", "@新华社"]
+
+
+def test_urls_are_left_untouched_also_with_an_at_sign() -> None:
+    n = normalize("看 https://t.cn/A6sb 和 http://weibo.com/@nmsl 吧 @sb")
+    assert "https://t.cn/a6sb" in n.text and "http://weibo.com/@nmsl" in n.text  # sb/nmsl in URLs stay
+    assert n.text.endswith("@傻逼")
+    assert [p.kind for p in n.parts] == ["url", "url", "mention"]
+
+
+def test_noise_step_keeps_what_ends_a_mention() -> None:
+    # the space after "@小明" was deleted as noise between two CJK characters: "@小明你是傻逼", which a second pass
+    # read as one mention "@小明你是傻逼"
+    n = normalize("@小明 你是煞笔")
+    assert n.text == "@小明 你是傻逼"
+    assert _part_view(n) == [("mention", 0, 3, "@小明")]
+    assert normalize("@小明 你是傻 逼").text == "@小明 你是傻逼"  # other noise between CJK still goes
+    assert normalize("@小明*你是傻*逼").text == "@小明*你是傻逼"
+    assert normalize("@小明~~ 你好").text == "@小明~~ 你好"  # the whole run that ends it is kept
+    assert normalize("@小-明 你好").text == "@小明 你好"  # noise inside the name is noise
+
+
+_MENTION_CASES = [
+    "@你是沙比", "@nmsl", "@小明 你是煞笔", "@人民日报 你好", "@小明*你是傻*逼", "@小明~~ 你好", "回复@张三:nmsl",
+    "@nmsl 滚", "@小明🐶你好", "@小明❤你好", "@小明 @小红 你们是煞笔", "@小-明 你好", "#话题@小明 你是煞笔#",
+    "【公告@小明 煞笔】", "#你是沙比#", "[你是沙比]", "@sha bi 你好", "@小明\u200b 你好", "＠小明　你是煞笔",
+    "@哈哈哈哈哈哈 你好", "@你是沙比[doge] http://t.cn/A6sb", "@张三 你这个傻 逼🐶，nmsl！！！",
+]
+
+
+@pytest.mark.parametrize("raw", _MENTION_CASES)
+def test_mentions_are_idempotent_in_text_and_parts(raw: str) -> None:
+    once = normalize(raw)
+    twice = normalize(once.text)
+    assert twice.text == once.text
+    assert _part_view(twice) == _part_view(once)
+    for p in once.parts:  # every part's original span still slices the user's spelling
+        assert 0 <= p.orig_start <= p.orig_end <= len(raw)
+
+
+def test_mention_in_a_title_that_becomes_one_later_is_idempotent() -> None:
+    # too long for a 【title】 (60) until the repeats step shortens it: "@小明" is a mention on the first pass and
+    # inside a title on the second, and both times its "@" and the space that ends it are kept (the parts differ:
+    # the title is found on the second pass only, as for any title that shrinks below the limit)
+    raw = "【" + "哈" * 58 + "@小明 煞笔" + "哈" * 10 + "】"
+    once = normalize(raw).text
+    assert once == "【哈哈哈@小明 傻逼哈哈哈】"
+    assert normalize(once).text == once
+
+
+def test_topics_titles_and_emoticons_are_normalised_inside() -> None:
+    # decided: #话题#, 【标题】 and [表情] are recorded as parts but are text the reader sees ("[你是沙比]" is no
+    # Weibo emoticon and is shown as text), so they are normalised like the text around them
+    n = normalize("#你是沙比# 【你是煞笔】 [你是沙比]")
+    assert n.text == "#你是傻逼# 【你是傻逼】 [你是傻逼]"
+    assert _part_view(n) == [("topic", 0, 6, "#你是傻逼#"), ("title", 7, 13, "【你是傻逼】"),
+                             ("emoticon", 14, 20, "[你是傻逼]")]
+    assert normalize("#话题@你是沙比#").text == "#话题@你是傻逼#"
+    assert normalize("#饭 圈#").text == "#饭圈#"  # noise inside a topic goes; its "#" are kept
+    # real Weibo emoticons are unchanged (草泥马 is normalised everywhere, also as the [草泥马] emoticon)
+    emoticons = "[doge][允悲][二哈][笑cry][吃瓜][微笑][哈哈][泪][怒骂][跪了]"
+    assert normalize(emoticons).text == emoticons
+    assert normalize("[草泥马]").text == "[操你妈]"
+
+
+def test_lexicon_finds_a_term_in_a_mention_with_the_span_on_the_original() -> None:
+    from qinglang_nlp import LexiconMatcher
+
+    lex = LexiconMatcher.default()
+    for raw, spelled in [("@你是沙比", "沙比"), ("@小明 你是煞笔", "煞笔"), ("@nmsl", "nmsl")]:
+        hits = [h for h in lex.match(raw) if h.category == "vulgar"]
+        assert hits, raw
+        assert any(raw[h.start:h.end] == h.text == spelled for h in hits), (raw, hits)
+
+
+def test_mentions_in_long_texts_batch_equals_single() -> None:
+    # >= 64 characters: the numpy paths (columnar parts, noise runs from code points) must keep the same spaces
+    texts = ["@小明 你是煞笔，@人民日报 发布了消息 #话题@你是沙比# [你是沙比] @nmsl 滚" * 3, "@小明 你好", "@你是沙比"]
+    many = normalize_batch(texts)
+    one = [normalize(t) for t in texts]
+    assert [(n.text, n.alignments, n.parts) for n in many] == [(n.text, n.alignments, n.parts) for n in one]
+    assert many[0].text.startswith("@小明 你是傻逼,@人民日报 发布了消息 #话题@你是傻逼# [你是傻逼] @你妈死了 滚")
+    assert normalize(many[0].text).text == many[0].text

@@ -243,16 +243,19 @@ def test_protected_spans_equal_the_sorted_general_form(times: int) -> None:
         assert (w.struct is not None) == (times > 1) and w.has_parts()
         if extra_emoji:
             w.parts.append(("emoji", 0, 1, "狗"))  # the emoji step appends out of order; not a protected kind
-        for kinds in (N._PROTECTED, N._NOISE_PROTECTED, frozenset({"topic", "title"}), frozenset({"emoji"})):
-            spans = [(s, e) for kind, s, e, _ in w.all_parts() if kind in kinds]
-            if "mention" in kinds and "topic" not in kinds:
-                spans += w.inner_mentions
+        for kinds in (N._PROTECTED, N._NOISE_PROTECTED, frozenset({"topic", "title"}), frozenset({"emoji"}),
+                      frozenset({"mention", "emoticon"})):
+            # of a mention only its "@" is protected
+            spans = [(s, s + 1 if kind == "mention" else e) for kind, s, e, _ in w.all_parts() if kind in kinds]
+            if "mention" in kinds:  # and of a mention inside a topic or title too, unless the topic is protected
+                spans += [(s, s + 1) for s, _ in w.inner_mentions]
             spans.sort()
+            spans = [sp for i, sp in enumerate(spans) if not any(a <= sp[0] < b for a, b in spans[:i])]
             w._prot = None
             assert w.protected(kinds) == ([s for s, _ in spans], [e for _, e in spans])
-    w.parts, w.struct = [("emoticon", 9, 12, "[a]"), ("url", 0, 5, "http:")], None  # out of order: sorted
+    w.parts, w.struct = [("mention", 9, 12, None), ("url", 0, 5, None)], None  # out of order: sorted
     w.inner_mentions, w._prot = [], None
-    assert w.protected(N._PROTECTED) == ([0, 9], [5, 12])
+    assert w.protected(N._PROTECTED) == ([0, 9], [5, 10])
 
 
 def test_columnar_structure_parts_equal_the_tuples() -> None:
