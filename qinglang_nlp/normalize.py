@@ -1348,9 +1348,10 @@ class NoiseStep(Step):
 
     A word emoji (🌿 草) counts as a word: noise next to it is removed, and it is kept (the emoji step adds its
     word) unless the two CJK characters around it are part of a known offensive term (傻🐶逼 -> 傻逼).
-    URLs, the ``@`` of a mention and the ``#`` of a topic are never touched, nor a run holding the character that
-    ends a mention (``@小明 你好`` keeps its space: without it, the next pass would read ``@小明你好`` as the
-    mention); Latin words, digits and punctuation are never joined.
+    URLs, the ``@`` of a mention and the ``#`` of a topic are never touched, nor a run that holds the character
+    ending a mention or ends right before it (``@小明 你好`` keeps its space: without it, the next pass would read
+    ``@小明你好`` as the mention; ``@小明-🐶`` keeps its "-", part of the name, in every way the runs around a word
+    emoji are cut); Latin words, digits and punctuation are never joined.
     """
 
     name = "noise"
@@ -1374,7 +1375,7 @@ class NoiseStep(Step):
                     seen = e
                     spans.append((s, e))
             if bounds:
-                spans = [sp for sp in spans if not _holds_any(bounds, *sp)]
+                spans = [sp for sp in spans if not _touches_any(bounds, *sp)]
         edits: list[tuple] = []
         if isinstance(spans, tuple):  # from _runs: the plain runs, then the runs holding a marker or word emoji
             plain, spans = spans
@@ -1399,7 +1400,7 @@ class NoiseStep(Step):
             for s, e in self._around_word_emoji(text, r, w.astral_chars()):
                 if s not in done and not (w.has_parts() and not _MARKERS.isdisjoint(text[s:e])
                                           and w.is_protected(s, e, _NOISE_PROTECTED)) \
-                        and not (bounds and _holds_any(bounds, s, e)):
+                        and not (bounds and _touches_any(bounds, s, e)):
                     edits.append((s, e, "", None, None))
             edits.sort()
         w.apply(edits, self.name)
@@ -1408,7 +1409,7 @@ class NoiseStep(Step):
     def _runs(w: _Work, bounds: _Seq[int] = ()) -> tuple[tuple[list[int], list[int]], list[tuple[int, int]]]:
         """What ``finditer`` of the noise regex finds, from the code points (numpy; 3x faster than the regex
         scan): the maximal runs of noise characters with a CJK character on either side, less those holding a
-        position of ``bounds`` (sorted). Returned as the starts and ends of the runs holding neither a marker
+        position of ``bounds`` (sorted) or ending right before one. Returned as the starts and ends of the runs holding neither a marker
         (@ #) nor a word emoji, and the spans of the others."""
         import numpy as np
 
@@ -1423,7 +1424,7 @@ class NoiseStep(Step):
         if bounds and starts.size:  # runs that end a mention are kept (see the class docstring)
             b = np.asarray(bounds)
             k = np.searchsorted(b, starts)
-            ok &= ~((k < b.size) & (b[np.minimum(k, b.size - 1)] < ends))
+            ok &= ~((k < b.size) & (b[np.minimum(k, b.size - 1)] <= ends))
         starts, ends = starts[ok], ends[ok]
         special = np.flatnonzero((cls & 4) != 0)  # noise characters that are markers or word emoji (rare)
         if special.size and starts.size:
@@ -1455,10 +1456,10 @@ class NoiseStep(Step):
         return out
 
 
-def _holds_any(sorted_pos: list[int], s: int, e: int) -> bool:
-    """Whether ``[s, e)`` holds one of the sorted positions."""
+def _touches_any(sorted_pos: list[int], s: int, e: int) -> bool:
+    """Whether one of the sorted positions lies in ``[s, e]``: the span holds it or ends right before it."""
     k = bisect.bisect_left(sorted_pos, s)
-    return k < len(sorted_pos) and sorted_pos[k] < e
+    return k < len(sorted_pos) and sorted_pos[k] <= e
 
 
 class NumeralStep(Step):

@@ -473,7 +473,7 @@ _MENTION_CASES = [
     "@你是沙比", "@nmsl", "@小明 你是煞笔", "@人民日报 你好", "@小明*你是傻*逼", "@小明~~ 你好", "回复@张三:nmsl",
     "@nmsl 滚", "@小明🐶你好", "@小明❤你好", "@小明 @小红 你们是煞笔", "@小-明 你好", "#话题@小明 你是煞笔#",
     "【公告@小明 煞笔】", "#你是沙比#", "[你是沙比]", "@sha bi 你好", "@小明\u200b 你好", "＠小明　你是煞笔",
-    "@哈哈哈哈哈哈 你好", "@你是沙比[doge] http://t.cn/A6sb", "@张三 你这个傻 逼🐶，nmsl！！！",
+    "@哈哈哈哈哈哈 你好", "@小明-🐶你好", "@nmsl-🐶", "@你是沙比[doge] http://t.cn/A6sb", "@张三 你这个傻 逼🐶，nmsl！！！",
 ]
 
 
@@ -485,6 +485,23 @@ def test_mentions_are_idempotent_in_text_and_parts(raw: str) -> None:
     assert _part_view(twice) == _part_view(once)
     for p in once.parts:  # every part's original span still slices the user's spelling
         assert 0 <= p.orig_start <= p.orig_end <= len(raw)
+
+
+# Mention-heavy generated text. Not "逼" alone: "sb逼逼逼" -> "傻逼逼逼逼" is a run made by the abbreviations step
+# after the repeats step ran (not about mentions; reported)
+_MENTIONY = st.lists(st.sampled_from(
+    ["@", "@小明", "@nmsl", "@sb", "@你是沙比", " ", "*", "~", "，", ",", "你是", "煞笔", "沙比", "傻", "哈哈哈哈", "#", "【",
+     "】", "[", "]", "🐶", "❤", "-", "nmsl", "sha", "bi", "扌", "喿", "體", "\u200b", "http://t.cn/A6sb", "\n"]),
+    max_size=25).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_MENTIONY)
+def test_property_mentions_idempotent_in_text_and_parts(t: str) -> None:
+    once = normalize(t)
+    twice = normalize(once.text)
+    assert twice.text == once.text
+    assert _part_view(twice) == _part_view(once)
 
 
 def test_mention_in_a_title_that_becomes_one_later_is_idempotent() -> None:
