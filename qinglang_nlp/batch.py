@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import inspect
 import itertools
 import json
 import math
@@ -42,7 +43,8 @@ from .io import Row, columns, count_rows, detect_format, iter_rows
 from .taxonomy import CATEGORIES
 
 __all__ = [
-    "FieldMap", "ScoreSummary", "ResumeError", "row_text", "prepare_row", "score_rows", "score_groups", "score_file",
+    "FieldMap", "ScoreSummary", "ResumeError", "row_text", "row_parts", "prepare_row", "score_rows", "score_groups",
+    "score_file",
     "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored", "unfinished_state",
 ]
 
@@ -184,13 +186,21 @@ def row_text(data: dict[str, Any], fields: FieldMap) -> str:
 
     An empty ``text`` (a CSV cell has no null) gives way to a non-empty title or content.
     """
+    title, body = row_parts(data, fields)
+    return body if title is None else title + "\n" + body
+
+
+def row_parts(data: dict[str, Any], fields: FieldMap) -> tuple[str | None, str]:
+    """``(title, body)`` of one row: the non-empty title and the cleaned content of a row scored as title +
+    content (the model keeps the title in front of every window of the body), else ``(None, text)``.
+    :func:`row_text` is ``title + "\\n" + body``, the string evidence offsets index. Raises like it."""
     if fields.text in data and data[fields.text] is not None:
         v = data[fields.text]
         if not isinstance(v, str):
             raise ValueError(f"field {fields.text!r} is {type(v).__name__}, not text")
         if v or not (data.get(fields.title) or data.get(fields.content)):
-            return v
-    parts = []
+            return None, v
+    parts: dict[str, str] = {}
     for f in (fields.title, fields.content):
         v = data.get(f)
         if v is None:
@@ -199,11 +209,14 @@ def row_text(data: dict[str, Any], fields: FieldMap) -> str:
             raise ValueError(f"field {f!r} is {type(v).__name__}, not text")
         if f == fields.content:
             v = _clean_content(v)
-        parts.append(v)
+        parts[f] = v
     if not parts:
         raise ValueError(f"row has no {fields.text!r} (or {fields.title!r}/{fields.content!r}) field; "
                          f"fields: {sorted(data)[:12]}")
-    return "\n".join(parts)
+    title = parts.get(fields.title)
+    if title and fields.content in parts:
+        return title, parts[fields.content]
+    return None, "\n".join(parts.values())
 
 
 _MAX_DEPTH = 100  # nesting of a passed-through value (deeper would overflow the stack somewhere)
@@ -280,43 +293,51 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
     :func:`score_file` commits only between groups, so a resumed run sends the model exactly the batches
     an uninterrupted run sends: scores stay identical even for a model whose output depends on the batch.
     """
-    pending: list[tuple[Row, dict[str, Any], str, str]] = []
+    pending: list[tuple[Row, dict[str, Any], str, str, str | None, str]] = []
     staged = hasattr(model, "predict_staged")
+    # a Moderator takes the title apart (it reads it in front of every window of a long body); a cascade or a
+    # wrapper without ``titles=`` gets the joined text, as before. Evidence indexes the joined text either way.
+    titled = not staged and "titles" in inspect.signature(model.predict_batch).parameters
     name = _model_name(model)
 
-    def run(texts: list[str]) -> list[Any]:
+    def run(items: list[tuple[str, str | None, str]]) -> list[Any]:
+        """Results for ``(joined text, title, body)`` items."""
+        texts = [t for t, _, _ in items]
         if staged:
             out = model.predict_staged(texts, batch_size=batch_size)
+        elif titled and any(ti for _, ti, _ in items):
+            out = [(r, None) for r in model.predict_batch([b for _, _, b in items], batch_size=batch_size,
+                                                          titles=[ti for _, ti, _ in items])]
         else:
             out = [(r, None) for r in model.predict_batch(texts, batch_size=batch_size)]
         if len(out) != len(texts):
             raise RuntimeError(f"model {name} returned {len(out)} results for {len(texts)} texts")
         return out
 
-    def run_or_isolate(texts: list[str]) -> list[Any]:
-        """Results; when the model fails on the batch, each text alone, an exception standing for a text the
-        model fails on. A model that fails on every text and on a plain one is broken: that raises."""
+    def run_or_isolate(items: list[tuple[str, str | None, str]]) -> list[Any]:
+        """Results; when the model fails on the batch, each item alone, an exception standing for an item the
+        model fails on. A model that fails on every item and on a plain text is broken: that raises."""
         try:
-            return run(texts)
+            return run(items)
         except Exception as batch_error:  # noqa: BLE001 - whatever the model raises, one post must not stop the job
             out: list[Any] = []
-            for t in texts:
+            for it in items:
                 try:
-                    out.append(run([t])[0])
+                    out.append(run([it])[0])
                 except Exception as e:  # noqa: BLE001
                     out.append(e)
             if all(isinstance(o, Exception) for o in out):
                 try:
-                    run([_PROBE])
+                    run([(_PROBE, None, _PROBE)])
                 except Exception:  # noqa: BLE001
                     raise batch_error from None
             return out
 
     def flush() -> list[dict[str, Any]]:
-        texts = [p[2] for p in pending]  # as read: the model truncates again and says so
-        out = run_or_isolate(texts) if texts else []
+        items = [(p[2], p[4], p[5]) for p in pending]  # as read: the model truncates again and says so
+        out = run_or_isolate(items) if items else []
         recs = []
-        for (row, meta, _, text), res_stage in zip(pending, out):
+        for (row, meta, _, text, _, _), res_stage in zip(pending, out):
             if isinstance(res_stage, Exception):
                 err = _valid(f"the model failed on this row ({type(res_stage).__name__}: {res_stage})")
                 recs.append(_ordered({"line": row.line, **meta, "error": err, "model": name}))
@@ -340,10 +361,11 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
             rid = (row.data or {}).get(fields.id)
             rid = _valid(rid) if isinstance(rid, str) else rid if isinstance(rid, int) else None
             meta, err = {"id": rid}, err or str(e)
-        text = scored = None
+        text = scored = title = body = None
         if err is None:
             try:
-                text = row_text(row.data, fields)
+                title, body = row_parts(row.data, fields)
+                text = body if title is None else title + "\n" + body
                 scored = model.prepare(text, f"line {row.line}")[0]
             except (TypeError, ValueError) as e:
                 err = str(e)
@@ -354,7 +376,7 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
                 yield flush()
             yield [_ordered({"line": row.line, **meta, "error": err, "model": name})]
             continue
-        pending.append((row, meta, text, scored))
+        pending.append((row, meta, text, scored, title, body))
         if len(pending) >= batch_size:
             yield flush()
     if pending:
