@@ -24,6 +24,7 @@ per chunk under ``OUTPUT.parts/`` and merges them into ``OUTPUT`` at the end.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import inspect
@@ -630,6 +631,11 @@ def _model_identity(model: Any) -> dict[str, Any]:
             out["files"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
     if hasattr(model, "lexicon"):
         out["lexicon"] = model.lexicon is not None
+        if model.lexicon is not None and hasattr(model.lexicon, "terms"):
+            # user lists (qinglang score --lexicon/--allow-list, or edits in Python) change what is flagged
+            terms = sorted(json.dumps(dataclasses.asdict(t), ensure_ascii=False, sort_keys=True)
+                           for t in model.lexicon.terms())
+            out["lexicon_terms"] = hashlib.sha256("\n".join(terms).encode("utf-8")).hexdigest()
     return out
 
 

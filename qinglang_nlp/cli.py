@@ -58,10 +58,15 @@ def _load(model: str, no_lexicon: bool = False):
               help="Ray: scoring actors (each loads the model once).")
 @click.option("--ray-address", default=None, help="Ray: cluster address (default: start a local Ray).")
 @click.option("--no-lexicon", is_flag=True, help="Score with the model alone.")
+@click.option("--lexicon", "deny_lists", multiple=True, metavar="FILE[:CATEGORY]",
+              help="Add a deny list to the model's lexicon (repeatable; .txt/.csv/.tsv/.json, format in "
+                   "qinglang_nlp/data/lexicons/README.md); a plain word list needs its category, e.g. words.txt:vulgar.")
+@click.option("--allow-list", "allow_lists", multiple=True, metavar="FILE",
+              help="Add an allow list (repeatable): deny hits inside an allowed term are dropped.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_field, content_field,
           account_field, url_field, time_field, batch_size, chunk_rows, resume, overwrite, cascade_path,
-          keep_text, engine, workers, ray_address, no_lexicon, quiet):
+          keep_text, engine, workers, ray_address, no_lexicon, deny_lists, allow_lists, quiet):
     """Score every row of a JSONL/CSV/Parquet file; every input row yields one output row (result or error),
     in input order. A file output is committed in chunks: rerun the same command after a crash to continue."""
     from .batch import FieldMap, score_file
@@ -70,6 +75,10 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
     summary_path = Path(str(output).rstrip("/") + ".summary.json")
     if overwrite and output != "-":
         summary_path.unlink(missing_ok=True)  # the old run's summary must not outlive its output
+    if (deny_lists or allow_lists) and no_lexicon:
+        raise click.UsageError("--lexicon/--allow-list add to the model's lexicon: drop --no-lexicon")
+    if (deny_lists or allow_lists) and engine == "ray":
+        raise click.UsageError("--lexicon/--allow-list are not passed to Ray workers yet: use the local engine")
     if engine == "ray":
         from .ray_engine import score_ray
 
@@ -84,6 +93,8 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
             raise click.ClickException(str(e)) from None
     else:
         m = _load(model, no_lexicon)
+        if deny_lists or allow_lists:
+            _add_user_lists(m.lexicon, deny_lists, allow_lists, quiet)
         if cascade_path:
             from .cascade import load_cascade
 
@@ -118,6 +129,28 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
             click.echo(f"  duplicate id {d['id']!r}: line {d['line']} (first at line {d['first_line']})", err=True)
     if summary.errors:
         sys.exit(1)
+
+
+def _add_user_lists(lexicon, deny_lists, allow_lists, quiet: bool) -> None:
+    """Add ``--lexicon FILE[:CATEGORY]`` and ``--allow-list FILE`` lists to ``lexicon`` (named by file stem)."""
+    from .errors import QinglangError
+
+    for spec, allow in [(d, False) for d in deny_lists] + [(a, True) for a in allow_lists]:
+        path, category = spec, None
+        if not allow and ":" in spec and not Path(spec).exists():
+            path, _, category = spec.rpartition(":")
+            if category not in CATEGORIES:
+                raise click.BadParameter(f"{spec!r}: category must be one of {', '.join(CATEGORIES)}",
+                                         param_hint="--lexicon")
+        if not Path(path).is_file():
+            raise click.BadParameter(f"{path!r} is not a file", param_hint="--allow-list" if allow else "--lexicon")
+        name = ("allow:" if allow else "user:") + Path(path).stem
+        try:
+            n = lexicon.add_list(name, path, category=category, allow=allow)
+        except (QinglangError, ValueError) as e:
+            raise click.ClickException(str(e) if str(path) in str(e) else f"{path}: {e}") from None
+        if not quiet:
+            click.echo(f"lexicon: added {n} {'allowed' if allow else 'deny'} terms from {path} as {name!r}", err=True)
 
 
 @main.command()
