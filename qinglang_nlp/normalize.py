@@ -397,13 +397,12 @@ _PROTECTED = frozenset({"url", "mention"})
 _NOISE_PROTECTED = _PROTECTED | {"topic"}  # the # of #话题# is not noise
 _MARKERS = frozenset("@#[]")
 _KIND, _START, _END = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
+_ED_START, _ED_END, _ED_REPL = _KIND, _START, _END  # the same getters on an edit (s, e, repl, anchor_s, anchor_e)
 
 
 def _protected_end(part: tuple) -> int:
     """The end of a part's protected span: its own end, or for a mention the end of its ``@``."""
     return part[1] + 1 if part[0] == "mention" else part[2]
-
-_ED_START, _ED_END, _ED_REPL = _KIND, _START, _END  # the same getters on an edit (s, e, repl, anchor_s, anchor_e)
 
 
 class _Work:
@@ -538,8 +537,8 @@ class _Work:
 
     def mention_ends(self) -> list[int]:
         """Sorted CURRENT-text positions of the characters that end a mention (the first character after its
-        name; mentions inside topics and titles included): the noise step keeps a run holding one, so that the
-        mention ends there again when the output is normalised once more."""
+        name; mentions inside topics and titles included): the noise step keeps a run holding one or ending right
+        before one, so that the mention ends there again when the output is normalised once more."""
         ends: list[int] = []
         if self.struct is not None:
             codes, _, oe = self.struct
@@ -1183,7 +1182,8 @@ _STRUCT_HINT = re.compile(r"[@#【\[hHwW]")
 
 
 class StructureStep(Step):
-    """Record URLs, @mentions, #话题#, 【title】 and [emoticon] as parts and protect them from later steps."""
+    """Record URLs, @mentions, #话题#, 【title】 and [emoticon] as parts (what later steps leave alone of them:
+    ``_PROTECTED``)."""
 
     name = "structure"
 
@@ -1204,7 +1204,7 @@ class StructureStep(Step):
             w.parts += [(kinds.get(text[s], "url"), starts[s], ends[e - 1], None) for s, e in spans]
         for s, e in spans:
             if text[s] in "#【" and "@" in text[s:e]:
-                # a mention inside a topic or title is protected from later steps as it would be outside one;
+                # a mention inside a topic or title is protected (its "@" and end) as it would be outside one;
                 # otherwise a topic that only matches after later steps shrink it is normalised differently on a
                 # second pass (idempotence; found by tests/fuzz). Kept apart from ``parts``, which never overlap.
                 for mm in _MENTION_RE.finditer(text, s + 1, e - 1):
@@ -1409,8 +1409,8 @@ class NoiseStep(Step):
     def _runs(w: _Work, bounds: _Seq[int] = ()) -> tuple[tuple[list[int], list[int]], list[tuple[int, int]]]:
         """What ``finditer`` of the noise regex finds, from the code points (numpy; 3x faster than the regex
         scan): the maximal runs of noise characters with a CJK character on either side, less those holding a
-        position of ``bounds`` (sorted) or ending right before one. Returned as the starts and ends of the runs holding neither a marker
-        (@ #) nor a word emoji, and the spans of the others."""
+        position of ``bounds`` (sorted) or ending right before one. Returned as the starts and ends of the runs
+        holding neither a marker (@ #) nor a word emoji, and the spans of the others."""
         import numpy as np
 
         cls = _noise_classes().take(w.codepoints())
