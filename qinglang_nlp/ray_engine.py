@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .batch import FieldMap, ScoreSummary, _arrow_table, _Dups, _finish_summary, score_rows
-from .io import Shard, detect_format, iter_shard, plan_shards
+from .io import Shard, columns, detect_format, iter_shard, plan_shards
 
 __all__ = ["score_ray"]
 
@@ -96,6 +96,7 @@ def score_ray(input_path: str | os.PathLike, output_dir: str | os.PathLike, mode
 
     inp = Path(input_path).resolve()
     fmt = fmt or detect_format(inp)
+    fields.check_columns(columns(inp, fmt), str(inp))  # a mistyped --*-field fails here, as in the local engine
     out = Path(output_dir)
     if out.exists() and (out.is_file() or any(out.iterdir())):
         if not overwrite:

@@ -47,3 +47,14 @@ def test_ray_local_mode_equals_local_engine(local_ray, tiny_model_dir, tmp_path)
 
     with pytest.raises(ValueError, match="not empty"):
         score_ray(inp, tmp_path / "ray_out", str(tiny_model_dir))
+
+
+def test_ray_refuses_a_mapped_field_missing_from_the_header(tmp_path):
+    """A mistyped --content-field is an error before Ray starts, as in the local engine."""
+    from qinglang_nlp.batch import FieldMap
+
+    p = tmp_path / "posts.csv"
+    p.write_text("id,title,body\n1,标题,正文内容\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'正文' .*--content-field.* is not a column"):
+        score_ray(p, tmp_path / "out", "baseline", fields=FieldMap(content="正文"))
+    assert not (tmp_path / "out").exists()
