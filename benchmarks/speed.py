@@ -224,6 +224,22 @@ def flops_per_token(seq_len: float, shape: dict[str, int] = E5_SHAPE) -> float:
     return shape["layers"] * per_layer
 
 
+def model_shape(checkpoint: Path | None) -> dict[str, int]:
+    """Layers, hidden and FFN size of the timed encoder (from the checkpoint's config.json; else e5-small's)."""
+    cfg = Path(checkpoint) / "config.json" if checkpoint else None
+    if cfg is None or not cfg.is_file():
+        return dict(E5_SHAPE)
+    c = json.loads(cfg.read_text(encoding="utf-8"))
+    return {"layers": int(c.get("num_hidden_layers", E5_SHAPE["layers"])),
+            "hidden": int(c.get("hidden_size", E5_SHAPE["hidden"])),
+            "heads": int(c.get("num_attention_heads", E5_SHAPE["heads"])),
+            "ffn": int(c.get("intermediate_size", E5_SHAPE["ffn"]))}
+
+
+#: compact variants that store weights compactly but multiply in fp32 (their peak is the fp32 GEMM's)
+FP32_KERNEL_VARIANTS = ("fp16", "emb8")
+
+
 def gemm_peak(threads: int, m: int = 2048, k: int = 384, n: int = 1536, repeats: int = 7) -> dict[str, float]:
     """GFLOP/s of onnxruntime's fp32 MatMul and int8 MatMulInteger on an FFN-shaped GEMM, same threads."""
     import onnxruntime as ort
@@ -395,8 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         if a.gemm:
             peak = res.get("gemm_gflops") or gemm_peak(a.threads)
             res["gemm_gflops"] = {k: round(v, 1) for k, v in peak.items()}
-            per_tok = flops_per_token(toks / max(1, len(fp32_clf._pieces(batch, None))))
-            for k, prec in (("torch_fp32", "fp32"), ("onnx_fp32", "fp32"), ("onnx_int8", "int8")):
+            shape = model_shape(prep["checkpoint"])
+            res["model_shape"] = shape
+            per_tok = flops_per_token(toks / max(1, len(fp32_clf._pieces(batch, None))), shape)
+            int8_prec = "fp32" if res["int8_variant"] in FP32_KERNEL_VARIANTS else "int8"
+            for k, prec in (("torch_fp32", "fp32"), ("onnx_fp32", "fp32"), ("onnx_int8", int8_prec)):
                 if res.get(f"{k}_tokens_per_s{suffix}") is None:
                     continue
                 achieved = res[f"{k}_tokens_per_s{suffix}"] * per_tok / 1e9
