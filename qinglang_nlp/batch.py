@@ -296,19 +296,22 @@ def score_groups(model: Any, rows: Iterable[Row], fields: FieldMap = FieldMap(),
     """
     pending: list[tuple[Row, dict[str, Any], str, str, str | None, str]] = []
     staged = hasattr(model, "predict_staged")
-    # a Moderator takes the title apart (it reads it in front of every window of a long body); a cascade or a
-    # wrapper without ``titles=`` gets the joined text, as before. Evidence indexes the joined text either way.
-    titled = not staged and "titles" in inspect.signature(model.predict_batch).parameters
+    # a Moderator (or a cascade of them) takes the title apart: it reads it in front of every window of a long
+    # body; a wrapper without ``titles=`` gets the joined text, as before. Evidence indexes the joined text.
+    titled = "titles" in inspect.signature(model.predict_staged if staged else model.predict_batch).parameters
     name = _model_name(model)
 
     def run(items: list[tuple[str, str | None, str]]) -> list[Any]:
         """Results for ``(joined text, title, body)`` items."""
         texts = [t for t, _, _ in items]
-        if staged:
+        if titled and any(ti for _, ti, _ in items):
+            bodies, titles = [b for _, _, b in items], [ti for _, ti, _ in items]
+            if staged:
+                out = model.predict_staged(bodies, batch_size=batch_size, titles=titles)
+            else:
+                out = [(r, None) for r in model.predict_batch(bodies, batch_size=batch_size, titles=titles)]
+        elif staged:
             out = model.predict_staged(texts, batch_size=batch_size)
-        elif titled and any(ti for _, ti, _ in items):
-            out = [(r, None) for r in model.predict_batch([b for _, _, b in items], batch_size=batch_size,
-                                                          titles=[ti for _, ti, _ in items])]
         else:
             out = [(r, None) for r in model.predict_batch(texts, batch_size=batch_size)]
         if len(out) != len(texts):

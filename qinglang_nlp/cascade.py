@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .classifier import check_titles
 from .result import Result
 from .taxonomy import CATEGORIES
 
@@ -77,21 +78,34 @@ class Cascade:
             return True
         return self.lexicon_gate and any(s.source == "lexicon" for s in r.evidence)
 
-    def predict_staged(self, texts: Sequence[str], batch_size: int = 64) -> list[tuple[Result, int]]:
-        """One ``(result, stage)`` per text, in order; stage 2 results come from the second model."""
-        texts = [self.prepare(t, i)[0] for i, t in enumerate(texts)]
-        first = self.first.predict_batch(texts, batch_size=batch_size)
+    def predict_staged(self, texts: Sequence[str], batch_size: int = 64,
+                       titles: Sequence[str | None] | None = None) -> list[tuple[Result, int]]:
+        """One ``(result, stage)`` per text, in order; stage 2 results come from the second model.
+
+        ``titles``: one ``str | None`` per text (the body), as in ``Moderator.predict_batch``: both stages get them
+        (evidence offsets of a titled text index ``title + "\\n" + text``)."""
+        titles = check_titles(titles, len(texts))
+        if titles is not None and not any(titles):
+            titles = None  # no title anywhere: exactly the calls made without titles
+        if titles is None:
+            texts = [self.prepare(t, i)[0] for i, t in enumerate(texts)]
+            first = self.first.predict_batch(texts, batch_size=batch_size)
+        else:  # the Moderators check and truncate title + body themselves
+            texts = list(texts)
+            first = self.first.predict_batch(texts, batch_size=batch_size, titles=titles)
         cand = [i for i, r in enumerate(first) if self.is_candidate(r)]
-        second = self.second.predict_batch([texts[i] for i in cand], batch_size=batch_size) if cand else []
+        kw = {} if titles is None else {"titles": [titles[i] for i in cand]}
+        second = self.second.predict_batch([texts[i] for i in cand], batch_size=batch_size, **kw) if cand else []
         out: list[tuple[Result, int]] = [
             (Result(dict(r.scores), [], "pass", [], r.truncated, self.first.name), 1) for r in first]
         for i, r in zip(cand, second):
             out[i] = (r, 2)
         return out
 
-    def predict_batch(self, texts: Sequence[str], batch_size: int = 64) -> list[Result]:
+    def predict_batch(self, texts: Sequence[str], batch_size: int = 64,
+                      titles: Sequence[str | None] | None = None) -> list[Result]:
         """Results only (see :meth:`predict_staged`)."""
-        return [r for r, _ in self.predict_staged(texts, batch_size)]
+        return [r for r, _ in self.predict_staged(texts, batch_size, titles)]
 
     def to_dict(self) -> dict[str, Any]:
         """The cascade file content (without calibration statistics)."""
@@ -114,7 +128,7 @@ def _cutoff_for_recall(first_scores: np.ndarray, gated: np.ndarray, target: floa
 
 
 def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: float = 0.99,
-                          member: str = "baseline") -> dict[str, Any]:
+                          member: str = "baseline", titles: Sequence[str | None] | None = None) -> dict[str, Any]:
     """Per-category window-gate cut-offs for a stacked ``second`` model, chosen on ``texts`` (dev).
 
     Every window of every text is scored once by the windowed member and by ``member``; the gate is then
@@ -122,9 +136,13 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     flag). For each category the highest cut-off on ``member``'s window scores is taken at which the gated model
     still flags ``target_recall`` of the texts the ungated model flags in that category; the gate runs the union
     over categories. Returns ``{"member", "cutoffs", "dev": {...}}`` (the cascade file's ``window_gate``).
+    ``titles`` (one ``str | None`` per text, the body): scored as the second model scores titled texts (the
+    windowed member keeps the title in front of every window, the gate member reads title + window, the other
+    members the joined text).
     """
+    from .moderator import split_title
     from .normalize import normalize_batch
-    from .stacked import gate_keep
+    from .stacked import _scores, gate_keep
 
     clf = getattr(second, "classifier", None)
     win = clf.windowed_member() if hasattr(clf, "windowed_member") else None
@@ -138,13 +156,30 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     gate_model = dict(clf.members).get(member)
     if gate_model is None or gate_model is win[1]:
         raise ValueError(f"window gate member {member!r} is not a non-windowed member of {second.name}")
-    norms = [n.text for n in normalize_batch([second.prepare(t, i)[0] for i, t in enumerate(texts)],
-                                             second.normalize_config)]
+    titles = check_titles(titles, len(texts))
+    if titles is not None and not any(titles):
+        titles = None
+    if titles is None:
+        norms = [n.text for n in normalize_batch([second.prepare(t, i)[0] for i, t in enumerate(texts)],
+                                                 second.normalize_config)]
+        ntitles = None
+    else:  # as the Moderator does: normalise title + "\n" + body once, cut at the seam
+        joined = [second.prepare(t + "\n" + x if t else x, i)[0] for i, (x, t) in enumerate(zip(texts, titles))]
+        norms, ntitles = [], []
+        for n, t in zip(normalize_batch(joined, second.normalize_config), titles):
+            if t:
+                nt, nb, _ = split_title(n, len(t))
+                norms.append(nb)
+                ntitles.append(nt)
+            else:
+                norms.append(n.text)
+                ntitles.append(None)
     n, n_cat = len(norms), len(clf.categories)
-    ws = win[1].score_windows(norms)  # the windowed member's max over these is its ungated score
-    probs = [np.zeros((n, n_cat)) if i == win[0] else np.asarray(m.predict_scores(norms), dtype=np.float64)
+    ws = win[1].score_windows(norms, ntitles)  # the windowed member's max over these is its ungated score
+    probs = [np.zeros((n, n_cat)) if i == win[0] else np.asarray(_scores(m, norms, ntitles), dtype=np.float64)
              for i, (_, m) in enumerate(clf.members)]
-    g = np.asarray(gate_model.predict_scores([norms[i][a:b] for i, a, b in zip(ws.item, ws.start, ws.end)]))
+    g = np.asarray(_scores(gate_model, [norms[i][a:b] for i, a, b in zip(ws.item, ws.start, ws.end)],
+                           None if ntitles is None else [ntitles[i] for i in ws.item]))
     thr = np.array([clf.thresholds[c] for c in clf.categories])
 
     def flags(keep: np.ndarray) -> np.ndarray:
@@ -186,7 +221,7 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
 
 def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: float = 0.99,
               lexicon_gate: bool = True, batch_size: int = 64, window_gate: bool = False,
-              row_gate: bool = True) -> dict[str, Any]:
+              row_gate: bool = True, titles: Sequence[str | None] | None = None) -> dict[str, Any]:
     """Choose per-category cut-offs on ``texts`` (dev) for ``target_recall`` of the second model's flags.
 
     Returns the cascade file content, with the dev statistics under ``dev``. A category the second model
@@ -194,6 +229,7 @@ def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: floa
     ``window_gate``: first calibrate the second model's window gate (:func:`calibrate_window_gate`, same
     target); the row cut-offs are then chosen against the gated model, which is left ungated on return. ``row_gate=False``
     (with ``window_gate``): every row goes on to the second model (row cut-offs 0, no lexicon gate).
+    ``titles``: one ``str | None`` per dev text (the body), scored as the batch job scores titled posts.
     """
     if not 0.0 < target_recall <= 1.0:
         raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
@@ -201,18 +237,20 @@ def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: floa
         raise ValueError("calibrate needs dev texts, got none")
     wg = None
     if window_gate:
-        wg = calibrate_window_gate(second, texts, target_recall)
+        wg = calibrate_window_gate(second, texts, target_recall, titles=titles)
         # the row cut-offs are chosen against the gated model; the caller's model is left ungated afterwards
         second.classifier.set_window_gate(wg["cutoffs"], wg["member"])
         try:
-            return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg)
+            return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg,
+                                   titles)
         finally:
             second.classifier.set_window_gate(None)
-    return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg)
+    return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg, titles)
 
 
 def _calibrate_rows(first: Any, second: Any, texts: Sequence[str], target_recall: float, lexicon_gate: bool,
-                    batch_size: int, row_gate: bool, wg: dict[str, Any] | None) -> dict[str, Any]:
+                    batch_size: int, row_gate: bool, wg: dict[str, Any] | None,
+                    titles: Sequence[str | None] | None = None) -> dict[str, Any]:
     if not row_gate:
         if wg is None:
             raise ValueError("row_gate=False needs window_gate=True (otherwise nothing is gated)")
@@ -220,8 +258,9 @@ def _calibrate_rows(first: Any, second: Any, texts: Sequence[str], target_recall
                 "lexicon_gate": False, "target_recall": target_recall, "cutoffs": {c: 0.0 for c in CATEGORIES},
                 "dev": {"n": len(texts), "target_recall": target_recall, "candidate_rate": 1.0,
                         "note": "row gate off: every row is a candidate"}, "window_gate": wg}
-    r1 = first.predict_batch(list(texts), batch_size=batch_size)
-    r2 = second.predict_batch(list(texts), batch_size=batch_size)
+    kw = {} if titles is None or not any(titles) else {"titles": list(titles)}
+    r1 = first.predict_batch(list(texts), batch_size=batch_size, **kw)
+    r2 = second.predict_batch(list(texts), batch_size=batch_size, **kw)
     s1 = np.array([[r.scores[c] for c in CATEGORIES] for r in r1])
     lex = np.array([any(s.source == "lexicon" for s in r.evidence) for r in r1]) if lexicon_gate \
         else np.zeros(len(r1), dtype=bool)
@@ -307,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m qinglang_nlp.cascade FIRST SECOND DEV.jsonl -o cascade.json [--recall 0.99]``."""
     import argparse
 
-    from .batch import FieldMap, row_text
+    from .batch import FieldMap, row_parts
     from .io import iter_rows
     from .moderator import load
 
@@ -323,18 +362,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="also gate the windows of long texts (stacked second model only)")
     ap.add_argument("--windows-only", action="store_true", help="gate windows only: every row is a candidate")
     a = ap.parse_args(argv)
-    texts = []
+    texts: list[str] = []
+    titles: list[str | None] = []
     for row in iter_rows(a.dev):
         if row.data is None:
             continue
         try:
-            texts.append(row_text(row.data, FieldMap()))
+            title, body = row_parts(row.data, FieldMap())  # as the batch job scores the posts
         except ValueError:
             continue
+        texts.append(body)
+        titles.append(title)
         if a.limit and len(texts) >= a.limit:
             break
     cfg = calibrate(load(a.first), load(a.second), texts, a.recall, not a.no_lexicon_gate,
-                    window_gate=a.window_gate or a.windows_only, row_gate=not a.windows_only)
+                    window_gate=a.window_gate or a.windows_only, row_gate=not a.windows_only, titles=titles)
     Path(a.output).write_text(json.dumps(cfg, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps({**cfg["dev"], **({"window_gate": cfg["window_gate"]["dev"]} if "window_gate" in cfg else {})},
                      ensure_ascii=False))

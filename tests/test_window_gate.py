@@ -193,3 +193,30 @@ def test_calibration_finds_the_exact_cutoff_that_keeps_the_flagged_window():
                             {c: {"weights": [-1.0, 0.0], "bias": 0.0} for c in ("fanquan", "vulgar", "rumor")})
     with pytest.raises(ValueError, match="positive stacker weight"):
         bad.set_window_gate(wg["cutoffs"])
+
+
+def test_titles_travel_through_the_cascade_and_its_window_gate_calibration(stacked, tiny_model_dir):
+    """Titled posts: both stages get the titles (as the batch job passes them), and the gate is calibrated on
+    what the gated model reads (title in front of every window)."""
+    second = ql.load(stacked, lexicon=False)
+    bodies = [ARTICLE, ARTICLE.replace("傻逼", "笨蛋"), TEXTS[0], "今天天气很好。" * 80 + "刷榜打投冲冲冲"]
+    titles = ["【独家】某顶流塌房，对家连夜控评", None, "", "集资应援冲冲冲"]
+    titled = second.predict_batch(bodies, titles=titles)
+    assert [r.scores for r in titled] != [r.scores for r in second.predict_batch(bodies)]  # the titles matter
+    wg = calibrate_window_gate(second, bodies, target_recall=1.0, titles=titles)
+    second.classifier.set_window_gate(wg["cutoffs"], wg["member"])
+    gated = second.predict_batch(bodies, titles=titles)
+    for c in ("fanquan", "vulgar", "rumor"):  # the recall the calibration promised, on the titled texts
+        assert {i for i, r in enumerate(titled) if c in r.labels} <= {i for i, r in enumerate(gated) if c in r.labels}
+    second.classifier.set_window_gate(None)
+    # every row a candidate: the cascade's results are the second model's on the titled posts
+    cas = Cascade(ql.load(tiny_model_dir, lexicon=False), second, dict.fromkeys(("fanquan", "vulgar", "rumor"), 0.0),
+                  False)
+    staged = cas.predict_staged(bodies, titles=titles)
+    assert [r.scores for r, _ in staged] == [r.scores for r in titled]
+    assert [r.evidence for r, _ in staged] == [r.evidence for r in titled]
+    # no title anywhere: exactly the untitled calls
+    assert [r.scores for r in cas.predict_batch(bodies, titles=[None] * 4)] == \
+        [r.scores for r in second.predict_batch(bodies)]
+    with pytest.raises(ValueError, match="titles"):
+        cas.predict_batch(bodies, titles=titles[:2])
