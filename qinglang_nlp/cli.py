@@ -46,7 +46,7 @@ def _load(model: str, no_lexicon: bool = False):
 @click.option("--time-field", default="published_at", show_default=True)
 @click.option("--batch-size", default=512, show_default=True, type=click.IntRange(1, 100_000),
               help="Posts per model call. The transformer still runs at most its own batch of windows at a time, "
-                   "sorted by length across the call: larger calls pad less (2.7x faster on short comments than 64).")
+                   "sorted by length across the call: larger calls pad less (2x faster than 64 on short comments; benchmarks/batch_size.py).")
 @click.option("--chunk-rows", default=1000, show_default=True, type=click.IntRange(1, 10_000_000),
               help="Rows per committed chunk (also committed every 10 s).")
 @click.option("--resume/--no-resume", default=True, show_default=True,

@@ -160,8 +160,8 @@ class Moderator:
         """Stream results in input order, holding at most one batch in memory.
 
         Each batch is scored as one group in input order; the transformer pads the windows of a group to its
-        longest, so on short texts of mixed lengths a larger ``batch_size`` is much faster (measured on comments
-        with the default model: 76 texts/s at 64, 209 at 512, 254 at 1024; BENCHMARKS.md, "Batch size").
+        longest, so on short texts of mixed lengths a larger ``batch_size`` is much faster (default model on
+        COLD/CHNCI comments: 68 texts/s at 64, 137 at 512, 148 at 1024; ``benchmarks/batch_size.py``).
 
         ``titles``: one ``str | None`` per text (see :meth:`predict`); evidence offsets of a titled text index
         ``title + "\\n" + text``. Unequal lengths raise ``ValueError`` (at once when ``texts`` has a length, else
@@ -213,7 +213,7 @@ class Moderator:
         titles = check_titles(titles, len(texts))
         # The texts are all here, so each group holds texts of similar length (results go back in input order):
         # the transformer pads a batch to its longest text, and on short comments of mixed lengths, groups of
-        # 64 in input order cost about 3x the time of length-sorted ones (BENCHMARKS.md, "Batch size").
+        # 64 in input order cost about twice the time of length-sorted ones (benchmarks/batch_size.py).
         order = sorted(range(len(texts)), key=lambda i: _length(texts[i], None if titles is None else titles[i]))
         out: list[Result | None] = [None] * len(texts)
         for lo in range(0, len(order), batch_size):
