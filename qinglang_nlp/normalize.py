@@ -753,6 +753,57 @@ def _cached(key: str, build: Callable[[], Any]) -> Any:
     return v
 
 
+_SOURCE_HASH: list[str] = []
+
+
+def _disk_cached(key: str, build: Callable[[], Any]) -> Any:
+    """:func:`_cached` for a numpy table over all code points, also kept in ``$QINGLANG_CACHE`` between processes.
+
+    Building such a table scans all 1.1 million code points (about 0.1-0.2 s each, a third of a cold start);
+    reading it back takes a millisecond. The file name carries a hash of this module's source, the Unicode
+    database version and the Python and numpy versions, so a changed class or table is rebuilt. Any failure to
+    read or write the cache falls back to building (an unwritable cache folder is not an error)."""
+    def load_or_build() -> Any:
+        import hashlib
+        import os
+        import sys
+        import tempfile
+
+        import numpy as np
+
+        from .cache import cache_dir
+
+        path = None
+        try:
+            if not _SOURCE_HASH:
+                _SOURCE_HASH.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
+            h = hashlib.sha256(f"{_SOURCE_HASH[0]}|{unicodedata.unidata_version}|{sys.version_info[:2]}|"
+                               f"{np.__version__}|{key}".encode())
+            path = cache_dir() / f"normalize-{key}-{h.hexdigest()[:20]}.npy"
+            arr = np.load(path, allow_pickle=False)
+            if arr.shape == (0x110000,):
+                return arr
+        except Exception:  # noqa: BLE001, S110 -- missing, truncated or foreign file (or no source): build it
+            pass
+        arr = build()
+        if path is not None:
+            tmp = None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.npy")
+                with os.fdopen(fd, "wb") as fh:
+                    np.save(fh, arr, allow_pickle=False)
+                os.replace(tmp, path)
+                tmp = None
+            except OSError:
+                pass
+            finally:
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)
+        return arr
+    return _cached(key, load_or_build)
+
+
 def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Decorator: a zero-argument builder run once per process, on first use, under the lock."""
     box: list[Any] = []
@@ -879,7 +930,7 @@ def _invisible_table():
             everything = "".join(map(chr, part))
             flag[[part.start + m.start() for m in _INVISIBLE_HINT_ALL.finditer(everything)]] = True
         return flag
-    return _cached("invisible_table", build)
+    return _disk_cached("invisible_table", build)
 
 
 _INVISIBLE_HINT_ALL = re.compile(f"[{_INVISIBLE}]")
@@ -1013,7 +1064,7 @@ def _not_stable():
         # are private use (NFKC leaves them alone, combining class 0; the batch separator is one of them).
         flag[0xD800:0xE000] = flag[0x30000:0xF0000] = True
         return flag
-    return _cached("not_stable", build)
+    return _disk_cached("not_stable", build)
 
 
 def _unicode_flags(flags: tuple[bool, bool, bool, bool], many: dict[str, str]) -> tuple[Any, frozenset[str]]:
@@ -1340,7 +1391,7 @@ def _noise_classes() -> Any:
         special = [ord(c) for c in _MARKERS | _noise_res()["we"]]
         t[special] |= (t[special] & 1) << 2
         return t
-    return _cached("noise_classes", build)
+    return _disk_cached("noise_classes", build)
 
 
 class NoiseStep(Step):

@@ -486,3 +486,39 @@ def test_abbreviation_candidates_on_real_spellings() -> None:
     assert got == [m.group() for m in r["latin"].finditer(t)] + [m.group() for m in r["other"].finditer(t)]
     assert {"nmsl", "n m s l", "s*b", "s.b", "s_b", "y-y-d-s", "傻b", "蒸煮"} <= set(got)
     assert "sb1" not in got and not any(g.startswith("csb") for g in got)
+
+
+def test_code_point_tables_are_kept_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    """The code-point tables (a third of a cold start to build) come back from $QINGLANG_CACHE; a damaged or
+    foreign file is rebuilt, never an error."""
+    import importlib
+
+    import numpy as np
+
+    nm = importlib.import_module("qinglang_nlp.normalize")
+    monkeypatch.setenv("QINGLANG_CACHE", str(tmp_path))
+    calls = []
+
+    def build():
+        calls.append(1)
+        t = np.zeros(0x110000, dtype=np.uint8)
+        t[0x4E00:0xA000] = 2  # CJK
+        return t
+
+    key = f"test_table_{id(calls)}"
+    first = nm._disk_cached(key, build)
+    files = list(tmp_path.glob(f"normalize-{key}-*.npy"))
+    assert calls == [1] and len(files) == 1
+    nm._CACHE.pop(key)
+    again = nm._disk_cached(key, build)  # a new process would do this: read back, not built
+    assert calls == [1] and np.array_equal(first, again)
+    for damage in (b"not a numpy file", np.zeros(5, np.uint8).tobytes()):
+        files[0].write_bytes(damage)
+        nm._CACHE.pop(key)
+        assert np.array_equal(nm._disk_cached(key, build), first)
+    assert len(calls) == 3
+    nm._CACHE.pop(key)
+    monkeypatch.setenv("QINGLANG_CACHE", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("x")  # the cache folder cannot be made: built, no error
+    assert np.array_equal(nm._disk_cached(key, build), first)
+    nm._CACHE.pop(key)
