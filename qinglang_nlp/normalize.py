@@ -765,13 +765,11 @@ def _disk_cached(key: str, build: Callable[[], Any]) -> Any:
     read or write the cache falls back to building (an unwritable cache folder is not an error)."""
     def load_or_build() -> Any:
         import hashlib
-        import os
         import sys
-        import tempfile
 
         import numpy as np
 
-        from .cache import cache_dir
+        from .cache import cache_dir, write_atomic
 
         path = None
         try:
@@ -787,19 +785,7 @@ def _disk_cached(key: str, build: Callable[[], Any]) -> Any:
             pass
         arr = build()
         if path is not None:
-            tmp = None
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.npy")
-                with os.fdopen(fd, "wb") as fh:
-                    np.save(fh, arr, allow_pickle=False)
-                os.replace(tmp, path)
-                tmp = None
-            except OSError:
-                pass
-            finally:
-                if tmp is not None:
-                    Path(tmp).unlink(missing_ok=True)
+            write_atomic(path, lambda fh: np.save(fh, arr, allow_pickle=False))
         return arr
     return _cached(key, load_or_build)
 

@@ -46,7 +46,6 @@ among the candidates, not whether the channel is the right model of real evaders
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import unicodedata
@@ -522,12 +521,11 @@ def _initials_words_cached(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray
     building code, the initialism table, the bundled lists, jieba's dictionary file and the word limits). Any failure to read or write the cache falls back to building."""
     import hashlib
     import inspect
-    import tempfile
 
     import jieba
     import pypinyin
 
-    from .cache import cache_dir
+    from .cache import cache_dir, write_atomic
     from .lexicon import bundled_path
     from .normalize import _syllables
 
@@ -561,23 +559,11 @@ def _initials_words_cached(lm: CharLM) -> dict[str, tuple[np.ndarray, np.ndarray
         pass
     table = _initials_words(lm)
     keys = list(table)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, keys=np.array("\n".join(keys)),
-                     counts=np.array([len(table[k][1]) for k in keys], dtype=np.int32),
-                     ids=np.concatenate([table[k][0].ravel() for k in keys]).astype(np.int32) if keys
-                     else np.zeros(0, np.int32),
-                     known=np.concatenate([table[k][1] for k in keys]) if keys else np.zeros(0, bool))
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    write_atomic(path, lambda fh: np.savez(
+        fh, keys=np.array("\n".join(keys)),
+        counts=np.array([len(table[k][1]) for k in keys], dtype=np.int32),
+        ids=np.concatenate([table[k][0].ravel() for k in keys]).astype(np.int32) if keys else np.zeros(0, np.int32),
+        known=np.concatenate([table[k][1] for k in keys]) if keys else np.zeros(0, bool)))
     return table
 
 
