@@ -130,6 +130,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--label", help="what code was measured (default: this checkout's git commit)")
     ap.add_argument("--compare", metavar="COMMIT", help="also measure normalize_batch as it was at this commit")
+    ap.add_argument("--call-sizes", default="", metavar="N,N,...",
+                    help="also time normalize_batch (pinyin step off) called on N texts at a time (e.g. 64,256,1024: "
+                         "what a Moderator batch normalises per call)")
     args = ap.parse_args()
     label = args.label or git_commit()
     texts = load_comments(args.mb)
@@ -158,6 +161,9 @@ def main() -> None:
     if args.skip_per_text:
         cases = {k: v for k, v in cases.items() if "per text, " not in k or k.startswith("floor")}
     load_before = os.getloadavg()
+    for n in (int(x) for x in args.call_sizes.split(",") if x.strip()):
+        cases[f"normalize_batch() on {n} texts per call, pinyin step off"] = (
+            lambda n=n: [normalize_batch(texts[i:i + n], no_pinyin) for i in range(0, len(texts), n)])
     cpu: dict[str, list[float]] = {k: [] for k in cases}
     wall: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(args.runs):
