@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAGMENTS = ["normalize.md", "normalize_speed.md", "restore.md", "lexicon.md", "lexicon_update.md", "transformer.md",
-             "cloak_update.md",
+             "cloak_update.md", "cloak_s4.md",
              "onnx.md", "onnx_update.md", "batch.md", "reliability.md"]
 END = "<!-- accuracy:end -->"
 
