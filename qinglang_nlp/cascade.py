@@ -84,6 +84,7 @@ class Cascade:
 
         ``titles``: one ``str | None`` per text (the body), as in ``Moderator.predict_batch``: both stages get them
         (evidence offsets of a titled text index ``title + "\\n" + text``)."""
+        texts = list(texts)  # any iterable, as Moderator.predict_batch takes
         titles = check_titles(titles, len(texts))
         if titles is not None and not any(titles):
             titles = None  # no title anywhere: exactly the calls made without titles
@@ -91,7 +92,6 @@ class Cascade:
             texts = [self.prepare(t, i)[0] for i, t in enumerate(texts)]
             first = self.first.predict_batch(texts, batch_size=batch_size)
         else:  # the Moderators check and truncate title + body themselves
-            texts = list(texts)
             first = self.first.predict_batch(texts, batch_size=batch_size, titles=titles)
         cand = [i for i, r in enumerate(first) if self.is_candidate(r)]
         kw = {} if titles is None else {"titles": [titles[i] for i in cand]}
