@@ -756,13 +756,14 @@ def _cached(key: str, build: Callable[[], Any]) -> Any:
 _SOURCE_HASH: list[str] = []
 
 
-def _disk_cached(key: str, build: Callable[[], Any]) -> Any:
+def _disk_cached(key: str, build: Callable[[], Any], data: str = "") -> Any:
     """:func:`_cached` for a numpy table over all code points, also kept in ``$QINGLANG_CACHE`` between processes.
 
     Building such a table scans all 1.1 million code points (about 0.1-0.2 s each, a third of a cold start);
     reading it back takes a millisecond. The file name carries a hash of this module's source, the Unicode
     database version and the Python and numpy versions, so a changed class or table is rebuilt. Any failure to
-    read or write the cache falls back to building (an unwritable cache folder is not an error)."""
+    read or write the cache falls back to building (an unwritable cache folder is not an error). ``data``: what
+    else the table is built from (e.g. the emoji.tsv entries), also in the file name's hash."""
     def load_or_build() -> Any:
         import hashlib
         import sys
@@ -776,7 +777,7 @@ def _disk_cached(key: str, build: Callable[[], Any]) -> Any:
             if not _SOURCE_HASH:
                 _SOURCE_HASH.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
             h = hashlib.sha256(f"{_SOURCE_HASH[0]}|{unicodedata.unidata_version}|{sys.version_info[:2]}|"
-                               f"{np.__version__}|{key}".encode())
+                               f"{np.__version__}|{key}|{data}".encode())
             path = cache_dir() / f"normalize-{key}-{h.hexdigest()[:20]}.npy"
             arr = np.load(path, allow_pickle=False)
             if arr.shape == (0x110000,):
@@ -1377,7 +1378,7 @@ def _noise_classes() -> Any:
         special = [ord(c) for c in _MARKERS | _noise_res()["we"]]
         t[special] |= (t[special] & 1) << 2
         return t
-    return _disk_cached("noise_classes", build)
+    return _disk_cached("noise_classes", build, "".join(sorted(_emoji_table())))  # word emoji come from emoji.tsv
 
 
 class NoiseStep(Step):

@@ -1,7 +1,6 @@
 """Second review of session 4 (batch grouping, titles, cascades, the normaliser's disk cache): regressions."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,3 +23,28 @@ def test_cascade_predict_batch_takes_a_generator(tiny_model):
     assert _scores(c.predict_batch(t for t in texts)) == _scores(want)
     assert _scores(c.predict_batch((t for t in texts), titles=[None, "标题", None, ""])) == \
         _scores(c.predict_batch(texts, titles=[None, "标题", None, ""]))
+
+
+_NOISE_PROBE = """
+import importlib, sys
+N = importlib.import_module("qinglang_nlp.normalize")
+if sys.argv[1] == "edited":  # emoji.tsv with one more word emoji, as a newer version or a local edit has it
+    read = N._read_tsv
+    N._read_tsv = lambda name, *a: read(name, *a) + ([["\\U0001F31A", "黑脸"]] if name == "emoji.tsv" else [])
+print(int(N._noise_classes()[0x1F31A]))
+"""
+
+
+def test_noise_class_cache_follows_the_emoji_table(tmp_path):
+    """The noise-class table marks word emoji (from data/normalize/emoji.tsv) with bit 4; the cached file was keyed
+    by normalize.py alone, so after an emoji.tsv change every process read the old table back (🌚 not a word emoji)."""
+    env = {**os.environ, "QINGLANG_CACHE": str(tmp_path)}
+
+    def probe(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _NOISE_PROBE, mode], env=env, capture_output=True, text=True,
+                             check=True, timeout=120)
+        return int(out.stdout.split()[-1])
+
+    assert probe("shipped") == 1  # a noise character only; the table is now in the cache folder
+    assert any(p.name.startswith("normalize-noise_classes") for p in tmp_path.iterdir())
+    assert probe("edited") == 1 | 4  # a word emoji in the edited table, not the cached old one
