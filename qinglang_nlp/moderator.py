@@ -187,14 +187,18 @@ class Moderator:
 
     def _group(self, chunk: list[Any], titles: Sequence[str | None] | None, indices: Sequence[int]) -> list[Result]:
         """Results for one group of texts (``indices``: their positions in the caller's input, for errors)."""
+        return self._score_prepared(self._prepare_all(chunk, titles, indices), titles is not None)
+
+    def _prepare_all(self, chunk: list[Any], titles: Sequence[str | None] | None,
+                     indices: Sequence[int]) -> list[tuple[str, int | None, bool]]:
+        """``(text to normalise, title length or None, truncated)`` per text; raises naming the first bad item."""
         if titles is None:
-            prepared = [self.prepare(t, i) + (None,) for t, i in zip(chunk, indices)]
-            tls = None
-        else:
-            prepared = [self._prepare_titled(t, ti, i) for t, ti, i in zip(chunk, titles, indices)]
-            tls = [p[1] for p in prepared]
-            prepared = [(p[0], p[2]) for p in prepared]
-        return self._results([p[0] for p in prepared], [p[1] for p in prepared], tls)
+            return [(t, None, trunc) for t, trunc in (self.prepare(x, i) for x, i in zip(chunk, indices))]
+        return [self._prepare_titled(t, ti, i) for t, ti, i in zip(chunk, titles, indices)]
+
+    def _score_prepared(self, prepared: list[tuple[str, int | None, bool]], titled: bool) -> list[Result]:
+        return self._results([p[0] for p in prepared], [p[2] for p in prepared],
+                             [p[1] for p in prepared] if titled else None)
 
     def predict_batch(self, texts: Sequence[str], batch_size: int = 64,
                       titles: Sequence[str | None] | None = None) -> list[Result]:
@@ -214,20 +218,16 @@ class Moderator:
         # The texts are all here, so each group holds texts of similar length (results go back in input order):
         # the transformer pads a batch to its longest text, and on short comments of mixed lengths, groups of
         # 64 in input order cost about twice the time of length-sorted ones (benchmarks/batch_size.py).
-        order = sorted(range(len(texts)), key=lambda i: _length(texts[i], None if titles is None else titles[i]))
+        # Every item is checked first, in input order: a bad one raises before anything is scored, naming the first.
+        prepared = self._prepare_all(texts, titles, range(len(texts)))
+        order = sorted(range(len(texts)), key=lambda i: len(prepared[i][0]))
         out: list[Result | None] = [None] * len(texts)
         for lo in range(0, len(order), batch_size):
             idx = order[lo:lo + batch_size]
-            group = self._group([texts[i] for i in idx], None if titles is None else [titles[i] for i in idx], idx)
+            group = self._score_prepared([prepared[i] for i in idx], titles is not None)
             for i, r in zip(idx, group):
                 out[i] = r
         return out  # type: ignore[return-value]
-
-
-def _length(text: Any, title: Any) -> int:
-    """Sort key of a text for length-grouped batches (a bad item sorts first; it raises in its group)."""
-    n = len(text) if isinstance(text, str) else -1
-    return n + (len(title) + 1 if isinstance(title, str) and title else 0)
 
 
 def split_title(n: Normalized, title_len: int) -> tuple[str, str, int]:

@@ -48,3 +48,24 @@ def test_noise_class_cache_follows_the_emoji_table(tmp_path):
     assert probe("shipped") == 1  # a noise character only; the table is now in the cache folder
     assert any(p.name.startswith("normalize-noise_classes") for p in tmp_path.iterdir())
     assert probe("edited") == 1 | 4  # a word emoji in the edited table, not the cached old one
+
+
+def test_predict_batch_refuses_a_bad_item_before_scoring_naming_the_first(tiny_model, monkeypatch):
+    """Length-grouped predict_batch checked each item only when its group came up: the texts of every earlier
+    group were scored before a bad item raised, and with two bad items the one that sorted first was named, not
+    the first in the input."""
+    calls = []
+    real = tiny_model._results
+    monkeypatch.setattr(tiny_model, "_results", lambda *a, **k: calls.append(1) or real(*a, **k))
+    texts = ["谢谢你的帮助，祝你生活愉快", "今天天气\x00不错，出去走走吧", "好", None]
+    with pytest.raises(ValueError, match=r"item 1: contains a NUL"):
+        tiny_model.predict_batch(texts, batch_size=1)
+    long_bad = ["短评"] * 5 + ["饭圈乱象" * 50 + "\x00"]  # sorts last: five groups before it
+    with pytest.raises(ValueError, match=r"item 5: contains a NUL"):
+        tiny_model.predict_batch(long_bad, batch_size=1)
+    with pytest.raises(ValueError, match=r"title of item 2: contains a NUL"):
+        tiny_model.predict_batch(["正文", "正文二", "正文三"], batch_size=1, titles=[None, "标题", "标\x00题"])
+    assert calls == []
+    # good input: still one result per text, in input order, grouped or not
+    ok = ["谢谢你的帮助，祝你生活愉快", "", "你这个傻逼，滚远点！", "好", "谢谢你的帮助，祝你生活愉快"]
+    assert _scores(tiny_model.predict_batch(ok, batch_size=2)) == _scores([tiny_model.predict(t) for t in ok])
