@@ -312,7 +312,7 @@ def train(kind, output, data_dir, config_path, backbone, max_minutes, resume):
         cfg = finetune.load_config(config_path)
         run = Path(output)
         prepared = run / "prepared"
-        stale = finetune.stale_reasons(cfg, prepared, data_dir)
+        stale = finetune.stale_reasons(cfg, prepared, data_dir, backbone)
         if stale:
             log(f"preparing {prepared} ({'; '.join(stale)})")
             finetune.prepare(cfg, prepared, data_dir, backbone)

@@ -1,6 +1,7 @@
 """Second review of session 4 (batch grouping, titles, cascades, the normaliser's disk cache): regressions."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -69,3 +70,36 @@ def test_predict_batch_refuses_a_bad_item_before_scoring_naming_the_first(tiny_m
     # good input: still one result per text, in input order, grouped or not
     ok = ["谢谢你的帮助，祝你生活愉快", "", "你这个傻逼，滚远点！", "好", "谢谢你的帮助，祝你生活愉快"]
     assert _scores(tiny_model.predict_batch(ok, batch_size=2)) == _scores([tiny_model.predict(t) for t in ok])
+
+
+def test_stale_reasons_see_a_backbone_with_another_tokenizer(tmp_path, monkeypatch):
+    """Since only PREPARE_KEYS count, a config (or --backbone) naming a backbone with another tokenizer left the
+    prepared token ids 'current': ``finetune check`` said so and ``qinglang train`` did not re-prepare, then
+    training stopped with 'tokenizer differs ... re-run prepare'."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import shutil
+
+    import qinglang_nlp.train.finetune as ft
+    from qinglang_nlp.datasets import Record
+    from qinglang_nlp.train.model import load_tokenizer, make_tiny_checkpoint
+
+    tiny = make_tiny_checkpoint(tmp_path / "tiny", seed=0)
+    other = tmp_path / "other"
+    shutil.copytree(tiny, other)
+    tj = json.loads((other / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = tj["model"]["vocab"]
+    vocab["饭"], vocab["圈"] = vocab["圈"], vocab["饭"]  # same size, other ids
+    (other / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False), encoding="utf-8")
+
+    recs = {"train": {"cold": [Record(t, "cold", f"cold:{i}", {"fanquan": None, "vulgar": i % 2, "rumor": None}, {})
+                               for i, t in enumerate(["饭圈打投冲冲冲", "今天天气真好"] * 3)]},
+            "dev": {"cold": []}, "eval": {}}
+    monkeypatch.setattr(ft, "collect_records", lambda c, d=None: recs)
+    cfg = ft.load_config(None, backbone=str(tiny), datasets={"cold": {}}, max_length=16, run_log=None)
+    out = ft.prepare_records(recs, cfg, load_tokenizer(tiny), tmp_path / "prep")
+    assert ft.stale_reasons(cfg, out) == []
+    assert ft.stale_reasons(dict(cfg, backbone=str(tmp_path / "moved")), out) == []  # unreadable: train says so
+    reasons = ft.stale_reasons(dict(cfg, backbone=str(other)), out)
+    assert len(reasons) == 1 and "tokenizer" in reasons[0] and str(other) in reasons[0]
+    assert ft.stale_reasons(cfg, out, backbone=str(other)) == reasons  # the --backbone override

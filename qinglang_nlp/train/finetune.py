@@ -154,8 +154,9 @@ def _record_hashes(records: dict[str, dict[str, list[Any]]]) -> dict[str, str]:
             for split, by_name in records.items() for name, recs in by_name.items()}
 
 
-def stale_reasons(cfg: dict[str, Any], prepared: str | os.PathLike, data_dir: str | None = None) -> list[str]:
-    """Why the prepared folder no longer matches ``cfg`` and the data (empty list: it is current).
+def stale_reasons(cfg: dict[str, Any], prepared: str | os.PathLike, data_dir: str | None = None,
+                  backbone: str | None = None) -> list[str]:
+    """Why the prepared folder no longer matches ``cfg``, the backbone's tokenizer and the data (empty list: current).
 
     Compares the config hash and every dataset's record hash with ``prepared.json``: a folder prepared before
     the 饭圈 corpus or a dataset changed would otherwise train a GPU run on old data without a word."""
@@ -170,6 +171,14 @@ def stale_reasons(cfg: dict[str, Any], prepared: str | os.PathLike, data_dir: st
             out.append(f"config differs from the one the folder was prepared with in {', '.join(diff)}")
     elif info.get("config_sha256") != _sha_obj(cfg):  # a folder from before prepare_config was recorded
         out.append("config differs from the one the folder was prepared with")
+    bb = backbone or cfg.get("backbone")
+    if bb and "tokenizer_sha256" in info:  # the token ids come from the backbone's tokenizer
+        try:
+            sha = _tokenizer_sha(_backbone_tokenizer(bb))
+        except Exception:  # noqa: BLE001 - unreadable: training names the problem
+            sha = info["tokenizer_sha256"]
+        if sha != info["tokenizer_sha256"]:
+            out.append(f"backbone {bb}: its tokenizer differs from the one the folder was prepared with")
     old, new = info.get("data_hashes", {}), _record_hashes(collect_records(cfg, data_dir))
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
@@ -265,7 +274,7 @@ def prepare_records(records: dict[str, dict[str, list[Any]]], cfg: dict[str, Any
     info = {
         "categories": cats, "sublabels": subs, "sources": sources, "counts": counts, "data_hashes": hashes,
         "normalize": ncfg.to_dict(), "text_prefix": cfg["text_prefix"], "max_length": cfg["max_length"],
-        "tokenizer_sha256": _sha_obj(json.loads(tok.to_str())["model"]), "vocab_size": vocab, "seed": cfg["seed"],
+        "tokenizer_sha256": _tokenizer_sha(tok), "vocab_size": vocab, "seed": cfg["seed"],
         "config_sha256": _sha_obj(cfg), "prepare_config": {k: cfg.get(k) for k in PREPARE_KEYS}, "tokens": int(flat.size),
         "median_tokens": float(np.median(lengths)) if len(lengths) else 0.0,
         "truncated_rows": int((lengths >= cfg["max_length"]).sum()),
@@ -278,17 +287,24 @@ def prepare_records(records: dict[str, dict[str, list[Any]]], cfg: dict[str, Any
 def prepare(cfg: dict[str, Any], out: str | os.PathLike, data_dir: str | None = None,
             backbone: str | None = None) -> Path:
     """``collect_records`` + ``prepare_records`` with the backbone's tokenizer."""
+    return prepare_records(collect_records(cfg, data_dir), cfg, _backbone_tokenizer(backbone or cfg["backbone"]), out)
+
+
+def _backbone_tokenizer(backbone: str | os.PathLike) -> Any:
+    """The tokenizer of a backbone HF folder or pack (``.npz``)."""
     from .model import load_tokenizer
 
-    bb = Path(backbone or cfg["backbone"])
+    bb = Path(backbone)
     if bb.suffix == ".npz":
         from tokenizers import Tokenizer
 
         from .backbone import read_pack
-        tok = Tokenizer.from_str(read_pack(bb)[2])
-    else:
-        tok = load_tokenizer(bb)
-    return prepare_records(collect_records(cfg, data_dir), cfg, tok, out)
+        return Tokenizer.from_str(read_pack(bb)[2])
+    return load_tokenizer(bb)
+
+
+def _tokenizer_sha(tok: Any) -> str:
+    return _sha_obj(json.loads(tok.to_str())["model"])
 
 
 class PreparedData:
@@ -391,7 +407,7 @@ def _build_model(cfg: dict[str, Any], prep: PreparedData, backbone_dir: Path) ->
     from .model import MultiTaskClassifier, QinglangMeta, load_tokenizer
 
     tok = load_tokenizer(backbone_dir)
-    tok_sha = _sha_obj(json.loads(tok.to_str())["model"])
+    tok_sha = _tokenizer_sha(tok)
     if tok_sha != prep.info["tokenizer_sha256"]:
         raise ValueError(f"backbone {backbone_dir} tokenizer differs from the one the data was prepared with "
                          "(re-run prepare with this backbone)")
@@ -790,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
     ck.add_argument("--config", required=True)
     ck.add_argument("--prepared", required=True)
     ck.add_argument("--data", default=None)
+    ck.add_argument("--backbone", default=None, help="the backbone train will use (default: the config's)")
     t = sub.add_parser("train", help="fine-tune (resumes from <run>/state.pt unless --no-resume)")
     t.add_argument("--config", required=True)
     t.add_argument("--prepared", required=True)
@@ -818,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         print(assemble(a.delta, a.backbone, a.out))
         return 0
     if a.cmd == "check":
-        reasons = stale_reasons(load_config(a.config), a.prepared, a.data)
+        reasons = stale_reasons(load_config(a.config), a.prepared, a.data, a.backbone)
         for r in reasons:
             print(f"stale: {r}", file=sys.stderr)
         if not reasons:
