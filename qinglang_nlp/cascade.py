@@ -167,11 +167,11 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
         joined = [second.prepare(t + "\n" + x if t else x, i)[0] for i, (x, t) in enumerate(zip(texts, titles))]
         norms, ntitles = [], []
         for n, t in zip(normalize_batch(joined, second.normalize_config), titles):
-            if t:
-                nt, nb, _ = split_title(n, len(t))
+            nt, nb, _ = split_title(n, len(t)) if t else (None, "", 0)
+            if nb.strip():
                 norms.append(nb)
                 ntitles.append(nt)
-            else:
+            else:  # no title, or a title alone: the Moderator scores the joined text as it is
                 norms.append(n.text)
                 ntitles.append(None)
     n, n_cat = len(norms), len(clf.categories)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -103,3 +104,43 @@ def test_stale_reasons_see_a_backbone_with_another_tokenizer(tmp_path, monkeypat
     reasons = ft.stale_reasons(dict(cfg, backbone=str(other)), out)
     assert len(reasons) == 1 and "tokenizer" in reasons[0] and str(other) in reasons[0]
     assert ft.stale_reasons(cfg, out, backbone=str(other)) == reasons  # the --backbone override
+
+
+def test_window_gate_calibration_scores_a_title_alone_as_the_moderator_does():
+    """The Moderator scores a titled post whose body is blank as the joined text (no title apart); the gate
+    calibration cut every titled post at the seam, so such posts were calibrated on an empty body."""
+    from types import SimpleNamespace
+
+    from qinglang_nlp.cascade import calibrate_window_gate
+    from qinglang_nlp.normalize import NormalizeConfig
+    from qinglang_nlp.onnx_classifier import WindowScores
+    from qinglang_nlp.stacked import StackedClassifier
+
+    cats = ("fanquan", "vulgar", "rumor")
+    seen: list = []
+
+    class Windowed:
+        categories = cats
+
+        def score_windows(self, texts, titles=None):
+            seen.append((list(texts), None if titles is None else list(titles)))
+            n = len(texts)
+            return WindowScores(np.arange(n), np.zeros(n, int), np.array([len(t) for t in texts]), np.full(n, 10),
+                                np.array([[0.9 if "塌房" in t else 0.1] * 3 for t in texts]))
+
+        def predict_scores_and_spans(self, texts, titles=None, window_gate=None):
+            return np.array([[0.9 if "塌房" in t else 0.1] * 3 for t in texts]), [[] for _ in texts]
+
+    class Base:
+        categories = cats
+
+        def predict_scores(self, texts):
+            return np.array([[0.5] * 3 for _ in texts])
+
+    clf = StackedClassifier([("transformer", Windowed()), ("baseline", Base())], cats,
+                            {c: {"weights": [1.0, 0.0], "bias": 0.0} for c in cats}, dict.fromkeys(cats, 0.5))
+    second = SimpleNamespace(classifier=clf, normalize_config=NormalizeConfig.none(), name="fake",
+                             prepare=lambda t, i=None: (t, False))
+    calibrate_window_gate(second, ["", "今天天气很好", "   "], target_recall=1.0,
+                          titles=["某顶流塌房", "某顶流塌房", "标题"])
+    assert seen[0] == (["某顶流塌房\n", "今天天气很好", "标题\n   "], [None, "某顶流塌房", None])
