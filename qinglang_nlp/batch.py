@@ -749,7 +749,7 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
         spath = state_path(out)
         want = {"version": STATE_VERSION, "input": str(inp.resolve()), "input_fingerprint": _fingerprint(inp),
                 "input_format": fmt, "output_format": out_fmt, "fields": asdict(fields), "model": _model_name(model),
-                "model_identity": _model_identity(model),
+                "model_identity": _model_identity(model), "batch_size": batch_size,
                 "options": {"keep_text": keep_text, "cascade_cutoffs": getattr(model, "cutoffs", None)}}
         state = None
         if overwrite or not resume:
@@ -772,6 +772,12 @@ def score_file(model: Any, input_path: str | os.PathLike, output: str | os.PathL
                                     **state.get("ids", {}))
                 done.resumed_from, done.complete = done.rows, True
                 return done
+            if state.get("batch_size", batch_size) != batch_size:  # unknown in an older state
+                # the rows still to score must come in the batches an uninterrupted run sends (see score_groups)
+                raise ResumeError(
+                    f"{out}: the partial output was written with batch size {state['batch_size']} (now "
+                    f"{batch_size}); rerun with --batch-size {state['batch_size']} to continue it, or with "
+                    "--overwrite to start over")
         elif out.exists():
             raise ResumeError(f"{out} exists but has no resume state ({spath.name}); pass --overwrite to replace it")
         if state is None:

@@ -144,3 +144,40 @@ def test_window_gate_calibration_scores_a_title_alone_as_the_moderator_does():
     calibrate_window_gate(second, ["", "今天天气很好", "   "], target_recall=1.0,
                           titles=["某顶流塌房", "某顶流塌房", "标题"])
     assert seen[0] == (["某顶流塌房\n", "今天天气很好", "标题\n   "], [None, "某顶流塌房", None])
+
+
+class _StopAfter:
+    """A model that raises KeyboardInterrupt on its (n+1)-th call (an interrupted job)."""
+
+    def __init__(self, model, calls: int):
+        self.m, self.name, self.left = model, model.name, calls
+        self.path, self.lexicon = model.path, model.lexicon
+
+    def prepare(self, text, index=None):
+        return self.m.prepare(text, index)
+
+    def predict_batch(self, texts, batch_size=64, titles=None):
+        if self.left <= 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return self.m.predict_batch(texts, batch_size=batch_size, titles=titles)
+
+
+def test_resume_with_another_batch_size_is_refused(tiny_model, tmp_path):
+    """score_groups promises a resumed run the batches an uninterrupted run sends (identical scores even for a
+    model whose output depends on the batch, as the transformer's padding does); a rerun with another
+    --batch-size silently continued with other batches."""
+    from qinglang_nlp.batch import ResumeError, score_file
+
+    posts = ["黑粉都给我爬，刷榜打投冲冲冲", "谢谢你的帮助，祝你生活愉快", "你这个傻逼，滚远点！", "今天天气真好"] * 6
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(posts)),
+                   encoding="utf-8")
+    score_file(tiny_model, inp, tmp_path / "ref.jsonl", batch_size=4, chunk_rows=4)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(_StopAfter(tiny_model, 2), inp, out, batch_size=4, chunk_rows=4)
+    with pytest.raises(ResumeError, match=r"batch size 4 \(now 16\)"):
+        score_file(tiny_model, inp, out, batch_size=16, chunk_rows=4)
+    score_file(tiny_model, inp, out, batch_size=4, chunk_rows=4)
+    assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
