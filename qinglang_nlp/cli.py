@@ -104,6 +104,8 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
                 m = load_cascade(cascade_path, m, lexicon=not no_lexicon)
             except ValueError as e:
                 raise click.ClickException(str(e)) from None
+            if (deny_lists or allow_lists) and m.first.lexicon is not None:  # the first stage's lexicon gate too
+                _add_user_lists(m.first.lexicon, deny_lists, allow_lists, quiet=True)
         target = sys.stdout if output == "-" else output
         try:
             summary = score_file(m, input_path, target, fields, batch_size, fmt, out_fmt, resume=resume,

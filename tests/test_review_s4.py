@@ -181,3 +181,26 @@ def test_resume_with_another_batch_size_is_refused(tiny_model, tmp_path):
         score_file(tiny_model, inp, out, batch_size=16, chunk_rows=4)
     score_file(tiny_model, inp, out, batch_size=4, chunk_rows=4)
     assert out.read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+
+
+def test_score_user_lists_reach_a_cascades_first_stage(tmp_path):
+    """--lexicon added the user's terms to the second model only: the first stage's lexicon gate never saw them,
+    so with --cascade a post holding a user deny term passed at stage 1 unless its scores sent it on."""
+    from click.testing import CliRunner
+
+    from qinglang_nlp.cli import main
+
+    posts, out = tmp_path / "posts.jsonl", tmp_path / "out.jsonl"
+    posts.write_text('{"id": "a", "text": "他们又在刷流水了"}\n{"id": "b", "text": "路口交通很堵"}\n', encoding="utf-8")
+    (tmp_path / "mine.txt").write_text("刷流水\n", encoding="utf-8")
+    cas = tmp_path / "cascade.json"  # no score reaches the cut-offs: only a lexicon hit makes a candidate
+    cas.write_text(json.dumps({"kind": "cascade", "first": "baseline", "lexicon_gate": True,
+                               "cutoffs": {"fanquan": 2.0, "vulgar": 2.0, "rumor": 2.0}}), encoding="utf-8")
+    r = CliRunner().invoke(main, ["score", str(posts), "-m", "baseline", "-o", str(out), "-q", "--cascade", str(cas),
+                                  "--lexicon", f"{tmp_path / 'mine.txt'}:fanquan"])
+    assert r.exit_code == 0, r.output
+    rows = {x["id"]: x for x in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert rows["a"]["stage"] == 2
+    assert [(e["text"], e.get("list_name")) for e in rows["a"]["evidence"] if e["source"] == "lexicon"] == \
+        [("刷流水", "user:mine")]
+    assert rows["b"]["stage"] == 1
