@@ -88,8 +88,10 @@ class Cascade:
         titles = check_titles(titles, len(texts))
         if titles is not None and not any(titles):
             titles = None  # no title anywhere: exactly the calls made without titles
+        cut = [False] * len(texts)
         if titles is None:
-            texts = [self.prepare(t, i)[0] for i, t in enumerate(texts)]
+            prepared = [self.prepare(t, i) for i, t in enumerate(texts)]
+            texts, cut = [p[0] for p in prepared], [p[1] for p in prepared]  # the stages see the cut texts
             first = self.first.predict_batch(texts, batch_size=batch_size)
         else:  # the Moderators check and truncate title + body themselves
             first = self.first.predict_batch(texts, batch_size=batch_size, titles=titles)
@@ -97,8 +99,10 @@ class Cascade:
         kw = {} if titles is None else {"titles": [titles[i] for i in cand]}
         second = self.second.predict_batch([texts[i] for i in cand], batch_size=batch_size, **kw) if cand else []
         out: list[tuple[Result, int]] = [
-            (Result(dict(r.scores), [], "pass", [], r.truncated, self.first.name), 1) for r in first]
+            (Result(dict(r.scores), [], "pass", [], r.truncated or cut[i], self.first.name), 1)
+            for i, r in enumerate(first)]
         for i, r in zip(cand, second):
+            r.truncated = r.truncated or cut[i]
             out[i] = (r, 2)
         return out
 

@@ -204,3 +204,18 @@ def test_score_user_lists_reach_a_cascades_first_stage(tmp_path):
     assert [(e["text"], e.get("list_name")) for e in rows["a"]["evidence"] if e["source"] == "lexicon"] == \
         [("刷流水", "user:mine")]
     assert rows["b"]["stage"] == 1
+
+
+@pytest.mark.parametrize("cutoff", [0.0, 2.0])  # every row to stage 2 / every row stays at stage 1
+def test_cascade_says_when_it_truncated_a_text(tiny_model_dir, cutoff):
+    """With on_long='truncate' the cascade cut texts before its stages saw them, so every result (stage 1 or 2)
+    said truncated=False; with titles the stages cut and said so."""
+    import qinglang_nlp as ql
+    from qinglang_nlp.cascade import Cascade
+
+    m = ql.load(tiny_model_dir, lexicon=False, max_chars=20, on_long="truncate")
+    c = Cascade(m, m, dict.fromkeys(("fanquan", "vulgar", "rumor"), cutoff), False)
+    texts = ["今天天气很好，我们去公园散步。" * 5, "短评"]
+    assert [r.truncated for r in m.predict_batch(texts)] == [True, False]
+    assert [r.truncated for r in c.predict_batch(texts)] == [True, False]
+    assert [r.truncated for r in c.predict_batch(texts, titles=["标题", None])] == [True, False]
