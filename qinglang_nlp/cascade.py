@@ -144,8 +144,6 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     windowed member keeps the title in front of every window, the gate member reads title + window, the other
     members the joined text).
     """
-    from .moderator import split_title
-    from .normalize import normalize_batch
     from .stacked import _scores, gate_keep
 
     clf = getattr(second, "classifier", None)
@@ -160,24 +158,7 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     gate_model = dict(clf.members).get(member)
     if gate_model is None or gate_model is win[1]:
         raise ValueError(f"window gate member {member!r} is not a non-windowed member of {second.name}")
-    titles = check_titles(titles, len(texts))
-    if titles is not None and not any(titles):
-        titles = None
-    if titles is None:
-        norms = [n.text for n in normalize_batch([second.prepare(t, i)[0] for i, t in enumerate(texts)],
-                                                 second.normalize_config)]
-        ntitles = None
-    else:  # as the Moderator does: normalise title + "\n" + body once, cut at the seam
-        joined = [second.prepare(t + "\n" + x if t else x, i)[0] for i, (x, t) in enumerate(zip(texts, titles))]
-        norms, ntitles = [], []
-        for n, t in zip(normalize_batch(joined, second.normalize_config), titles):
-            nt, nb, _ = split_title(n, len(t)) if t else (None, "", 0)
-            if nb.strip():
-                norms.append(nb)
-                ntitles.append(nt)
-            else:  # no title, or a title alone: the Moderator scores the joined text as it is
-                norms.append(n.text)
-                ntitles.append(None)
+    norms, ntitles = second.classifier_inputs(texts, titles)  # what the gated model reads: the same cut
     n, n_cat = len(norms), len(clf.categories)
     ws = win[1].score_windows(norms, ntitles)  # the windowed member's max over these is its ungated score
     probs = [np.zeros((n, n_cat)) if i == win[0] else np.asarray(_scores(m, norms, ntitles), dtype=np.float64)

@@ -93,17 +93,9 @@ class Moderator:
         spans: list[list] = [[] for _ in norms]
         shifts = [0] * len(norms)
         if live:
-            texts = [norms[i].text for i in live]
-            titles: list[str | None] | None = None
-            if title_lens is not None and self._takes_titles:
-                titles = [None] * len(live)
-                for k, i in enumerate(live):
-                    if title_lens[i] is not None:
-                        title, body, shift = split_title(norms[i], title_lens[i])
-                        if body.strip():  # a title alone is scored as the text it is, as before
-                            texts[k], titles[k], shifts[i] = body, title, shift
-                if not any(titles):
-                    titles = None
+            texts, titles, sh = self._split_titles(norms, title_lens, live)
+            for i, d in zip(live, sh):
+                shifts[i] = d
             kw = {} if titles is None else {"titles": titles}
             if hasattr(self.classifier, "predict_scores_and_spans"):
                 s, sp = self.classifier.predict_scores_and_spans(texts, **kw)
@@ -113,6 +105,35 @@ class Moderator:
                 s = self.classifier.predict_scores(texts, **kw)
             scores[live] = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
         return scores, spans, shifts
+
+    def _split_titles(self, norms: list[Normalized], title_lens: Sequence[int | None] | None,
+                      idx: Sequence[int]) -> tuple[list[str], list[str | None] | None, list[int]]:
+        """For the texts ``idx``: what the classifier reads (the body where a titled text is cut at the seam), the
+        titles (``None`` when none is left) and the shift from body offsets to offsets in the normalised text."""
+        texts = [norms[i].text for i in idx]
+        shifts = [0] * len(texts)
+        if title_lens is None or not self._takes_titles:
+            return texts, None, shifts
+        titles: list[str | None] = [None] * len(texts)
+        for k, i in enumerate(idx):
+            if title_lens[i] is not None:
+                title, body, shift = split_title(norms[i], title_lens[i])
+                if body.strip():  # a title alone is scored as the text it is, as before
+                    texts[k], titles[k], shifts[k] = body, title, shift
+        return texts, (titles if any(titles) else None), shifts
+
+    def classifier_inputs(self, texts: Sequence[str], titles: Sequence[str | None] | None = None,
+                          ) -> tuple[list[str], list[str | None] | None]:
+        """``(texts, titles)`` exactly as this model's classifier reads the inputs in :meth:`predict_batch`:
+        checked, normalised and cut at the title seam (blank texts included). For calibration code that scores
+        the classifier's members or windows directly (``qinglang_nlp.cascade.calibrate_window_gate``)."""
+        texts = list(texts)
+        titles = check_titles(titles, len(texts))
+        prepared = self._prepare_all(texts, titles, range(len(texts)))
+        norms = normalize_batch([p[0] for p in prepared], self.normalize_config)
+        lens = [p[1] for p in prepared] if titles is not None else None
+        out, out_titles, _ = self._split_titles(norms, lens, range(len(norms)))
+        return out, out_titles
 
     def _results(self, texts: list[str], truncated: list[bool],
                  title_lens: Sequence[int | None] | None = None) -> list[Result]:

@@ -109,9 +109,8 @@ def test_stale_reasons_see_a_backbone_with_another_tokenizer(tmp_path, monkeypat
 def test_window_gate_calibration_scores_a_title_alone_as_the_moderator_does():
     """The Moderator scores a titled post whose body is blank as the joined text (no title apart); the gate
     calibration cut every titled post at the seam, so such posts were calibrated on an empty body."""
-    from types import SimpleNamespace
-
     from qinglang_nlp.cascade import calibrate_window_gate
+    from qinglang_nlp.moderator import Moderator
     from qinglang_nlp.normalize import NormalizeConfig
     from qinglang_nlp.onnx_classifier import WindowScores
     from qinglang_nlp.stacked import StackedClassifier
@@ -139,8 +138,9 @@ def test_window_gate_calibration_scores_a_title_alone_as_the_moderator_does():
 
     clf = StackedClassifier([("transformer", Windowed()), ("baseline", Base())], cats,
                             {c: {"weights": [1.0, 0.0], "bias": 0.0} for c in cats}, dict.fromkeys(cats, 0.5))
-    second = SimpleNamespace(classifier=clf, normalize_config=NormalizeConfig.none(), name="fake",
-                             prepare=lambda t, i=None: (t, False))
+    second = Moderator(clf, {"kind": "stacked", "name": "fake", "categories": list(clf.categories),
+                             "thresholds": clf.thresholds, "decision": {"block": clf.thresholds},
+                             "normalize": NormalizeConfig.none().to_dict()})
     calibrate_window_gate(second, ["", "今天天气很好", "   "], target_recall=1.0,
                           titles=["某顶流塌房", "某顶流塌房", "标题"])
     assert seen[0] == (["某顶流塌房\n", "今天天气很好", "标题\n   "], [None, "某顶流塌房", None])

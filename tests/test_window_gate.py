@@ -165,16 +165,16 @@ class _FakeBaseline:
 
 
 def _fake_second(win_table, base_table):
-    from types import SimpleNamespace
-
+    from qinglang_nlp.moderator import Moderator
     from qinglang_nlp.normalize import NormalizeConfig
 
     clf = StackedClassifier([("transformer", _FakeWindowed(win_table)), ("baseline", _FakeBaseline(base_table))],
                             ("fanquan", "vulgar", "rumor"),
                             {c: {"weights": [1.0, 0.0], "bias": 0.0} for c in ("fanquan", "vulgar", "rumor")},
                             {"fanquan": 0.5, "vulgar": 0.999, "rumor": 0.999})
-    return SimpleNamespace(classifier=clf, normalize_config=NormalizeConfig.none(), name="fake",
-                           prepare=lambda t, i=None: (t, False))
+    return Moderator(clf, {"kind": "stacked", "name": "fake", "categories": list(clf.categories),
+                          "thresholds": clf.thresholds, "decision": {"block": clf.thresholds},
+                          "normalize": NormalizeConfig.none().to_dict()})
 
 
 def test_calibration_finds_the_exact_cutoff_that_keeps_the_flagged_window():
