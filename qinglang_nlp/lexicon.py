@@ -27,22 +27,24 @@ keys are terms).
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from itertools import accumulate
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import Any
 
 from .errors import DataError
 from .normalize import NormalizeConfig, Normalized, normalize, normalize_batch, syllable_string
-from .result import Span
+from .result import Span, _new_span
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
 __all__ = [
@@ -357,16 +359,13 @@ class _Keyed:
     # Derived from ``term`` once, so that the per-hit code reads one attribute instead of a chain:
     window: int = field(init=False, compare=False, repr=False)  # term.context_window
     plain: bool = field(init=False, compare=False, repr=False)  # a deny entry without constraints: a lone hit of it is final
-    span_kw: dict[str, Any] = field(init=False, compare=False, repr=False)  # the Span fields that come from the term
+    span_head: tuple = field(init=False, compare=False, repr=False)  # the Span fields from category to list_name
 
     def __post_init__(self) -> None:
         t = self.term
         object.__setattr__(self, "window", t.context_window)
         object.__setattr__(self, "plain", not (self.checks or t.context_window or t.allow))
-        object.__setattr__(self, "span_kw", {
-            "category": t.category or "", "source": "lexicon", "term": t.term, "sublabel": t.sublabel,
-            "list_name": t.list_name, "severity": t.severity,
-        })
+        object.__setattr__(self, "span_head", (t.category or "", "lexicon", t.term, t.sublabel, t.list_name))
 
 
 class _Index:
@@ -809,7 +808,8 @@ class LexiconMatcher:
     def match_many(self, texts: Iterable[str | Normalized]) -> list[list[Span]]:
         """``match`` for many texts: one automaton pass over all of them (much less per-call overhead).
 
-        Plain strings are normalised with ``normalize_batch`` and this matcher's config.
+        Plain strings are normalised with ``normalize_batch`` and this matcher's config. For a long
+        stream of raw texts ``scan`` is faster (normalisation in chunks of its best size, optional workers).
         """
         items = list(texts)
         normed: list[Normalized] = []
@@ -822,6 +822,80 @@ class LexiconMatcher:
             normed = [done[i] if i in done else items[i] for i in range(len(items))]  # type: ignore[misc]
         else:
             normed = items  # type: ignore[assignment]
+        # The cyclic garbage collector is paused while the spans are built (as in normalize_batch): the many
+        # small acyclic objects set off collections that traverse the caller's whole heap.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._match_normed(normed)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def scan(self, texts: Iterable[str], *, chunk_size: int = 512, workers: int = 1) -> Iterator[list[Span]]:
+        """Stream ``match`` over raw strings: yields each text's spans (what ``match_many`` gives) in input order.
+
+        Texts are read, normalised and matched ``chunk_size`` at a time, so memory stays bounded and
+        ``normalize_batch`` runs at its best call size. ``workers`` > 1 spreads the chunks over that many
+        forked processes that each hold this matcher as it is when the scan starts (edits made later do not
+        reach them); needs the ``fork`` start method (Linux). A non-``str`` item raises ``TypeError`` naming
+        its index once the spans of all earlier chunks have been yielded.
+        """
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"scan(): chunk_size must be an int >= 1, got {chunk_size!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"scan(): workers must be an int >= 1, got {workers!r}")
+        if isinstance(texts, (str, Normalized)):
+            raise TypeError(f"scan() expects an iterable of str, got one {type(texts).__name__}")
+        chunks = _chunks(texts, chunk_size)
+        if workers == 1:
+            for chunk in chunks:
+                yield from self._scan_chunk(chunk)
+            return
+        yield from self._scan_pool(chunks, workers)
+
+    def _scan_chunk(self, texts: list[str]) -> list[list[Span]]:
+        """``match_many`` of checked raw strings."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._match_normed(normalize_batch(texts, self._cfg))
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _scan_pool(self, chunks: Iterator[list[str]], workers: int) -> Iterator[list[Span]]:
+        """``scan`` over a pool of forked processes; at most two chunks per worker are in flight."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" not in multiprocessing.get_all_start_methods():
+            raise RuntimeError("scan(workers > 1) needs the 'fork' start method, which this platform lacks")
+        self._get()  # build the automata once, here: the workers inherit them
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_pool_init, initargs=(self,))
+        pending: deque = deque()
+        error: TypeError | None = None
+        try:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except TypeError as e:  # a bad item: first the spans of every chunk before it
+                    error = e
+                    break
+                pending.append(pool.submit(_pool_scan, chunk))
+                if len(pending) >= 2 * workers:
+                    yield from _unpack(pending.popleft().result())
+            while pending:
+                yield from _unpack(pending.popleft().result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if error is not None:
+            raise error
+
+    def _match_normed(self, normed: list[Normalized]) -> list[list[Span]]:
         snap = self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
         # Hits are plain tuples (start, end, entry, view) until a text needs the slow path (_finish).
@@ -934,7 +1008,53 @@ def _span(n: Normalized, ns: int, ne: int, entry: _Keyed, view: str) -> Span:
     orig = n.original[s:e]
     if view == "text" and orig.casefold() != n.text[ns:ne]:
         view = "variant"
-    return Span(s, e, orig, view=view, **entry.span_kw)
+    return _new_span(s, e, orig, *entry.span_head, view, entry.term.severity)
+
+
+def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Lists of ``size`` texts (the last may be shorter); ``TypeError`` naming the first non-``str`` item."""
+    it = iter(texts)
+    done = 0
+    while True:
+        chunk = list(islice(it, size))
+        if not chunk:
+            return
+        if not set(map(type, chunk)) <= {str}:  # one C-level pass; the loop only to name the culprit
+            for i, t in enumerate(chunk):
+                if not isinstance(t, str):
+                    raise TypeError(f"scan() expects str items, got {type(t).__name__} (item {done + i})")
+        done += len(chunk)
+        yield chunk
+
+
+_POOL_MATCHER: LexiconMatcher | None = None  # in a scan worker: the matcher it inherited
+
+
+def _pool_init(matcher: LexiconMatcher) -> None:
+    global _POOL_MATCHER
+    _POOL_MATCHER = matcher
+
+
+def _pool_scan(texts: list[str]) -> tuple[int, list[tuple[int, list[tuple]]]]:
+    """In a worker: the chunk's spans as field tuples of the texts that have any (cheaper to send than Spans)."""
+    assert _POOL_MATCHER is not None
+    res = _POOL_MATCHER._scan_chunk(texts)
+    return len(texts), [(i, [tuple(vars(sp).values()) for sp in r]) for i, r in enumerate(res) if r]
+
+
+def _unpack(packed: tuple[int, list[tuple[int, list[tuple]]]]) -> list[list[Span]]:
+    """A worker's answer back to one list of ``Span``s per text."""
+    n, hits = packed
+    out: list[list[Span]] = [[] for _ in range(n)]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i, fields in hits:
+            out[i] = [_new_span(*f) for f in fields]
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
 
 
 _SEP = "\x00"  # joins texts for one automaton pass; never inside a key (checked when keys are made)

@@ -34,6 +34,26 @@ class Span:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+_object_new = object.__new__
+_object_setattr = object.__setattr__
+
+
+def _new_span(
+    start: int, end: int, text: str, category: str, source: str, term: str | None = None,
+    sublabel: str | None = None, list_name: str | None = None, view: str | None = None,
+    severity: int | None = None, score: float | None = None,
+) -> Span:
+    """``Span(...)`` for hot loops: fills the instance ``__dict__`` in field order in one step instead of the
+    frozen dataclass ``__init__`` (eleven ``object.__setattr__`` calls, about 3 us). The result is the same
+    frozen, hashable, picklable object (equal, same hash, ``vars`` and repr); arguments are not checked."""
+    span = _object_new(Span)
+    _object_setattr(span, "__dict__", {
+        "start": start, "end": end, "text": text, "category": category, "source": source, "term": term,
+        "sublabel": sublabel, "list_name": list_name, "view": view, "severity": severity, "score": score,
+    })
+    return span
+
+
 @dataclass
 class Result:
     """Moderation result of one text."""
