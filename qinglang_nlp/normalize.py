@@ -1730,6 +1730,54 @@ class RepeatStep(Step):
             edits.append((s + k - 1, e, text[s], s + k - 1, e))
         w.apply(edits, self.name)
 
+    def collapse_near(self, w: _Work, orig_spans: list[tuple[int, int]]) -> None:
+        """Collapse the runs through the current characters that come from these ORIGINAL spans (the edits of a
+        later step: ``sb逼逼逼`` -> ``傻逼逼逼逼`` after the abbreviations step, ``沙比逼逼逼`` after homophones),
+        so that normalising the output again changes nothing. A run's record replaces the records of the runs it
+        absorbs, its count covers theirs (``sb逼逼逼逼逼`` -> one run of 6 逼)."""
+        text = w.text
+        n = len(text)
+        if not orig_spans or n <= self.max_repeat:
+            return
+        starts = w.starts
+        runs: list[tuple[int, int]] = []
+        for os_, oe in orig_spans:
+            if starts is None:
+                lo, hi = os_, oe
+            else:  # the current characters whose span starts inside [os_, oe) (alignment starts are sorted)
+                lo = bisect.bisect_left(starts, os_)
+                hi = bisect.bisect_left(starts, oe, lo) if oe > os_ else lo
+            lo, hi = max(0, min(lo, n) - 1), min(n, hi + 1)  # the neighbours may continue a run
+            while lo > 0 and text[lo - 1] == text[lo]:
+                lo -= 1
+            while hi < n and text[hi] == text[hi - 1]:
+                hi += 1
+            runs += [(m.start(), m.end()) for m in self.rx.finditer(text, lo, hi)]
+        if not runs:
+            return
+        runs = sorted(set(runs))
+        k = self.max_repeat
+        edits, records = [], []
+        for s, e in runs:
+            if (edits and s < edits[-1][1]) or (w.has_parts() and w.is_protected(s, e)):
+                continue
+            os_, oe = w.orig_span(s, e)
+            records.append((text[s], e - s, os_, oe))
+            edits.append((s + k - 1, e, text[s], s + k - 1, e))
+        if not edits:
+            return
+        kept = []
+        for rec in w.repeats:
+            inside = next((i for i, (c, _, a, b) in enumerate(records)
+                           if c == rec[0] and a <= rec[2] and rec[3] <= b), None)
+            if inside is None:
+                kept.append(rec)
+            else:  # absorbed: the new run counts the characters that the earlier collapse dropped
+                c, cnt, a, b = records[inside]
+                records[inside] = (c, cnt + rec[1] - k, a, b)
+        w.repeats[:] = sorted(kept + records, key=operator.itemgetter(2))
+        w.apply(edits, self.name)
+
 
 @_once
 def _emoji_finder() -> _CharFinder:
@@ -1737,9 +1785,13 @@ def _emoji_finder() -> _CharFinder:
 
 
 class EmojiStep(Step):
-    """Keep each emoji and add the Chinese word it stands for (🐶 -> 🐶狗, 🌿 -> 🌿草)."""
+    """Keep each emoji and add the Chinese word it stands for (🐶 -> 🐶狗, 🌿 -> 🌿草); ``repeats`` collapses the runs
+    an added word makes (🐶狗狗狗 -> 🐶狗狗狗狗 -> 🐶狗狗狗)."""
 
     name = "emoji"
+
+    def __init__(self, repeats: RepeatStep | None = None):
+        self.repeats = repeats
 
     def normalize(self, w: _Work) -> None:
         t = _emoji_table()
@@ -1758,7 +1810,7 @@ class EmojiStep(Step):
             if nxt == name or (len(nxt) == len(name) and syllable_string(nxt) == syllable_string(name)):
                 continue  # already followed by its word, or by a homophone the homophones step made of it
             edits.append((e, e, name, s, e))
-        w.apply(edits, self.name)
+        _apply_and_collapse(w, edits, self.name, self.repeats)
 
 
 _SEP2 = "[*._\\-]?"
@@ -1850,6 +1902,17 @@ def _denoise_around(w: _Work, applied: list[tuple]) -> None:
     NoiseStep().normalize(w, _merge(windows))
 
 
+def _apply_and_collapse(w: _Work, edits: list[tuple], step: str, repeats: RepeatStep | None) -> None:
+    """Apply a step's edits, then (with ``repeats``) collapse the runs of one character that they made: the
+    repeats step ran before them, and normalising the output again would collapse them then."""
+    if repeats is None or not edits:
+        w.apply(edits, step)
+        return
+    spans = [w.orig_span(s, e) if a is None else w.orig_span(a, b) for s, e, _, a, b in edits]
+    w.apply(edits, step)
+    repeats.collapse_near(w, spans)
+
+
 def _abbr_starts(path: str) -> tuple[Any, Any, Any, Any] | None:
     """Tables for ``AbbreviationStep._matches`` (for the tables of ``_abbr(path)``): over ASCII (code points
     clipped to 127), the bit of each Latin key's first letter (``1 << (letter - 'a')``), for each character the
@@ -1897,10 +1960,11 @@ class AbbreviationStep(Step):
 
     name = "abbreviations"
 
-    def __init__(self, noise: bool = True, folded: bool = True, targets: str = ""):
+    def __init__(self, noise: bool = True, folded: bool = True, targets: str = "", repeats: RepeatStep | None = None):
         self.noise = noise
         self.folded = folded
         self.targets = targets
+        self.repeats = repeats  # collapses the runs an expansion makes (sb逼逼逼 -> 傻逼逼逼逼 -> 傻逼逼逼)
 
     def normalize(self, w: _Work) -> None:
         r = _abbr(self.targets)
@@ -1925,10 +1989,13 @@ class AbbreviationStep(Step):
             if s >= last and not (w.has_parts() and w.is_protected(s, e)):
                 out.append((s, e, repl, s, e))
                 last = e
+        spans = [w.orig_span(s, e) for s, e, _, _, _ in out] if self.repeats is not None else []
         w.apply(out, self.name)
         if out and self.noise:
             # expansions are CJK: noise next to one is now between CJK characters (傻b*逼 -> 傻逼*逼 -> 傻逼逼)
             _denoise_around(w, out)
+        if spans:
+            self.repeats.collapse_near(w, spans)  # type: ignore[union-attr]
 
     def _matches(self, w: _Work, r: dict[str, Any]) -> list[re.Match]:
         """What ``finditer`` of the Latin (case-folded) and of the other spellings finds, tried only at the
@@ -2061,8 +2128,9 @@ class HomophoneStep(Step):
 
     name = "homophones"
 
-    def __init__(self, targets: str = ""):
+    def __init__(self, targets: str = "", repeats: RepeatStep | None = None):
         self.targets = targets
+        self.repeats = repeats  # collapses the runs a replacement makes (沙比逼逼逼 -> 傻逼逼逼逼 -> 傻逼逼逼)
         self._res: tuple | None = None
 
     def normalize(self, w: _Work) -> None:
@@ -2096,7 +2164,7 @@ class HomophoneStep(Step):
             if ed[0] >= last and not (w.has_parts() and w.is_protected(ed[0], ed[1])):
                 out.append(ed)
                 last = ed[1]
-        w.apply(out, self.name)
+        _apply_and_collapse(w, out, self.name, self.repeats)
 
 
 class RestoreStep(Step):
@@ -2196,14 +2264,15 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
             steps.append(VariantStep())
         if cfg.radicals:
             steps.append(RadicalStep())
-        if cfg.repeats:
-            steps.append(RepeatStep(cfg.max_repeat))
+        again = RepeatStep(cfg.max_repeat) if cfg.repeats else None  # for the runs the later steps make
+        if again is not None:
+            steps.append(again)
         if cfg.emoji:
-            steps.append(EmojiStep())
+            steps.append(EmojiStep(again))
         if cfg.abbreviations:
-            steps.append(AbbreviationStep(noise=cfg.noise, folded=cfg.casefold, targets=cfg.targets))
+            steps.append(AbbreviationStep(noise=cfg.noise, folded=cfg.casefold, targets=cfg.targets, repeats=again))
         if cfg.homophones:
-            steps.append(HomophoneStep(cfg.targets))
+            steps.append(HomophoneStep(cfg.targets, again))
         if cfg.restore:
             steps.append(RestoreStep(cfg.noise, steps[-1] if cfg.homophones else None,  # type: ignore[arg-type]
                                      RepeatStep(cfg.max_repeat) if cfg.repeats else None))
