@@ -534,15 +534,7 @@ class _WordSegmenter:
         return start in bounds and end in bounds
 
 
-_RawHit = tuple  # (start, end, _Keyed, view) on the normalised text, before a text needs _Hit objects
-
-
-@dataclass(slots=True)
-class _Hit:
-    ns: int  # normalised-text offsets
-    ne: int
-    entry: _Keyed
-    view: str
+_Hit = tuple  # (start, end, _Keyed, view): start and end on the normalised text; plain tuples, cheapest to make
 
 
 # ------------------------------------------------------------------------------------- matcher
@@ -898,11 +890,15 @@ class LexiconMatcher:
     def _match_normed(self, normed: list[Normalized]) -> list[list[Span]]:
         snap = self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
-        # Hits are plain tuples (start, end, entry, view) until a text needs the slow path (_finish).
-        deny: dict[int, list[_RawHit]] = {}
-        allow: dict[int, list[_RawHit]] = {}
+        deny: dict[int, list[_Hit]] = {}
+        allow: dict[int, list[_Hit]] = {}
         dead = snap.dead
         joined, starts = _join([n.text for n in normed])
+        pinyin = self.pinyin and any(idx.py_find is not None for idx in indexes)
+        # (start, end, id(entry)) of text-view hits of entries with a pinyin key: the pinyin view finds them
+        # again, and such a duplicate changes no outcome (same constraints, allow and context result; the
+        # text view wins it in _to_spans), so it is not added; most texts then keep the one-hit fast path
+        twins: set[tuple[int, int, int]] | None = set() if pinyin else None
         for idx_no, idx in enumerate(indexes):
             if idx.text_find is None:
                 continue
@@ -914,36 +910,38 @@ class LexiconMatcher:
                 for k in payload[ki]:
                     if check_dead and (k.term.list_name, k.key) in dead:
                         continue
+                    if twins is not None and k.pinyin_key is not None:
+                        twins.add((s, e, id(k)))
                     into = allow if k.term.allow else deny
                     hits = into.get(i)
                     if hits is None:
                         into[i] = [(s - b, e - b, k, "text")]
                     else:
                         hits.append((s - b, e - b, k, "text"))
-        if self.pinyin and any(idx.py_find is not None for idx in indexes):
-            self._pinyin_hits(joined, starts, snap, indexes, deny)
+        if twins is not None:
+            self._pinyin_hits(joined, starts, snap, indexes, deny, twins)
         out: list[list[Span]] = [[] for _ in normed]
         for i, raw in deny.items():
             if len(raw) == 1 and raw[0][2].plain and i not in allow:
                 out[i] = [_span(normed[i], *raw[0])]  # the common case: nothing to check, nothing to sort
             else:
-                a = allow.get(i)
-                out[i] = self._finish(normed[i], [_Hit(*h) for h in raw], a and [_Hit(*h) for h in a])
+                out[i] = self._finish(normed[i], raw, allow.get(i))
         return out
 
     def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None) -> list[Span]:
         """Constraints, allow lists, context, nesting; then spans on the original text."""
         t = n.text
-        if any(h.entry.checks for h in deny):
-            deny = [h for h in deny if not h.entry.checks or self._constraints_ok(t, h)]
+        if any(h[2].checks for h in deny):
+            deny = [h for h in deny if not h[2].checks or self._constraints_ok(t, h)]
         if allow and deny:
             deny = [h for h in deny if not _allowed(h, allow)]
-        if any(h.entry.window for h in deny):
+        if any(h[2].window for h in deny):
             deny = _context_filter(t, deny)
         return self._to_spans(n, _drop_nested(deny)) if deny else []
 
     def _pinyin_hits(
-        self, joined: str, starts: list[int], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_RawHit]]
+        self, joined: str, starts: list[int], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_Hit]],
+        twins: set[tuple[int, int, int]],
     ) -> None:
         """Pinyin-view hits: one automaton pass over the syllable string of the joined texts.
 
@@ -965,6 +963,8 @@ class LexiconMatcher:
                 for k in payload[ki]:
                     if check_dead and (k.term.list_name, k.key) in snap.dead:
                         continue
+                    if (s, e, id(k)) in twins:
+                        continue
                     hits = deny.get(i)
                     if hits is None:
                         deny[i] = [(s - b, e - b, k, "pinyin")]
@@ -972,34 +972,43 @@ class LexiconMatcher:
                         hits.append((s - b, e - b, k, "pinyin"))
 
     def _constraints_ok(self, t: str, h: _Hit) -> bool:
-        term = h.entry.term
+        ns, ne, entry, _view = h
+        term = entry.term
         lb = term.latin_boundary
-        key = h.entry.key
+        key = entry.key
         if lb is None or lb:
-            if (lb or _is_latin(key[0])) and h.ns > 0 and _is_latin(t[h.ns]) and _is_latin(t[h.ns - 1]):
+            if (lb or _is_latin(key[0])) and ns > 0 and _is_latin(t[ns]) and _is_latin(t[ns - 1]):
                 return False
-            if (lb or _is_latin(key[-1])) and h.ne < len(t) and _is_latin(t[h.ne - 1]) and _is_latin(t[h.ne]):
+            if (lb or _is_latin(key[-1])) and ne < len(t) and _is_latin(t[ne - 1]) and _is_latin(t[ne]):
                 return False
-        return not term.whole_word or self._words.is_word(t, h.ns, h.ne)
+        return not term.whole_word or self._words.is_word(t, ns, ne)
 
     def _to_spans(self, n: Normalized, hits: list[_Hit]) -> list[Span]:
         if len(hits) == 1:
-            h = hits[0]
-            return [_span(n, h.ns, h.ne, h.entry, h.view)]
+            return [_span(n, *hits[0])]
         seen: set[tuple] = set()
         spans = []
-        hits.sort(key=lambda h: (h.view != "text", h.ns, h.ne))  # text-view hits win duplicates
+        hits = sorted(hits, key=_text_first)  # text-view hits win duplicates
         for h in hits:
-            term = h.entry.term
-            cat_key = (h.ns, h.ne, term.category)
-            ident = (h.ns, h.ne, term.term, term.list_name)
-            if ident in seen or (h.view == "pinyin" and cat_key in seen):
+            ns, ne, entry, view = h
+            term = entry.term
+            cat_key = (ns, ne, term.category)
+            ident = (ns, ne, term.term, term.list_name)
+            if ident in seen or (view == "pinyin" and cat_key in seen):
                 continue
             seen.add(cat_key)
             seen.add(ident)
-            spans.append(_span(n, h.ns, h.ne, h.entry, h.view))
-        spans.sort(key=lambda sp: (sp.start, sp.end, sp.category, sp.term or ""))
+            spans.append(_span(n, ns, ne, entry, view))
+        spans.sort(key=_span_order)
         return spans
+
+
+def _text_first(h: _Hit) -> tuple[bool, int, int]:
+    return h[3] != "text", h[0], h[1]
+
+
+def _span_order(sp: Span) -> tuple[int, int, str, str]:
+    return sp.start, sp.end, sp.category, sp.term or ""
 
 
 def _span(n: Normalized, ns: int, ne: int, entry: _Keyed, view: str) -> Span:
@@ -1088,25 +1097,31 @@ def _drop_nested(hits: list[_Hit]) -> list[_Hit]:
     """Drop a hit lying strictly inside a longer hit of the same category (被开盒 covers 开盒)."""
     if len(hits) < 2:
         return hits
-    hits = sorted(hits, key=lambda h: (h.ns, -h.ne))
+    hits = sorted(hits, key=_longest_first)
     best: dict[str | None, tuple[int, int]] = {}  # category -> (end, start) of the longest-reaching hit so far
     out = []
     for h in hits:
-        cat = h.entry.term.category
+        ns, ne, entry, _view = h
+        cat = entry.term.category
         b = best.get(cat)
-        if b is not None and (b[0] > h.ne or (b[0] == h.ne and b[1] < h.ns)):
+        if b is not None and (b[0] > ne or (b[0] == ne and b[1] < ns)):
             continue
         out.append(h)
-        if b is None or h.ne > b[0]:
-            best[cat] = (h.ne, h.ns)
+        if b is None or ne > b[0]:
+            best[cat] = (ne, ns)
     return out
 
 
+def _longest_first(h: _Hit) -> tuple[int, int]:
+    return h[0], -h[1]
+
+
 def _allowed(h: _Hit, allow: list[_Hit]) -> bool:
-    cat = h.entry.term.category
-    for a in allow:
-        acat = a.entry.term.category
-        if a.ns <= h.ns and h.ne <= a.ne and (acat is None or acat == cat):
+    ns, ne, entry, _view = h
+    cat = entry.term.category
+    for a_ns, a_ne, a_entry, _ in allow:
+        acat = a_entry.term.category
+        if a_ns <= ns and ne <= a_ne and (acat is None or acat == cat):
             return True
     return False
 
@@ -1115,21 +1130,21 @@ def _context_filter(t: str, hits: list[_Hit]) -> list[_Hit]:
     """Keep context-needing hits only when another hit (or one of their context words) is near."""
     out = []
     for h in hits:
-        term = h.entry.term
-        w = term.context_window
+        ns, ne, entry, _view = h
+        w = entry.window
         if not w:
             out.append(h)
             continue
-        words = h.entry.context_keys
+        words = entry.context_keys
         if words:
-            left, right = t[max(0, h.ns - w):h.ns], t[h.ne:h.ne + w]
+            left, right = t[max(0, ns - w):ns], t[ne:ne + w]
             if any(x in left or x in right for x in words):
                 out.append(h)
             continue
-        for o in hits:
-            if o.entry.key == h.entry.key:
+        for o_ns, o_ne, o_entry, _ in hits:
+            if o_entry.key == entry.key:
                 continue
-            gap = max(o.ns - h.ne, h.ns - o.ne)
+            gap = max(o_ns - ne, ns - o_ne)
             if gap <= w:
                 out.append(h)
                 break
