@@ -20,6 +20,14 @@ one; "cold" starts with empty cache folders (``QINGLANG_CACHE`` and ``TMPDIR``, 
 ``git archive``) with the same script.
 
     .venv/bin/python benchmarks/lexicon_speed.py --startup 5 [--root DIR]
+
+``--stream`` instead compares the end-to-end paths on raw strings (normalisation included), side by side in one
+process per configuration, the runs interleaved: the old way (``match_many`` on calls of 256 texts), ``scan``
+(chunks of ``--chunk`` texts) in this process, and ``scan`` with each worker count of ``--workers``. Medians of
+``--repeats`` runs of MB/s wall and MB/s CPU (this process plus its finished workers); every path must give the
+spans of the old way (checked once, outside the timings).
+
+    .venv/bin/python benchmarks/lexicon_speed.py --stream --sizes 10000 --pinyin off,on --repeats 5 [--workers 2]
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +155,52 @@ def run_one(n: int | None, backend: str, pinyin: bool, mb: float, repeats: int, 
     }
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process plus its finished (waited-for) child processes."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str | None, workers: list[int],
+               chunk: int) -> dict:
+    """End-to-end MB/s (raw strings in, spans out) of match_many(256 per call), scan() and scan(workers=N)."""
+    texts = comments(mb, data)
+    nbytes = sum(len(t.encode("utf-8")) for t in texts)
+    if n == 0:
+        lists: dict = {name: load_terms(bundled_path(name)) for name in BUNDLED_LISTS}
+    else:
+        lists = {"konsheng": [Term(t, "vulgar", list_name="konsheng") for t in term_set(konsheng_terms(data), n)]}
+    m = LexiconMatcher(lists, pinyin=pinyin, backend="rs").build()
+    for w in WARM:
+        pinyin_view(normalize(w))
+        m.match(w)
+    paths = {"match_many(256)": lambda: [s for i in range(0, len(texts), BATCH) for s in m.match_many(texts[i:i + BATCH])]}
+    for k in workers:
+        paths[f"scan(workers={k})"] = lambda k=k: list(m.scan(texts, chunk_size=chunk, workers=k))
+    old = paths["match_many(256)"]()
+    same = {name: fn() == old for name, fn in paths.items()}  # also warms every path once
+    wall: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
+    loads = [os.getloadavg()[0]]
+    for _ in range(repeats):  # interleaved: a load change hits every path alike
+        for name, fn in paths.items():
+            w0, c0 = time.perf_counter(), _cpu_with_children()
+            fn()
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append(_cpu_with_children() - c0)
+        loads.append(os.getloadavg()[0])
+    mbs = nbytes / 1e6
+    return {
+        "terms": sum(len(v) for v in lists.values()), "pinyin": pinyin, "texts": len(texts), "mb": mbs,
+        "spans": sum(map(len, old)), "chunk": chunk, "load_min": min(loads), "load_max": max(loads),
+        "paths": {name: {"mbs": mbs / statistics.median(wall[name]), "cpu_mbs": mbs / statistics.median(cpu[name]),
+                         "identical": same[name]} for name in paths},
+    }
+
+
 def reference(mb: float, repeats: int, data: str | None) -> dict:
     texts = comments(mb, data)
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
@@ -206,6 +261,27 @@ def _commit(root: Path) -> str:
     return res.stdout.strip() or "unknown (not a git checkout)"
 
 
+def stream_table(args: argparse.Namespace, sub: Callable[[str], dict]) -> None:
+    """Print the --stream table: one row per term set, pinyin setting and path."""
+    print(f"# end to end on raw strings (normalisation included), commit {_commit(ROOT)}, {os.cpu_count()} CPUs, "
+          f"medians of {args.repeats} interleaved runs; CPU = this process + its workers")
+    print("| terms | pinyin | path | MB/s wall | MB/s CPU | same spans as match_many | spans | load avg (min-max) |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for size in args.sizes.split(","):
+        for py in args.pinyin.split(","):
+            r = sub(f"stream:{size}:{py}")
+            rows.append(r)
+            for name, p in r["paths"].items():
+                if name.startswith("scan"):
+                    name = f"{name[:-1]}, chunk_size={r['chunk']})"
+                print(f"| {r['terms']} | {py} | {name} | {p['mbs']:.1f} | {p['cpu_mbs']:.1f} "
+                      f"| {'yes' if p['identical'] else 'NO'} | {r['spans']} | {r['load_min']:.1f}-{r['load_max']:.1f} |",
+                      flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"stream": rows}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=10.0)
@@ -219,6 +295,9 @@ def main() -> None:
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--startup", type=int, default=0, help="measure first-call latency in N fresh processes per case")
     ap.add_argument("--root", default=str(ROOT), help="checkout to measure with --startup")
+    ap.add_argument("--stream", action="store_true", help="compare match_many, scan and scan with workers end to end")
+    ap.add_argument("--workers", default="1,2", help="worker counts of scan measured with --stream")
+    ap.add_argument("--chunk", type=int, default=2048, help="scan chunk_size measured with --stream")
     args = ap.parse_args()
     if args.startup:
         startup(args.startup, Path(args.root).resolve())
@@ -227,11 +306,18 @@ def main() -> None:
         if args.one == "ref":
             print(json.dumps(reference(args.mb, args.repeats, args.data)))
             return
+        if args.one.startswith("stream:"):
+            _, n, py = args.one.split(":")
+            size = None if n == "all" else 0 if n == "bundled" else int(n)
+            workers = [int(k) for k in args.workers.split(",")]
+            print(json.dumps(run_stream(size, py == "on", args.mb, args.repeats, args.data, workers, args.chunk)))
+            return
         n, backend, py = args.one.split(":")
         size = None if n == "all" else 0 if n == "bundled" else int(n)
         print(json.dumps(run_one(size, backend, py == "on", args.mb, args.repeats, args.data)))
         return
-    common = ["--mb", str(args.mb), "--repeats", str(args.repeats)] + (["--data", args.data] if args.data else [])
+    common = ["--mb", str(args.mb), "--repeats", str(args.repeats), "--workers", args.workers,
+              "--chunk", str(args.chunk)] + (["--data", args.data] if args.data else [])
 
     def sub(one: str) -> dict:
         res = subprocess.run([sys.executable, __file__, "--one", one, *common], capture_output=True, text=True, check=False,
@@ -240,6 +326,9 @@ def main() -> None:
             sys.exit(f"configuration {one} failed:\n{res.stderr[-2000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
 
+    if args.stream:
+        stream_table(args, sub)
+        return
     ref = sub("ref")
     print(f"# {ref['texts']} comments, {ref['mb']:.2f} MB, load average {ref['load_avg']:.1f} on "
           f"{os.cpu_count()} CPUs; normalize_batch alone {ref['normalize_mbs']:.2f} MB/s "
