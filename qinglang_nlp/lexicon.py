@@ -905,6 +905,7 @@ class LexiconMatcher:
         # again, and such a duplicate changes no outcome (same constraints, allow and context result; the
         # text view wins it in _to_spans), so it is not added; most texts then keep the one-hit fast path
         twins: set[tuple[int, int, int]] | None = set() if pinyin else None
+        special: set[int] = set()  # texts with a deny hit that has a rule to check (not ``plain``)
         for idx_no, idx in enumerate(indexes):
             if idx.text_find is None:
                 continue
@@ -918,23 +919,31 @@ class LexiconMatcher:
                         continue
                     if twins is not None and k.pinyin_key is not None:
                         twins.add((s, e, id(k)))
-                    into = allow if k.term.allow else deny
+                    if k.term.allow:
+                        into = allow
+                    else:
+                        into = deny
+                        if not k.plain:
+                            special.add(i)
                     hits = into.get(i)
                     if hits is None:
                         into[i] = [(s - b, e - b, k, "text")]
                     else:
                         hits.append((s - b, e - b, k, "text"))
+        with_py: set[int] = set()  # texts with a pinyin-view hit
         if twins is not None:
-            self._pinyin_hits(joined, starts, snap, indexes, deny, twins)
+            self._pinyin_hits(joined, starts, snap, indexes, deny, twins, special, with_py)
         out: list[list[Span]] = [[] for _ in normed]
         for i, raw in deny.items():
-            if len(raw) == 1 and raw[0][2].plain and i not in allow:
+            if i in special or i in allow:
+                out[i] = self._finish(normed[i], raw, allow.get(i), i in with_py)
+            elif len(raw) == 1:
                 out[i] = [_span(normed[i], *raw[0])]  # the common case: nothing to check, nothing to sort
             else:
-                out[i] = self._finish(normed[i], raw, allow.get(i))
+                out[i] = _to_spans(normed[i], _drop_nested(raw), i in with_py)
         return out
 
-    def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None) -> list[Span]:
+    def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None, with_py: bool) -> list[Span]:
         """Constraints, allow lists, context, nesting; then spans on the original text."""
         t = n.text
         if any(h[2].checks for h in deny):
@@ -943,11 +952,11 @@ class LexiconMatcher:
             deny = [h for h in deny if not _allowed(h, allow)]
         if any(h[2].window for h in deny):
             deny = _context_filter(t, deny)
-        return self._to_spans(n, _drop_nested(deny)) if deny else []
+        return _to_spans(n, _drop_nested(deny), with_py) if deny else []
 
     def _pinyin_hits(
         self, joined: str, starts: list[int], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_Hit]],
-        twins: set[tuple[int, int, int]],
+        twins: set[tuple[int, int, int]], special: set[int], with_py: set[int],
     ) -> None:
         """Pinyin-view hits: one automaton pass over the syllable string of the joined texts.
 
@@ -971,6 +980,9 @@ class LexiconMatcher:
                         continue
                     if (s, e, id(k)) in twins:
                         continue
+                    with_py.add(i)
+                    if not k.plain:
+                        special.add(i)
                     hits = deny.get(i)
                     if hits is None:
                         deny[i] = [(s - b, e - b, k, "pinyin")]
@@ -989,13 +1001,18 @@ class LexiconMatcher:
                 return False
         return not term.whole_word or self._words.is_word(t, ns, ne)
 
-    def _to_spans(self, n: Normalized, hits: list[_Hit]) -> list[Span]:
-        if len(hits) == 1:
-            return [_span(n, *hits[0])]
+
+def _to_spans(n: Normalized, hits: list[_Hit], with_py: bool) -> list[Span]:
+    """Spans of the hits that survived the rules, sorted; ``with_py``: some are pinyin-view hits, which a
+    text-view hit of the same place and category (or of the same term and list) makes redundant."""
+    if len(hits) == 1:
+        return [_span(n, *hits[0])]
+    if not with_py:  # text-view hits only: no two share place, term and list (a list has one entry per key)
+        spans = [_span(n, *h) for h in hits]
+    else:
         seen: set[tuple] = set()
         spans = []
-        hits = sorted(hits, key=_text_first)  # text-view hits win duplicates
-        for h in hits:
+        for h in sorted(hits, key=_text_first):  # text-view hits win duplicates
             ns, ne, entry, view = h
             term = entry.term
             cat_key = (ns, ne, term.category)
@@ -1005,8 +1022,8 @@ class LexiconMatcher:
             seen.add(cat_key)
             seen.add(ident)
             spans.append(_span(n, ns, ne, entry, view))
-        spans.sort(key=_span_order)
-        return spans
+    spans.sort(key=_span_order)
+    return spans
 
 
 def _text_first(h: _Hit) -> tuple[bool, int, int]:

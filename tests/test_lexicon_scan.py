@@ -126,6 +126,9 @@ def test_chunk_boundaries_keep_every_text_whole(default):
     expected = default.match_many(texts)
     for size in (1, 4, 5, 6, 29, 30, 31):
         assert list(default.scan(texts, chunk_size=size)) == expected, size
+    # a chunk larger than one normalize_batch call (scan normalises 512 texts at a time)
+    many = texts * 40
+    assert list(default.scan(many, chunk_size=1100)) == default.match_many(many)
 
 
 def test_fast_span_constructor_makes_the_same_object():
