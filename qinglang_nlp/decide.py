@@ -5,8 +5,13 @@ Rules (thresholds come from the model's ``config.json``, never from code):
 - ``labels``: categories whose score reaches ``thresholds[c]``.
 - ``block``: some score reaches ``decision.block[c]``.
 - ``review``: some score reaches ``decision.review[c]``, or a lexicon hit of severity >= ``severe_hit``
-  (a severe deny term forces human review even when the model is unsure). Allow-listed hits never
-  reach this stage: the lexicon suppresses them.
+  found in the text itself (``view`` ``"text"`` or ``"variant"``: the term as written, or a spelling
+  the normaliser maps onto it, 約炮, 约pao, ＳＢ): a severe deny term forces human review even when the
+  model is unsure. Allow-listed hits never reach this stage: the lexicon suppresses them.
+- A hit found only through the pinyin view (``view == "pinyin"``: a homophone of the term, 月炮 or
+  越跑 for 约炮, 表字 for 婊子) never forces review on its own. Everyday words collide with severe
+  terms by sound (他越跑越快, 这款黑柜很好看), so such a hit is weaker evidence: it stays in the
+  result's evidence (and in ``hit_features``), and the decision follows the model's scores.
 - ``pass`` otherwise.
 """
 from __future__ import annotations
@@ -17,7 +22,13 @@ from typing import Any, Sequence
 from .errors import ModelLoadError
 from .result import Span
 
-__all__ = ["DecisionPolicy"]
+__all__ = ["DecisionPolicy", "severe_hit"]
+
+
+def severe_hit(span: Span, severity: int = 3) -> bool:
+    """True when ``span`` is a lexicon hit that forces review on its own: severity >= ``severity``
+    and found in the text itself, not only through the pinyin view (see the module docstring)."""
+    return span.source == "lexicon" and (span.severity or 0) >= severity and span.view != "pinyin"
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,6 @@ class DecisionPolicy:
             return labels, "block"
         if any(scores[c] >= self.review[c] for c in self.categories):
             return labels, "review"
-        if any((h.severity or 0) >= self.severe_hit for h in hits if h.source == "lexicon"):
+        if any(severe_hit(h, self.severe_hit) for h in hits):
             return labels, "review"
         return labels, "pass"

@@ -1,0 +1,160 @@
+"""Regression tests for the issue-4 audit (.notes/audit_issue4_s5.md, bugs 1-13): each case failed before the fix.
+
+Counter-cases (abuse that must keep hitting) sit next to every false positive that was removed.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from qinglang_nlp.decide import DecisionPolicy, severe_hit
+from qinglang_nlp.lexicon import BUNDLED_LISTS, LexiconMatcher, bundled_path, load_terms
+from qinglang_nlp.normalize import normalize
+from qinglang_nlp.result import Span
+
+
+@pytest.fixture(scope="module")
+def default() -> LexiconMatcher:
+    return LexiconMatcher.default().build()
+
+
+def terms_hit(m: LexiconMatcher, text: str, category: str | None = None) -> list[str]:
+    return [s.term for s in m.match(text) if category is None or s.category == category]
+
+
+POLICY = DecisionPolicy(
+    ("fanquan", "vulgar", "rumor"),
+    thresholds={"fanquan": 0.3, "vulgar": 0.3, "rumor": 0.5},
+    review={"fanquan": 0.1, "vulgar": 0.2, "rumor": 0.4},
+    block={"fanquan": 0.9, "vulgar": 0.9, "rumor": 0.9},
+)
+LOW = {"fanquan": 0.01, "vulgar": 0.05, "rumor": 0.05}  # a model that is unsure
+
+
+# ------------------------------------------------------------------ bug 1: pinyin-view hits force review
+
+
+@pytest.mark.parametrize("text,term", [
+    ("他越跑越快", "约炮"), ("这款黑柜很好看", "黑鬼"), ("前方黑区域禁止入内", "黑蛆"), ("他的表字是什么", "婊子"),
+])
+def test_pinyin_view_hit_is_evidence_but_does_not_force_review(default, text, term):
+    hits = default.match(text)
+    assert [(h.term, h.view) for h in hits] == [(term, "pinyin")]  # still reported as evidence
+    assert hits[0].severity == 3
+    assert not severe_hit(hits[0])
+    assert POLICY.decide(LOW, hits) == ([], "pass")
+
+
+@pytest.mark.parametrize("text", ["约炮吗", "約炮嗎", "你是个煞笔", "傻逼", "你是sb吧", "ＳＢ"])
+def test_severe_hit_in_the_text_or_a_variant_still_forces_review(default, text):
+    hits = default.match(text)
+    assert any(h.severity == 3 and h.view in ("text", "variant") for h in hits), hits
+    assert POLICY.decide(LOW, hits) == ([], "review")
+
+
+def test_pinyin_hit_keeps_its_evidence_and_the_model_still_decides(default):
+    hits = default.match("月炮吗")  # a homophone of 约炮: reported, weaker evidence
+    assert [(h.term, h.view) for h in hits] == [("约炮", "pinyin")]
+    assert POLICY.decide(LOW, hits)[1] == "pass"
+    assert POLICY.decide({"fanquan": 0.0, "vulgar": 0.5, "rumor": 0.0}, hits) == (["vulgar"], "review")
+    assert POLICY.decide({"fanquan": 0.0, "vulgar": 0.95, "rumor": 0.0}, hits)[1] == "block"
+
+
+def test_severe_hit_rule():
+    mk = lambda view, sev, source="lexicon": Span(0, 2, "约炮", "vulgar", source, "约炮", view=view, severity=sev)  # noqa: E731
+    assert severe_hit(mk("text", 3)) and severe_hit(mk("variant", 3))
+    assert not severe_hit(mk("pinyin", 3))
+    assert not severe_hit(mk("text", 2))
+    assert not severe_hit(mk("text", 3, source="model"))
+    assert severe_hit(mk("text", 2), severity=2)
+
+
+# ------------------------------------------------------ bug 2: bundled spellings that share one key
+
+
+def test_bundled_spellings_of_one_key_agree_on_severity_and_flags():
+    for name in BUNDLED_LISTS:
+        seen: dict[tuple, set] = defaultdict(set)
+        for t in load_terms(bundled_path(name)):
+            seen[(normalize(t.term).text, t.category)].add((t.severity, t.sublabel, t.flags))
+        clash = {k: v for k, v in seen.items() if len(v) > 1}
+        assert not clash, f"{name}.tsv: spellings with one key but different columns: {clash}"
+
+
+@pytest.mark.parametrize("text", ["我操心这件事", "我操作电脑", "我操场跑步", "我操持家务", "不让我操作"])
+def test_wocao_is_whole_word(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+@pytest.mark.parametrize("text", ["卧槽这也太离谱", "卧槽！", "我操，这东西能吃？"])
+def test_wocao_still_hits(default, text):
+    assert terms_hit(default, text, "vulgar") == ["卧槽"]
+
+
+@pytest.mark.parametrize("text", ["替我向你妈问好", "你妈今天来了吗", "看看你妈，看看你爸", "去你妈妈家吃饭", "你妈妈好"])
+def test_nima_key_nima_is_not_your_mother(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+@pytest.mark.parametrize("text", ["尼玛的什么玩意", "去尼玛的", "尼玛逼", "我尼玛服了", "太尼玛亏了"])
+def test_nima_in_abusive_use_still_hits(default, text):
+    assert terms_hit(default, text, "vulgar")
+
+
+@pytest.mark.parametrize("text,sev", [("草泥马", 3), ("cnm", 3), ("操你妈", 3), ("你是sb吧", 3), ("傻逼", 3), ("煞笔", 3)])
+def test_declared_severity_is_the_reported_one(default, text, sev):
+    assert [h.severity for h in default.match(text) if h.category == "vulgar"] == [sev]
+
+
+# --------------------------------------------------------------------------- bug 3: 他妈 = his mother
+
+
+@pytest.mark.parametrize("text", ["他妈是医生", "他妈今年六十岁", "给他妈打电话", "跟他妈妈说", "你他妈妈好吗", "其他妈妈们"])
+def test_tama_as_his_mother_does_not_fire(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+@pytest.mark.parametrize("text", ["他妈的烦死了", "真他妈烦", "你他妈闭嘴", "都他妈是一个中国人", "真特么无语", "特么的", "操他妈"])
+def test_tama_expletive_still_hits(default, text):
+    assert terms_hit(default, text, "vulgar")
+
+
+# ------------------------------------------------------------------------ bug 8: 干 without the word
+
+
+@pytest.mark.parametrize("text", ["干你娘", "我干死你", "日你妈", "干他妈的"])
+def test_gan_curses_hit(default, text):
+    assert terms_hit(default, text, "vulgar")
+
+
+@pytest.mark.parametrize("text", ["我干了这碗酒", "这事我干了", "干净的房间", "干活去了"])
+def test_gan_everyday_does_not_hit(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+# ------------------------------------------------ bug 9: allow entries and severity-3 terms on news
+
+
+def test_coercion_is_not_swallowed_by_the_refusal_allow_entry(default):
+    assert "集资" not in terms_hit(default, "拒绝集资，理性追星", "fanquan")
+    assert terms_hit(default, "不集资就滚出饭圈", "fanquan") == ["不集资就滚"]
+    assert terms_hit(default, "不打投就别说是粉丝", "fanquan") == ["不打投就别"]
+
+
+def test_fundraising_link_in_a_police_notice(default):
+    assert terms_hit(default, "警方严查集资链接", "fanquan") == []
+    assert terms_hit(default, "集资链接发一下", "fanquan") == ["集资链接"]
+
+
+# ------------------------------------------------------------------- bug 13: av as audio-video
+
+
+@pytest.mark.parametrize("text", ["av画质很清楚", "蓝光AV", "AV功放推荐", "av线接错了"])
+def test_av_equipment(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+@pytest.mark.parametrize("text", ["少看点av", "日本的av女优"])
+def test_av_still_hits(default, text):
+    assert terms_hit(default, text, "vulgar") == ["av"]
