@@ -8,6 +8,9 @@ needs-context) and against the allow lists, which suppress any deny hit lying in
 term (路口交通 contains 口交通, so 口交 does not fire). Whole-word checks segment a window around
 the hit like jieba does, from a compact cache of jieba's dictionary (see ``_jieba_words``).
 
+``match_many`` matches a batch in one automaton pass; ``scan`` streams any number of raw texts through it a
+chunk at a time, optionally over forked worker processes (``workers=N``), with the same spans in input order.
+
 Edits (``add_term``, ``remove_term``, ``add_allow``, ``add_list``) are copy-on-write: they build a
 new immutable snapshot and swap it in one assignment, so a matcher can be shared by threads.
 Single-term edits only rebuild a small *delta* automaton (and removals only add a tombstone);
@@ -830,8 +833,9 @@ class LexiconMatcher:
         Texts are read, normalised and matched ``chunk_size`` at a time, so memory stays bounded and
         ``normalize_batch`` runs at its best call size. ``workers`` > 1 spreads the chunks over that many
         forked processes that each hold this matcher as it is when the scan starts (edits made later do not
-        reach them); needs the ``fork`` start method (Linux). A non-``str`` item raises ``TypeError`` naming
-        its index once the spans of all earlier chunks have been yielded.
+        reach them); needs the ``fork`` start method (Linux). The workers stop when the generator is exhausted
+        or closed. A non-``str`` item raises ``TypeError`` naming its index once the spans of all earlier
+        chunks have been yielded.
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"scan(): chunk_size must be an int >= 1, got {chunk_size!r}")
@@ -1070,6 +1074,7 @@ _POOL_MATCHER: LexiconMatcher | None = None  # in a scan worker: the matcher it 
 def _pool_init(matcher: LexiconMatcher) -> None:
     global _POOL_MATCHER
     _POOL_MATCHER = matcher
+    gc.freeze()  # the garbage collector leaves the inherited objects alone: fewer copy-on-write page copies
 
 
 def _pool_scan(texts: list[str]) -> tuple[int, list[tuple[int, list[tuple]]]]:

@@ -95,6 +95,9 @@ def test_two_workers_give_the_same_spans_in_input_order(default):
     assert list(default.scan(texts, workers=2, chunk_size=7)) == expected
     assert list(default.scan(texts, workers=2)) == list(default.scan(texts, workers=1)) == expected
     assert list(default.scan([], workers=2)) == []
+    it = default.scan(texts, workers=2, chunk_size=5)  # a consumer that stops early: closing ends the workers
+    assert next(it) == expected[0]
+    it.close()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -141,3 +144,22 @@ def test_fast_span_constructor_makes_the_same_object():
     with pytest.raises(dataclasses.FrozenInstanceError):
         b.text = "x"  # type: ignore[misc]
     assert _new_span(0, 1, "x", "rumor", "model", score=0.5) == Span(0, 1, "x", "rumor", "model", score=0.5)
+
+
+
+def test_text_view_wins_over_a_pinyin_hit_at_the_same_place():
+    # 约泡 and 约炮 sound alike: where one is written, its text-view hit makes the pinyin-view hit of the other
+    # (same category) redundant; of a homophone of both (约跑), one pinyin hit per category is kept
+    same = LexiconMatcher({"v": [Term("约炮", "vulgar", "vu_sexual"), Term("约泡", "vulgar", "vu_sexual"),
+                                 Term("智障", "fanquan", "fq_war")]})
+    texts = ["有没有人约泡", "有没有人约炮", "有人约跑吗，你是智樟吗"]
+    got = list(same.scan(texts))
+    assert got == same.match_many(texts)
+    assert [[(s.text, s.term, s.view) for s in r] for r in got] == [
+        [("约泡", "约泡", "text")], [("约炮", "约炮", "text")], [("约跑", "约炮", "pinyin"), ("智樟", "智障", "pinyin")]]
+    # in another category the pinyin hit stays
+    other = LexiconMatcher({"v": [Term("约炮", "vulgar", "vu_sexual")], "w": [Term("约泡", "fanquan", "fq_war")]})
+    got = list(other.scan(texts[:2]))
+    assert got == other.match_many(texts[:2])
+    assert [[(s.term, s.view) for s in r] for r in got] == [[("约泡", "text"), ("约炮", "pinyin")],
+                                                           [("约泡", "pinyin"), ("约炮", "text")]]
