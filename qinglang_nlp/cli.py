@@ -63,8 +63,9 @@ def _load(model: str, no_lexicon: bool = False):
 @click.option("--lexicon", "deny_lists", multiple=True, metavar="FILE[:CATEGORY]",
               help="Add a deny list to the model's lexicon (repeatable; .txt/.csv/.tsv/.json, format in "
                    "qinglang_nlp/data/lexicons/README.md); a plain word list needs its category, e.g. words.txt:vulgar.")
-@click.option("--allow-list", "allow_lists", multiple=True, metavar="FILE",
-              help="Add an allow list (repeatable): deny hits inside an allowed term are dropped.")
+@click.option("--allow-list", "allow_lists", multiple=True, metavar="FILE[:CATEGORY]",
+              help="Add an allow list (repeatable): deny hits inside an allowed term are dropped, of every "
+                   "category or only of CATEGORY (allow.txt:vulgar; a category column in .tsv/.csv rows wins).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_field, content_field,
           account_field, url_field, time_field, batch_size, chunk_rows, resume, overwrite, cascade_path,
@@ -136,19 +137,31 @@ def score(input_path, output, model, fmt, out_fmt, id_field, text_field, title_f
 
 
 def _add_user_lists(lexicon, deny_lists, allow_lists, quiet: bool) -> None:
-    """Add ``--lexicon FILE[:CATEGORY]`` and ``--allow-list FILE`` lists to ``lexicon`` (named by file stem)."""
+    """Add ``--lexicon FILE[:CATEGORY]`` and ``--allow-list FILE[:CATEGORY]`` lists to ``lexicon``.
+
+    Each list is named ``user:<file stem>`` (``allow:<file stem>``); a second file with the same stem gets
+    ``#2`` (``user:words#2``) and so on, so no list replaces another, and the names depend only on the
+    order of the options (a resumed run fingerprints every term with its list name).
+    """
     from .errors import QinglangError
 
+    taken = set(lexicon.list_names)
     for spec, allow in [(d, False) for d in deny_lists] + [(a, True) for a in allow_lists]:
+        hint = "--allow-list" if allow else "--lexicon"
         path, category = spec, None
-        if not allow and ":" in spec and not Path(spec).exists():
+        if ":" in spec and not Path(spec).exists():
             path, _, category = spec.rpartition(":")
             if category not in CATEGORIES:
                 raise click.BadParameter(f"{spec!r}: category must be one of {', '.join(CATEGORIES)}",
-                                         param_hint="--lexicon")
+                                         param_hint=hint)
         if not Path(path).is_file():
-            raise click.BadParameter(f"{path!r} is not a file", param_hint="--allow-list" if allow else "--lexicon")
-        name = ("allow:" if allow else "user:") + Path(path).stem
+            raise click.BadParameter(f"{path!r} is not a file", param_hint=hint)
+        stem = ("allow:" if allow else "user:") + Path(path).stem
+        name, k = stem, 1
+        while name in taken:
+            k += 1
+            name = f"{stem}#{k}"
+        taken.add(name)
         try:
             n = lexicon.add_list(name, path, category=category, allow=allow)
         except (QinglangError, ValueError) as e:

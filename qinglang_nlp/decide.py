@@ -16,8 +16,9 @@ Rules (thresholds come from the model's ``config.json``, never from code):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import ModelLoadError
 from .result import Span
@@ -42,7 +43,7 @@ class DecisionPolicy:
     severe_hit: int = 3
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "DecisionPolicy":
+    def from_config(cls, config: dict[str, Any]) -> DecisionPolicy:
         cats = tuple(config["categories"])
         th = config.get("thresholds") or {}
         dec = config.get("decision") or {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from test_cli_options import _evidence  # the CLI tests' reader of lexicon evidence in a scored file
 
 from qinglang_nlp.decide import DecisionPolicy, severe_hit
 from qinglang_nlp.lexicon import BUNDLED_LISTS, LexiconMatcher, bundled_path, load_terms
@@ -62,7 +63,7 @@ def test_pinyin_hit_keeps_its_evidence_and_the_model_still_decides(default):
 
 
 def test_severe_hit_rule():
-    mk = lambda view, sev, source="lexicon": Span(0, 2, "约炮", "vulgar", source, "约炮", view=view, severity=sev)  # noqa: E731
+    mk = lambda view, sev, source="lexicon": Span(0, 2, "约炮", "vulgar", source, "约炮", view=view, severity=sev)
     assert severe_hit(mk("text", 3)) and severe_hit(mk("variant", 3))
     assert not severe_hit(mk("pinyin", 3))
     assert not severe_hit(mk("text", 2))
@@ -158,3 +159,64 @@ def test_av_equipment(default, text):
 @pytest.mark.parametrize("text", ["少看点av", "日本的av女优"])
 def test_av_still_hits(default, text):
     assert terms_hit(default, text, "vulgar") == ["av"]
+
+
+# ------------------------------------------- bugs 4 and 11: CLI lists with one file name, allow categories
+
+
+def _cli_posts(tmp_path):
+    p = tmp_path / "posts.jsonl"
+    p.write_text('{"id": "a", "text": "他们又在刷流水了"}\n{"id": "b", "text": "又是一个下头男"}\n', encoding="utf-8")
+    return p
+
+
+def test_cli_two_lists_with_one_file_name_are_both_kept(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from qinglang_nlp.cli import main
+
+    (tmp_path / "d1").mkdir()
+    (tmp_path / "d2").mkdir()
+    (tmp_path / "d1" / "words.txt").write_text("刷流水\n", encoding="utf-8")
+    (tmp_path / "d2" / "words.txt").write_text("下头男\n", encoding="utf-8")
+    posts, out = _cli_posts(tmp_path), tmp_path / "out.jsonl"
+    args = ["score", str(posts), "-m", "baseline", "-o", str(out), "--chunk-rows", "1",
+            "--lexicon", f"{tmp_path / 'd1' / 'words.txt'}:fanquan", "--lexicon", f"{tmp_path / 'd2' / 'words.txt'}:vulgar"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "as 'user:words'" in r.output and "as 'user:words#2'" in r.output
+    ev = _evidence(out)
+    assert ev["a"] == [("刷流水", "user:words")]
+    assert ev["b"] == [("下头男", "user:words#2")]
+    # the resume fingerprint covers the second list too: change it, and a resumed run is refused
+    state_path = tmp_path / "out.jsonl.state.json"
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    first_line = out.read_text(encoding="utf-8").splitlines(keepends=True)[0]
+    state.update(rows=1, bytes=len(first_line.encode("utf-8")), complete=False)
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+    (tmp_path / "d2" / "words.txt").write_text("下头女\n", encoding="utf-8")
+    r = CliRunner().invoke(main, [*args, "-q"])
+    assert r.exit_code != 0 and "different model" in r.output
+
+
+def test_cli_allow_list_with_a_category(tmp_path):
+    from click.testing import CliRunner
+
+    from qinglang_nlp.cli import main
+
+    (tmp_path / "mine.txt").write_text("刷流水\n", encoding="utf-8")
+    (tmp_path / "ok.txt").write_text("又在刷流水\n", encoding="utf-8")
+    posts = _cli_posts(tmp_path)
+    base = ["score", str(posts), "-m", "baseline", "-q", "--lexicon", f"{tmp_path / 'mine.txt'}:fanquan"]
+    out = tmp_path / "vulgar_only.jsonl"
+    r = CliRunner().invoke(main, [*base, "-o", str(out), "--allow-list", f"{tmp_path / 'ok.txt'}:vulgar"])
+    assert r.exit_code == 0, r.output
+    assert _evidence(out)["a"] == [("刷流水", "user:mine")]  # a vulgar-only allow entry leaves fanquan hits
+    out = tmp_path / "fanquan.jsonl"
+    r = CliRunner().invoke(main, [*base, "-o", str(out), "--allow-list", f"{tmp_path / 'ok.txt'}:fanquan"])
+    assert r.exit_code == 0, r.output
+    assert _evidence(out)["a"] == []
+    r = CliRunner().invoke(main, [*base, "--allow-list", f"{tmp_path / 'ok.txt'}:spam"])
+    assert r.exit_code == 2 and "category must be one of" in r.output and "--allow-list" in r.output
