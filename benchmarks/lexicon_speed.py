@@ -24,10 +24,11 @@ one; "cold" starts with empty cache folders (``QINGLANG_CACHE`` and ``TMPDIR``, 
 ``--stream`` instead compares the end-to-end paths on raw strings (normalisation included), side by side in one
 process per configuration, the runs interleaved: the old way (``match_many`` on calls of 256 texts), ``scan``
 (chunks of ``--chunk`` texts) in this process, and ``scan`` with each worker count of ``--workers``. Medians of
-``--repeats`` runs of MB/s wall and MB/s CPU (this process plus its finished workers); every path must give the
-spans of the old way (checked once, outside the timings).
+``--repeats`` runs of MB/s wall and MB/s CPU (this process plus its finished workers). ``--baseline COMMIT`` adds
+``match_many`` of ``lexicon.py`` at that commit, imported next to today's (same normaliser). Every path must give
+the spans of the first one (checked once, outside the timings).
 
-    .venv/bin/python benchmarks/lexicon_speed.py --stream --sizes 10000 --pinyin off,on --repeats 5 [--workers 2]
+    .venv/bin/python benchmarks/lexicon_speed.py --stream --sizes 10000 --pinyin off,on --repeats 5 [--workers 1,2] [--baseline 2bfce54]
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -164,9 +166,29 @@ def _cpu_with_children() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def lexicon_at(commit: str) -> Any:
+    """``qinglang_nlp/lexicon.py`` as it was at ``commit``, imported as a module of its own next to today's (its
+    relative imports read today's package: same normaliser, same Span)."""
+    import importlib.util
+    import re
+    import tempfile
+
+    src = subprocess.run(["git", "show", f"{commit}:qinglang_nlp/lexicon.py"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    src = re.sub(r"^(\s*)from \.(\w+) import", r"\1from qinglang_nlp.\2 import", src, flags=re.MULTILINE)
+    path = Path(tempfile.mkdtemp()) / f"lexicon_{commit}.py"
+    path.write_text(src, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(f"lexicon_{commit}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str | None, workers: list[int],
-               chunk: int) -> dict:
-    """End-to-end MB/s (raw strings in, spans out) of match_many(256 per call), scan() and scan(workers=N)."""
+               chunk: int, baseline: str | None = None) -> dict:
+    """End-to-end MB/s (raw strings in, spans out) of match_many(256 per call), scan() and scan(workers=N), and
+    of match_many(256 per call) of the lexicon module at commit ``baseline``."""
     texts = comments(mb, data)
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
     if n == 0:
@@ -177,10 +199,20 @@ def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str |
     for w in WARM:
         pinyin_view(normalize(w))
         m.match(w)
-    paths = {"match_many(256)": lambda: [s for i in range(0, len(texts), BATCH) for s in m.match_many(texts[i:i + BATCH])]}
+    paths = {}
+    if baseline:
+        old_mod = lexicon_at(baseline)
+        old_lists = {name: [old_mod.Term(**{f: getattr(t, f) for f in t.__dataclass_fields__}) for t in ts]
+                     for name, ts in lists.items()}
+        om = old_mod.LexiconMatcher(old_lists, pinyin=pinyin, backend="rs").build()
+        for w in WARM:
+            om.match(w)
+        paths[f"match_many(256) at {baseline}"] = lambda: [s for i in range(0, len(texts), BATCH)
+                                                          for s in om.match_many(texts[i:i + BATCH])]
+    paths["match_many(256)"] = lambda: [s for i in range(0, len(texts), BATCH) for s in m.match_many(texts[i:i + BATCH])]
     for k in workers:
         paths[f"scan(workers={k})"] = lambda k=k: list(m.scan(texts, chunk_size=chunk, workers=k))
-    old = paths["match_many(256)"]()
+    old = paths[next(iter(paths))]()
     same = {name: fn() == old for name, fn in paths.items()}  # also warms every path once
     wall: dict[str, list[float]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in paths}
@@ -265,7 +297,7 @@ def stream_table(args: argparse.Namespace, sub: Callable[[str], dict]) -> None:
     """Print the --stream table: one row per term set, pinyin setting and path."""
     print(f"# end to end on raw strings (normalisation included), commit {_commit(ROOT)}, {os.cpu_count()} CPUs, "
           f"medians of {args.repeats} interleaved runs; CPU = this process + its workers")
-    print("| terms | pinyin | path | MB/s wall | MB/s CPU | same spans as match_many | spans | load avg (min-max) |")
+    print("| terms | pinyin | path | MB/s wall | MB/s CPU | same spans as the first path | spans | load avg (min-max) |")
     print("|---|---|---|---|---|---|---|---|")
     rows = []
     for size in args.sizes.split(","):
@@ -298,6 +330,7 @@ def main() -> None:
     ap.add_argument("--stream", action="store_true", help="compare match_many, scan and scan with workers end to end")
     ap.add_argument("--workers", default="1,2", help="worker counts of scan measured with --stream")
     ap.add_argument("--chunk", type=int, default=2048, help="scan chunk_size measured with --stream")
+    ap.add_argument("--baseline", default=None, help="with --stream: also match_many of lexicon.py at this commit")
     args = ap.parse_args()
     if args.startup:
         startup(args.startup, Path(args.root).resolve())
@@ -310,7 +343,8 @@ def main() -> None:
             _, n, py = args.one.split(":")
             size = None if n == "all" else 0 if n == "bundled" else int(n)
             workers = [int(k) for k in args.workers.split(",")]
-            print(json.dumps(run_stream(size, py == "on", args.mb, args.repeats, args.data, workers, args.chunk)))
+            print(json.dumps(run_stream(size, py == "on", args.mb, args.repeats, args.data, workers, args.chunk,
+                                        args.baseline)))
             return
         n, backend, py = args.one.split(":")
         size = None if n == "all" else 0 if n == "bundled" else int(n)
@@ -318,6 +352,7 @@ def main() -> None:
         return
     common = ["--mb", str(args.mb), "--repeats", str(args.repeats), "--workers", args.workers,
               "--chunk", str(args.chunk)] + (["--data", args.data] if args.data else [])
+    common += ["--baseline", args.baseline] if args.baseline else []
 
     def sub(one: str) -> dict:
         res = subprocess.run([sys.executable, __file__, "--one", one, *common], capture_output=True, text=True, check=False,
