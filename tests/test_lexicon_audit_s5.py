@@ -108,6 +108,16 @@ def test_declared_severity_is_the_reported_one(default, text, sev):
     assert [h.severity for h in default.match(text) if h.category == "vulgar"] == [sev]
 
 
+@pytest.mark.parametrize("text", ["心中一万头草泥马奔腾", "一只草泥马", "成千上万只草泥马呼啸而过"])
+def test_caonima_after_a_measure_word_is_the_animal(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+@pytest.mark.parametrize("text", ["草泥马", "草泥马的臭比", "对骂不都是草泥马"])
+def test_caonima_as_a_curse_still_hits(default, text):
+    assert "操你妈" in terms_hit(default, text, "vulgar")
+
+
 # --------------------------------------------------------------------------- bug 3: 他妈 = his mother
 
 
