@@ -62,6 +62,17 @@ def test_pinyin_hit_keeps_its_evidence_and_the_model_still_decides(default):
     assert POLICY.decide({"fanquan": 0.0, "vulgar": 0.95, "rumor": 0.0}, hits)[1] == "block"
 
 
+@pytest.mark.parametrize("text", ["没有代表自己的政党", "胡塞武装必须还击", "把婚姻当做交易", "男的大多向下兼容",
+                                  "他们是线下见过面吧", "石家庄比青岛好", "为啥比赛结束了"])
+def test_pinyin_collisions_of_everyday_words_are_allowed(default, text):
+    assert terms_hit(default, text, "vulgar") == []
+
+
+@pytest.mark.parametrize("text,term", [("德州表子", "婊子"), ("就为了装比吧", "装逼"), ("你个啥比", "傻逼"), ("抢嘿贵", "黑鬼")])
+def test_pinyin_evasions_still_hit(default, text, term):
+    assert [(h.term, h.view) for h in default.match(text)] == [(term, "pinyin")]
+
+
 def test_severe_hit_rule():
     mk = lambda view, sev, source="lexicon": Span(0, 2, "约炮", "vulgar", source, "约炮", view=view, severity=sev)
     assert severe_hit(mk("text", 3)) and severe_hit(mk("variant", 3))
