@@ -39,7 +39,7 @@ def cache(posts: str, out: str, model: str = "default", multi_only: bool = False
     from qinglang_nlp.classifier import join_titles
     from qinglang_nlp.stacked import _scores
 
-    rows = [json.loads(line) for line in open(posts, encoding="utf-8")]
+    rows = [json.loads(line) for line in Path(posts).read_text(encoding="utf-8").splitlines()]
     parts = [row_parts(r, FieldMap()) for r in rows]
     m = ql.load(model, lexicon=False)
     clf = m.classifier

@@ -15,11 +15,19 @@ per-category cut-offs on dev for ``target_recall`` of the ungated model's flags;
 calibrated against the gated model. Long WeChat articles carry most of the transformer's tokens, so this is where
 the time goes.
 
+The baseline member was trained on gold labels, not to predict the transformer, and at 99% recall it can rule out
+only about half of the article windows. :func:`distill_window_gate` fits a scorer of the same kind (the baseline
+member's character n-gram TF-IDF, ridge regression) to the transformer member's own window logits on unlabelled
+posts (a sample of the user's crawl: no gold labels), and saves it as a small folder
+(``python -m qinglang_nlp.cascade distill SECOND POSTS -o GATE_DIR``); ``calibrate ... --gate GATE_DIR`` then
+calibrates the window gate on it instead of the baseline member, and the cascade file carries its path.
+
 Cascade file (JSON)::
 
     {"kind": "cascade", "first": "models/baseline", "lexicon_gate": true, "target_recall": 0.99,
      "cutoffs": {"fanquan": 0.12, "vulgar": 0.08, "rumor": 0.2}, "second": "name@version it was tuned for",
      "window_gate": {"member": "baseline", "cutoffs": {...}, "dev": {...}},      # optional
+     # or, with a distilled gate: {"gate": "GATE_DIR", "cutoffs": {...}, "dev": {...}}
      "dev": {...calibration statistics...}}
 """
 from __future__ import annotations
@@ -37,7 +45,11 @@ from .classifier import check_titles
 from .result import Result
 from .taxonomy import CATEGORIES
 
-__all__ = ["Cascade", "calibrate", "calibrate_window_gate", "load_cascade", "measure", "read_cascade_file"]
+__all__ = ["GATE_KIND", "Cascade", "calibrate", "calibrate_window_gate", "distill_window_gate", "load_cascade",
+           "load_window_gate", "measure", "read_cascade_file", "save_window_gate"]
+
+#: ``kind`` in a distilled window gate's ``config.json``
+GATE_KIND = "window_gate"
 
 
 class Cascade:
@@ -58,8 +70,10 @@ class Cascade:
                 raise ValueError(f"a window gate needs a stacked second model; {second.name} is not one")
             if not isinstance(window_gate, dict) or not isinstance(window_gate.get("cutoffs"), dict):
                 raise ValueError(f"cascade window_gate must be an object with 'cutoffs', got {window_gate!r}")
+            scorer = load_window_gate(window_gate["gate"], second.classifier.categories) \
+                if window_gate.get("gate") else None
             # the cascade configures its second model: a model shared elsewhere is gated too (see set_window_gate)
-            set_gate(window_gate["cutoffs"], window_gate.get("member", "baseline"))
+            set_gate(window_gate["cutoffs"], window_gate.get("member", "baseline"), scorer)
         elif set_gate is not None:
             set_gate(None)
         self.name = f"cascade({first.name}>{second.name})"
@@ -116,7 +130,8 @@ class Cascade:
         out = {"kind": "cascade", "first": str(getattr(self.first, "path", "") or ""),
                "second": self.second.name, "lexicon_gate": self.lexicon_gate, "cutoffs": self.cutoffs}
         if self.window_gate:
-            out["window_gate"] = {k: self.window_gate[k] for k in ("member", "cutoffs") if k in self.window_gate}
+            out["window_gate"] = {k: self.window_gate[k] for k in ("member", "gate", "cutoffs")
+                                  if k in self.window_gate}
         return out
 
 
@@ -131,8 +146,25 @@ def _cutoff_for_recall(first_scores: np.ndarray, gated: np.ndarray, target: floa
     return float(s[need - have - 1])
 
 
+def _windowed(second: Any) -> tuple[Any, tuple[int, Any]]:
+    """``(stacked classifier, (index, windowed member))`` of a stacked second model, or a clear error."""
+    clf = getattr(second, "classifier", None)
+    win = clf.windowed_member() if hasattr(clf, "windowed_member") else None
+    if win is None:
+        raise ValueError(f"a window gate needs a stacked second model with a transformer member; {second.name} "
+                         "is not one")
+    return clf, win
+
+
+def _gate_texts(norms: Sequence[str], ntitles: Sequence[str | None] | None, ws: Any) -> tuple[list[str], Any]:
+    """The window bodies of ``ws`` and their titles, as the gate reads them in the gated model."""
+    return ([norms[i][a:b] for i, a, b in zip(ws.item, ws.start, ws.end)],
+            None if ntitles is None else [ntitles[i] for i in ws.item])
+
+
 def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: float = 0.99,
-                          member: str = "baseline", titles: Sequence[str | None] | None = None) -> dict[str, Any]:
+                          member: str = "baseline", titles: Sequence[str | None] | None = None,
+                          gate: str | os.PathLike | None = None) -> dict[str, Any]:
     """Per-category window-gate cut-offs for a stacked ``second`` model, chosen on ``texts`` (dev).
 
     Every window of every text is scored once by the windowed member and by ``member``; the gate is then
@@ -142,29 +174,28 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     over categories. Returns ``{"member", "cutoffs", "dev": {...}}`` (the cascade file's ``window_gate``).
     ``titles`` (one ``str | None`` per text, the body): scored as the second model scores titled texts (the
     windowed member keeps the title in front of every window, the gate member reads title + window, the other
-    members the joined text).
+    members the joined text). ``gate``: a distilled gate folder (:func:`distill_window_gate`) scores the windows
+    instead of ``member``; the result then names it under ``gate``.
     """
     from .stacked import _scores, gate_keep
 
-    clf = getattr(second, "classifier", None)
-    win = clf.windowed_member() if hasattr(clf, "windowed_member") else None
-    if win is None:
-        raise ValueError(f"a window gate needs a stacked second model with a transformer member; {second.name} "
-                         "is not one")
+    clf, win = _windowed(second)
     if not 0.0 < target_recall <= 1.0:
         raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
     if not texts:
         raise ValueError("calibrate_window_gate needs dev texts, got none")
-    gate_model = dict(clf.members).get(member)
-    if gate_model is None or gate_model is win[1]:
-        raise ValueError(f"window gate member {member!r} is not a non-windowed member of {second.name}")
+    if gate is not None:
+        gate_model = load_window_gate(gate, clf.categories)
+    else:
+        gate_model = dict(clf.members).get(member)
+        if gate_model is None or gate_model is win[1]:
+            raise ValueError(f"window gate member {member!r} is not a non-windowed member of {second.name}")
     norms, ntitles = second.classifier_inputs(texts, titles)  # what the gated model reads: the same cut
     n, n_cat = len(norms), len(clf.categories)
     ws = win[1].score_windows(norms, ntitles)  # the windowed member's max over these is its ungated score
     probs = [np.zeros((n, n_cat)) if i == win[0] else np.asarray(_scores(m, norms, ntitles), dtype=np.float64)
              for i, (_, m) in enumerate(clf.members)]
-    g = np.asarray(_scores(gate_model, [norms[i][a:b] for i, a, b in zip(ws.item, ws.start, ws.end)],
-                           None if ntitles is None else [ntitles[i] for i in ws.item]))
+    g = np.asarray(_scores(gate_model, *_gate_texts(norms, ntitles, ws)))
     thr = np.array([clf.thresholds[c] for c in clf.categories])
 
     def flags(keep: np.ndarray) -> np.ndarray:
@@ -201,12 +232,110 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     stats["windows_run"] = round(float(keep.mean()), 4) if len(keep) else 1.0
     stats["tokens_run"] = round(float(ws.n_tokens[keep].sum() / max(1, ws.n_tokens.sum())), 4)
     cutoffs = {c: (float(cut[j]) if np.isfinite(cut[j]) else 2.0) for j, c in enumerate(clf.categories)}
-    return {"member": member, "cutoffs": cutoffs, "dev": stats}
+    head = {"member": member} if gate is None else {"gate": str(gate)}
+    return {**head, "cutoffs": cutoffs, "dev": stats}
+
+
+def distill_window_gate(second: Any, texts: Sequence[str], titles: Sequence[str | None] | None = None,
+                        alpha: float = 0.3, floor: float = -8.0, member: str = "baseline",
+                        ) -> tuple[Any, dict[str, Any]]:
+    """Fit a cheap window scorer to the transformer member's own window scores on unlabelled ``texts``.
+
+    Every window of the texts cut into several windows is scored once by the stacked ``second`` model's
+    windowed member; a ridge regression on the character n-gram TF-IDF of the window as the gate reads it
+    (title + window), over the vocabulary and idf of ``member`` (the baseline member), predicts the member's
+    logit per category (clipped below at ``floor``: how unlikely a window is matters less than which windows are
+    likely). Returns ``(scorer, info)``: a :class:`~qinglang_nlp.baseline.BaselineClassifier` whose scores are
+    the predicted window probabilities, and the fit statistics. Needs scikit-learn (``pip install .[train]``).
+    No gold labels: distil on a sample of the posts to be scored, as the cascade is calibrated.
+    """
+    from scipy import sparse
+
+    from .baseline import BaselineClassifier
+    from .classifier import join_titles
+    from .stacked import _logit
+
+    try:
+        from sklearn.linear_model import Ridge
+    except ImportError:
+        raise ImportError("distilling a window gate needs scikit-learn (pip install .[train])") from None
+    clf, win = _windowed(second)
+    base = dict(clf.members).get(member)
+    if not hasattr(base, "transform_one") or getattr(base, "vocabulary", None) is None:
+        raise ValueError(f"distilling a window gate needs a baseline member {member!r} in {second.name} (its "
+                         "vocabulary is the gate's)")
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}")
+    norms, ntitles = second.classifier_inputs(texts, titles)
+    ws = win[1].score_windows(norms, ntitles)
+    multi = np.bincount(ws.item, minlength=len(norms))[ws.item] > 1 if len(ws.item) else np.zeros(0, bool)
+    if multi.sum() < 2:
+        raise ValueError(f"distilling a window gate needs texts cut into several windows; got {int(multi.sum())} "
+                         f"such windows in {len(norms)} texts (pass more or longer posts)")
+    bodies, wtitles = _gate_texts(norms, ntitles, ws)
+    gate_texts = [t for t, k in zip(join_titles(bodies, wtitles), multi) if k]
+    rows = [base.transform_one(t) for t in gate_texts]
+    x = sparse.csr_matrix((np.concatenate([v for _, v in rows]),
+                           np.concatenate([i for i, _ in rows]).astype(np.int64),
+                           np.cumsum([0] + [len(i) for i, _ in rows])), shape=(len(rows), len(base.idf)))
+    y = np.maximum(_logit(ws.probs[multi]), floor)
+    t0 = time.process_time()
+    ridge = Ridge(alpha=alpha).fit(x, y)
+    pred = ridge.predict(x)
+    coef = np.atleast_2d(ridge.coef_).astype(np.float64)
+    intercept = np.atleast_1d(ridge.intercept_).astype(np.float64)
+    scorer = BaselineClassifier(base.vocabulary, base.idf, coef, intercept, clf.categories, base.ngram_range,
+                                base.sublinear_tf)
+    corr = [round(float(np.corrcoef(pred[:, j], y[:, j])[0, 1]), 4) if y[:, j].std() > 0 else None
+            for j in range(y.shape[1])]
+    info = {"texts": len(norms), "multi_window_texts": len(np.unique(ws.item[multi])),
+            "windows": int(multi.sum()), "tokens": int(ws.n_tokens[multi].sum()), "alpha": alpha, "floor": floor,
+            "vocabulary": f"member {member!r} of {second.name}", "fit_cpu_s": round(time.process_time() - t0, 1),
+            "train_corr": dict(zip(clf.categories, corr))}
+    return scorer, info
+
+
+def save_window_gate(scorer: Any, out_dir: str | os.PathLike, second: Any, info: dict[str, Any] | None = None,
+                     ) -> Path:
+    """Write a distilled gate folder: the arrays, ``config.json`` (kind ``window_gate``) and ``manifest.json``."""
+    from .train.baseline import export_baseline
+
+    cfg = {"kind": GATE_KIND, "name": "window-gate", "categories": list(scorer.categories),
+           "distilled_from": second.name,
+           "scores": "predicted window probability of the second model's transformer member (ridge on its logits)",
+           "baseline": {"ngram_range": list(scorer.ngram_range), "sublinear_tf": scorer.sublinear_tf},
+           "distill": info or {}}
+    return export_baseline(scorer, out_dir, cfg)
+
+
+def load_window_gate(path: str | os.PathLike, categories: Sequence[str] | None = None) -> Any:
+    """Load a distilled gate folder (checked against its manifest); ``categories``: those it must score."""
+    from .baseline import BaselineClassifier
+    from .errors import ModelLoadError
+    from .modelio import read_config, verify_manifest
+
+    d = Path(path)
+    if not d.is_dir():
+        raise ValueError(f"window gate folder {d} does not exist (make one with `python -m qinglang_nlp.cascade "
+                         "distill SECOND POSTS -o GATE_DIR`)")
+    try:
+        verify_manifest(d)
+        cfg = read_config(d)
+        if cfg.get("kind") != GATE_KIND:
+            raise ValueError(f"{d}: not a window gate folder (config kind {cfg.get('kind')!r}, expected "
+                             f"{GATE_KIND!r})")
+        scorer = BaselineClassifier.from_dir(d, cfg)
+    except ModelLoadError as e:
+        raise ValueError(f"window gate {d}: {e}") from None
+    if categories is not None and tuple(scorer.categories) != tuple(categories):
+        raise ValueError(f"window gate {d} scores {list(scorer.categories)}, the model {list(categories)}")
+    return scorer
 
 
 def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: float = 0.99,
               lexicon_gate: bool = True, batch_size: int = 64, window_gate: bool = False,
-              row_gate: bool = True, titles: Sequence[str | None] | None = None) -> dict[str, Any]:
+              row_gate: bool = True, titles: Sequence[str | None] | None = None,
+              gate: str | os.PathLike | None = None) -> dict[str, Any]:
     """Choose per-category cut-offs on ``texts`` (dev) for ``target_recall`` of the second model's flags.
 
     Returns the cascade file content, with the dev statistics under ``dev``. A category the second model
@@ -215,16 +344,20 @@ def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: floa
     target); the row cut-offs are then chosen against the gated model, which is left ungated on return. ``row_gate=False``
     (with ``window_gate``): every row goes on to the second model (row cut-offs 0, no lexicon gate).
     ``titles``: one ``str | None`` per dev text (the body), scored as the batch job scores titled posts.
+    ``gate``: with ``window_gate``, a distilled gate folder scores the windows instead of the baseline member.
     """
     if not 0.0 < target_recall <= 1.0:
         raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
     if not texts:
         raise ValueError("calibrate needs dev texts, got none")
+    if gate is not None and not window_gate:
+        raise ValueError("a distilled gate (gate=...) needs window_gate=True")
     wg = None
     if window_gate:
-        wg = calibrate_window_gate(second, texts, target_recall, titles=titles)
+        wg = calibrate_window_gate(second, texts, target_recall, titles=titles, gate=gate)
         # the row cut-offs are chosen against the gated model; the caller's model is left ungated afterwards
-        second.classifier.set_window_gate(wg["cutoffs"], wg["member"])
+        second.classifier.set_window_gate(wg["cutoffs"], wg.get("member", "baseline"),
+                                          load_window_gate(gate) if gate is not None else None)
         try:
             return _calibrate_rows(first, second, texts, target_recall, lexicon_gate, batch_size, row_gate, wg,
                                    titles)
@@ -301,8 +434,8 @@ def measure(cascade: Cascade, texts: Sequence[str], batch_size: int = 64) -> dic
 
 
 def read_cascade_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A cascade file's content, with ``first`` made absolute when it names a folder (beside the file or
-    relative to the working directory)."""
+    """A cascade file's content, with ``first`` (and a distilled window gate's ``gate``) made absolute when it
+    names a folder (beside the file or relative to the working directory)."""
     p = Path(path)
     try:
         cfg = json.loads(p.read_text(encoding="utf-8"))
@@ -310,12 +443,20 @@ def read_cascade_file(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{p}: cannot read cascade file ({e})") from None
     if not isinstance(cfg, dict) or cfg.get("kind") != "cascade" or "cutoffs" not in cfg or not cfg.get("first"):
         raise ValueError(f"{p}: not a cascade file (needs kind='cascade', first, cutoffs)")
-    first = Path(cfg["first"])
-    for cand in (first, p.parent / first) if not first.is_absolute() else (first,):
-        if cand.is_dir():
-            cfg["first"] = str(cand.resolve())
-            break
+    cfg["first"] = _resolve(cfg["first"], p)
+    wg = cfg.get("window_gate")
+    if isinstance(wg, dict) and wg.get("gate"):
+        cfg["window_gate"] = {**wg, "gate": _resolve(wg["gate"], p)}
     return cfg
+
+
+def _resolve(folder: str, cascade_file: Path) -> str:
+    """``folder`` made absolute when it names a folder relative to the working directory or beside the file."""
+    f = Path(folder)
+    for cand in (f, cascade_file.parent / f) if not f.is_absolute() else (f,):
+        if cand.is_dir():
+            return str(cand.resolve())
+    return folder
 
 
 def load_cascade(path_or_config: str | os.PathLike | dict[str, Any], second: Any, lexicon: bool = True) -> Cascade:
@@ -327,14 +468,66 @@ def load_cascade(path_or_config: str | os.PathLike | dict[str, Any], second: Any
     return Cascade(first, second, cfg["cutoffs"], cfg.get("lexicon_gate", True), cfg.get("window_gate"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m qinglang_nlp.cascade FIRST SECOND DEV.jsonl -o cascade.json [--recall 0.99]``."""
-    import argparse
-
+def _read_posts(path: str, limit: int | None) -> tuple[list[str], list[str | None]]:
+    """``(bodies, titles)`` of the readable rows of a posts file, as the batch job scores them."""
     from .batch import FieldMap, row_parts
     from .io import iter_rows
+
+    texts: list[str] = []
+    titles: list[str | None] = []
+    for row in iter_rows(path):
+        if row.data is None:
+            continue
+        try:
+            title, body = row_parts(row.data, FieldMap())  # as the batch job scores the posts
+        except ValueError:
+            continue
+        texts.append(body)
+        titles.append(title)
+        if limit and len(texts) >= limit:
+            break
+    return texts, titles
+
+
+def distill_main(argv: list[str]) -> int:
+    """``python -m qinglang_nlp.cascade distill SECOND POSTS.jsonl -o GATE_DIR``: distil a window gate."""
+    import argparse
+
     from .moderator import load
 
+    ap = argparse.ArgumentParser(prog="python -m qinglang_nlp.cascade distill", description=distill_main.__doc__)
+    ap.add_argument("second", help="the stacked second-stage model (folder or name)")
+    ap.add_argument("posts", help="unlabelled posts (JSONL/CSV/Parquet with text or title/content), e.g. a sample "
+                    "of the crawl to score; not the dev posts the gate is calibrated on")
+    ap.add_argument("-o", "--output", required=True, help="gate folder to write")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--alpha", type=float, default=0.3, help="ridge regularisation")
+    ap.add_argument("--overwrite", action="store_true")
+    a = ap.parse_args(argv)
+    out = Path(a.output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not a.overwrite:
+        raise SystemExit(f"{out} exists and is not empty; pass --overwrite to replace it")
+    texts, titles = _read_posts(a.posts, a.limit)
+    second = load(a.second, lexicon=False)
+    t0 = time.process_time()
+    scorer, info = distill_window_gate(second, texts, titles, alpha=a.alpha)
+    info["cpu_s"] = round(time.process_time() - t0, 1)
+    save_window_gate(scorer, out, second, info)
+    print(json.dumps(info, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qinglang_nlp.cascade FIRST SECOND DEV.jsonl -o cascade.json [--recall 0.99]``; ``distill ...``
+    (see :func:`distill_main`) writes a window gate folder for ``--gate``."""
+    import argparse
+    import sys
+
+    from .moderator import load
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["distill"]:
+        return distill_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m qinglang_nlp.cascade", description=main.__doc__)
     ap.add_argument("first", help="first-stage model (baseline folder or name)")
     ap.add_argument("second", help="second-stage model (folder or name)")
@@ -346,22 +539,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-gate", action="store_true",
                     help="also gate the windows of long texts (stacked second model only)")
     ap.add_argument("--windows-only", action="store_true", help="gate windows only: every row is a candidate")
+    ap.add_argument("--gate", default=None, help="distilled window gate folder (`distill`) to score the windows "
+                    "instead of the baseline member; implies --window-gate")
     a = ap.parse_args(argv)
-    texts: list[str] = []
-    titles: list[str | None] = []
-    for row in iter_rows(a.dev):
-        if row.data is None:
-            continue
-        try:
-            title, body = row_parts(row.data, FieldMap())  # as the batch job scores the posts
-        except ValueError:
-            continue
-        texts.append(body)
-        titles.append(title)
-        if a.limit and len(texts) >= a.limit:
-            break
+    texts, titles = _read_posts(a.dev, a.limit)
+    if a.gate is not None:
+        load_window_gate(a.gate)  # a bad folder fails before the second model is loaded and run
     cfg = calibrate(load(a.first), load(a.second), texts, a.recall, not a.no_lexicon_gate,
-                    window_gate=a.window_gate or a.windows_only, row_gate=not a.windows_only, titles=titles)
+                    window_gate=a.window_gate or a.windows_only or a.gate is not None, row_gate=not a.windows_only,
+                    titles=titles, gate=a.gate)
     Path(a.output).write_text(json.dumps(cfg, ensure_ascii=False, indent=2), encoding="utf-8")
     print(json.dumps({**cfg["dev"], **({"window_gate": cfg["window_gate"]["dev"]} if "window_gate" in cfg else {})},
                      ensure_ascii=False))

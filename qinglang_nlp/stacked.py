@@ -18,6 +18,8 @@ Window gate (opt-in, :meth:`StackedClassifier.set_window_gate`): for texts cut i
 are the text's best by the cheap member in some category, or that the cheap member scores at or over a per-category
 cut-off. Skipped windows count as score 0 in the transformer's max. The cut-offs are calibrated on dev for a stated
 recall by :func:`qinglang_nlp.cascade.calibrate_window_gate`; with the gate off (the default) nothing changes.
+The gate scorer may also be a separate model distilled from the transformer's window scores
+(:func:`qinglang_nlp.cascade.distill_window_gate`).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def stack_logits(member_probs: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def gate_keep(items: np.ndarray, scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
-    """Windows to run: ``items`` (text index per window), ``scores`` ``(n_windows, n_cat)`` of the gate member,
+    """Windows to run: ``items`` (text index per window), ``scores`` ``(n_windows, n_cat)`` of the gate scorer,
     ``cutoffs`` ``(n_cat,)``. Keeps every window of a one-window text, each text's best window per category, and
     every window scored at or over its category's cut-off."""
     items = np.asarray(items)
@@ -105,27 +107,39 @@ class StackedClassifier:
         """``(index, member)`` of the member that scores windows (has ``score_windows``), if any."""
         return next(((i, m) for i, (_, m) in enumerate(self.members) if hasattr(m, "score_windows")), None)
 
-    def set_window_gate(self, cutoffs: dict[str, float] | None, member: str = "baseline") -> None:
+    def set_window_gate(self, cutoffs: dict[str, float] | None, member: str = "baseline", scorer: Any = None,
+                        ) -> None:
         """Turn the window gate on with per-category ``cutoffs`` on member ``member``'s scores, or off (``None``).
 
+        ``scorer``: a separate window scorer (``predict_scores(texts)``, same categories, e.g. a distilled gate from
+        :func:`qinglang_nlp.cascade.load_window_gate`) used instead of the member.
         The gate is state of this classifier: every caller sharing it is gated from then on (a call already
         running keeps the gate it started with)."""
         if cutoffs is None:
             self._gate = None
             return
-        names = [n for n, _ in self.members]
-        if member not in names:
-            raise ValueError(f"window gate member {member!r} is not a member of this model (members: {names})")
         win = self.windowed_member()
-        if win is None or self.members[win[0]][0] == member:
-            raise ValueError("a window gate needs a windowed member (an ONNX transformer) other than the gate member")
+        if scorer is not None:
+            if tuple(getattr(scorer, "categories", ())) != self.categories:
+                raise ValueError(f"window gate scorer has categories {tuple(getattr(scorer, 'categories', ()))}, "
+                                 f"expected {self.categories}")
+            if win is None:
+                raise ValueError("a window gate needs a windowed member (an ONNX transformer)")
+        else:
+            names = [n for n, _ in self.members]
+            if member not in names:
+                raise ValueError(f"window gate member {member!r} is not a member of this model (members: {names})")
+            if win is None or self.members[win[0]][0] == member:
+                raise ValueError("a window gate needs a windowed member (an ONNX transformer) other than the gate "
+                                 "member")
         missing = [c for c in self.categories if c not in cutoffs]
         if missing:
             raise ValueError(f"window gate cut-offs lack categories {missing}")
         if (self.weights[:, win[0]] <= 0).any():
             raise ValueError("a window gate needs a positive stacker weight on the windowed member in every category "
                              f"(got {self.weights[:, win[0]].tolist()}): otherwise skipping windows can raise scores")
-        self._gate = (dict(self.members)[member], np.array([float(cutoffs[c]) for c in self.categories]))
+        self._gate = (scorer if scorer is not None else dict(self.members)[member],
+                      np.array([float(cutoffs[c]) for c in self.categories]))
 
     @classmethod
     def from_dir(cls, path: str | Path, config: dict[str, Any], *, verify: bool = True) -> StackedClassifier:
