@@ -14,7 +14,9 @@ Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so t
 3. ``html``          strip tags/scripts/styles of (WeChat-article) HTML, keep title and paragraph breaks
 4. ``structure``     URLs, @mentions, #话题#, 【title】 and [bracket emoticons] recorded as ``parts``; URLs are
    protected from the later rewriting steps, of a mention only its ``@`` and the character that ends it (the
-   name after ``@`` is text the reader sees and is normalised like any other: ``@你是沙比`` -> ``@你是傻逼``)
+   name after ``@`` is text the reader sees and is normalised like any other: ``@你是沙比`` -> ``@你是傻逼``). An
+   ``@`` between the two halves of an offensive term is noise, not a mention (``你是傻@逼`` -> ``你是傻逼``; see
+   ``_insult_ats``)
 5. ``noise``         noise symbols, spaces and emoji inserted BETWEEN two CJK characters are deleted (傻*逼, 傻 逼,
    傻🐶逼); Latin words, numbers and punctuation are never glued or removed. ``numerals`` (switched by
    ``stylised``) then turns runs of 壹贰叁 and 〇 next to digits into digits (after noise: 壹*贰 -> 12)
@@ -22,12 +24,13 @@ Steps, in order (each switchable in ``NormalizeConfig``, saved with a model so t
 7. ``variants``      variant / look-alike characters (儍 -> 傻, ⻢ -> 马)
 8. ``radicals``      radical-split recombination (扌喿 -> 操, 女马 -> 妈)
 9. ``repeats``       runs of one character longer than ``max_repeat`` collapse (哈哈哈哈哈 -> 哈哈哈); the run
-   lengths are kept in ``Normalized.repeats``
+   lengths are kept in ``Normalized.repeats``. The emoji, abbreviations and homophones steps collapse the runs
+   their own edits make (sb逼逼逼 -> 傻逼逼逼), so that normalising twice changes nothing
 10. ``emoji``        word emoji keep the emoji and gain their Chinese word (🐶 -> 🐶狗)
 11. ``abbreviations`` Latin abbreviations, full pinyin and 饭圈 spellings -> canonical Chinese (nmsl -> 你妈死了);
    every output character aligns to the whole spelling; Latin spellings only at Latin word boundaries
-12. ``homophones``   homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼), by table and by
-   whole-syllable pinyin match (the "pinyin step")
+12. ``homophones``   homophone spellings of offensive terms -> the canonical term (煞笔 -> 傻逼), by table and then,
+   on the table's output, by whole-syllable pinyin match (the "pinyin step")
 13. ``restore``      (off by default) context-aware restoration: homophones, full pinyin and confident initials
    decoded with a character trigram LM (``qinglang_nlp.restore``; 沙比 -> 傻逼 in context, jintian -> 今天, 非常ex
    -> 非常恶心); each output character aligns to the whole spelling it replaces; protected parts (URLs, @mentions …)
@@ -1454,11 +1457,19 @@ class NoiseStep(Step):
             edits = list(zip(*plain, repeat(""), repeat(None), repeat(None))) if plain[0] else []
         we = r["we"]
         bigrams = _targets()["bigrams"]
+        # the "@" signs that are noise inside a word (``_insult_ats``) are no markers: a run that holds one is
+        # judged as if it were not there (傻 @逼 inside a #topic#: the space goes too, as on a second pass)
+        drop = set(_noise_at_positions(w)) if windows is None and w.noise_ats else None
+
+        def markers(s: int, e: int) -> bool:
+            run = text[s:e] if drop is None else "".join(text[i] for i in range(s, e) if i not in drop)
+            return not _MARKERS.isdisjoint(run)
+
         if spans:
             for s, e in spans:
                 run = text[s:e]
                 # noise that is part of a part is kept: only the markers (@, #, [, ]) can be (URLs hold no CJK)
-                if w.has_parts() and not _MARKERS.isdisjoint(run) and w.is_protected(s, e, _NOISE_PROTECTED):
+                if w.has_parts() and markers(s, e) and w.is_protected(s, e, _NOISE_PROTECTED):
                     continue
                 if we.isdisjoint(run) or (text[s - 1] + text[e]) in bigrams:
                     edits.append((s, e, "", None, None))
@@ -1470,8 +1481,7 @@ class NoiseStep(Step):
         if windows is None and r["we_finder"].search(text, w.astral_chars()):
             done = {ed[0] for ed in edits}
             for s, e in self._around_word_emoji(text, r, w.astral_chars()):
-                if s not in done and not (w.has_parts() and not _MARKERS.isdisjoint(text[s:e])
-                                          and w.is_protected(s, e, _NOISE_PROTECTED)) \
+                if s not in done and not (w.has_parts() and markers(s, e) and w.is_protected(s, e, _NOISE_PROTECTED)) \
                         and not (bounds and _touches_any(bounds, s, e)):
                     edits.append((s, e, "", None, None))
             edits.sort()
@@ -2187,25 +2197,26 @@ class HomophoneStep(Step):
         if self._res is None:
             self._res = _cached("homophone_res:" + self.targets, build)
         explicit, ex_re, gen, gen_re = self._res
+        # explicit spellings first, then the generic targets on their output: a generic match is judged (by its
+        # neighbours, ``_reads_as_written``) on the characters that the text will have, as a second pass judges
+        # it (草尼玛 -> 草你妈 by 尼玛, then 操你妈 by the pinyin; judged on 草尼玛, the match was refused, and a
+        # second pass made 操你妈 of 草你妈)
+        self._apply(w, [(m.start(), m.end(), explicit[m.group()], None, None) for m in ex_re.finditer(w.text)])
         text = w.text
-        edits: dict[int, tuple] = {}
-        for m in ex_re.finditer(text):
-            edits[m.start()] = (m.start(), m.end(), explicit[m.group()], None, None)
-        sy = syllable_string(text)
-        for m in gen_re.finditer(sy):
+        edits = []
+        for m in gen_re.finditer(syllable_string(text)):
             s, e = m.start(), m.end()
             target = gen[m.group()]
-            if text[s:e] != target and s not in edits and not _reads_as_written(text, s, e, target):
-                edits[s] = (s, e, target, None, None)
-        if not edits:
-            return
-        out, last = [], -1
-        for s in sorted(edits):
-            ed = edits[s]
-            if ed[0] >= last and not (w.has_parts() and w.is_protected(ed[0], ed[1])):
-                out.append(ed)
-                last = ed[1]
-        _apply_and_collapse(w, out, self.name, self.repeats)
+            if text[s:e] != target and not _reads_as_written(text, s, e, target):
+                edits.append((s, e, target, None, None))
+        self._apply(w, edits)
+
+    def _apply(self, w: _Work, edits: list[tuple]) -> None:
+        """Apply sorted, non-overlapping replacements but those in a protected part."""
+        if edits and w.has_parts():
+            edits = [ed for ed in edits if not w.is_protected(ed[0], ed[1])]
+        if edits:
+            _apply_and_collapse(w, edits, self.name, self.repeats)
 
 
 class RestoreStep(Step):
@@ -2354,7 +2365,7 @@ _repeat_key = operator.itemgetter(2)  # orig_start of a raw repeat
 _AT_BEFORE_CJK = re.compile(f"@(?=[{CJK}])")
 _NOISE_CHAR = re.compile(f"[{_NOISE}]")
 _CJK_CHAR = re.compile(f"[{CJK}]")
-_AT_PASSES = 4  # each pass can only add "@" signs to delete; more than one is needed only for 傻@@逼-like runs
+_AT_PASSES = 4  # each pass only adds "@" signs to delete; a second is needed when deleting some makes another pair
 
 
 @_once
@@ -2364,8 +2375,8 @@ def _target_bigram_syllables() -> frozenset[str]:
 
 
 def _insult_ats(text: str) -> list[int]:
-    """Positions in a normalised ``text`` of the "@" signs that are noise inside an offensive word: each is followed
-    by a CJK character and preceded by one (after any other noise: 傻 @逼), and the two read as a pair of
+    """Positions in a normalised ``text`` of the "@" signs that are noise inside an offensive word: the "@" signs of a
+    run of noise that ends in one (傻@逼, 傻 @逼, 傻@@逼) between two CJK characters that read as a pair of
     neighbouring characters of a target term."""
     if "@" not in text:
         return []
@@ -2381,7 +2392,7 @@ def _insult_ats(text: str) -> list[int]:
         if bis is None:
             bis = _target_bigram_syllables()
         if syllable_string(text[k - 1] + text[p + 1]) in bis:
-            out.append(p)
+            out += [i for i in range(k, p + 1) if text[i] == "@"]  # every "@" of the noise between them (傻@@逼)
     return out
 
 

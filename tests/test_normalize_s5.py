@@ -132,12 +132,16 @@ def test_real_mentions_after_chinese_characters_stay_mentions() -> None:
 
 _ATTY = st.lists(st.sampled_from(
     ["@", "＠", " ", "*", "傻", "逼", "沙", "比", "你", "妈", "死", "了", "脑", "残", "#", "【", "】", "@小明", "@张三:", "回复",
-     "sb", "nmsl", "哈哈哈哈", "🐶", "扌", "喿", "女", "马", "體", "\u200b", "，"]), max_size=20).map("".join)
+     "sb", "nmsl", "哈哈哈哈", "🐶", "扌", "喿", "女", "马", "體", "\u200b", "，"]), max_size=12).map("".join)
+_SPLIT_INSULT = {"傻@逼": "傻逼", "沙@比": "沙比", "你@妈": "你妈", "脑@残": "脑残", "傻 @逼": "傻 逼", "傻@@逼": "傻逼",
+                 "你是傻＠逼": "你是傻逼"}  # spelling with "@" -> the same without
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(_ATTY)
-def test_property_at_signs_idempotent_and_aligned(t: str) -> None:
+@given(st.tuples(_ATTY, st.sampled_from(sorted(_SPLIT_INSULT)), _ATTY))
+def test_property_at_signs_idempotent_and_aligned(case: tuple[str, str, str]) -> None:
+    before, insult, after = case
+    t = before + insult + after
     once = normalize(t)
     twice = normalize(once.text)
     assert twice.text == once.text
@@ -146,8 +150,8 @@ def test_property_at_signs_idempotent_and_aligned(t: str) -> None:
     spans = once.alignments
     assert all(0 <= s <= e <= len(t) for s, e in spans)
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(spans))  # alignment starts never go back
-    assert "@" not in once.text or not any(  # no "@" left between the two halves of an insult
-        once.text[i - 1:i + 2] in ("傻@逼", "你@妈") for i in range(1, len(once.text) - 1))
+    # the "@" inside the insult is noise, whatever is around it: the same text as without it
+    assert once.text == normalize(before + _SPLIT_INSULT[insult] + after).text
     batch = normalize_batch(["好", t, t + "@小明"])
     assert batch[1].text == once.text and batch[1].alignments == spans
 
@@ -162,3 +166,26 @@ def test_long_text_with_an_at_inside_an_insult() -> None:
     assert [p.value for p in n.parts][-2:] == ["@小明", "#话题@马死#"]
     assert normalize_batch([raw])[0].text == n.text
     assert [p.value for p in normalize("@马@死").parts] == [p.value for p in normalize("@马死").parts] == ["@马死"]
+
+
+# ---- homophones: the pinyin targets are matched on the output of the explicit table ----------------------------
+# Found by a random search of spellings, runs, emoji and noise (17 of 30,000 strings not idempotent after the two
+# fixes above): the explicit table turned 尼玛 into 你妈 while the pinyin match 草尼玛 -> 操你妈 was judged (by its
+# neighbours in the character LM) on 草尼玛 and refused; a second pass judged it on 草你妈 and took it.
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("草尼玛鬼ee", "操你妈鬼ee"),
+    ("草你马bbbb", "操你妈bbb"),
+    ("我草草nima", "我操操你妈"),
+    ("握草艹你妈", "我操操你妈"),
+    ("🌿尼玛\n\n狗日的", "🌿操你妈\n\n狗日的"),  # the emoji's word 草 and 尼玛 make 草尼玛
+    ("草尼玛草泥马狗xx", "操你妈操你妈狗xx"),
+])
+def test_pinyin_targets_are_matched_after_the_explicit_spellings(raw: str, want: str) -> None:
+    from qinglang_nlp.restore import LM_PATH
+
+    if not LM_PATH.is_file():
+        pytest.skip(f"shipped character LM missing: {LM_PATH}")
+    once = normalize(raw).text
+    assert once == want
+    assert normalize(once).text == once
