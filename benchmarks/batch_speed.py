@@ -14,6 +14,11 @@ process (``os.wait4``; for Ray this is the driver only: worker processes are not
 ``--window-gate on|only`` adds the stacked model's window gate (``qinglang_nlp.cascade.calibrate_window_gate``,
 same dev posts and recall target); ``only`` sends every row on and gates windows alone.
 
+``--gate GATE_DIR`` (a distilled window gate, ``python -m qinglang_nlp.cascade distill``) adds a second cascade run,
+``cascade_distilled``, calibrated the same way (same dev posts, recall and ``--window-gate`` mode) with the distilled
+gate scoring the windows instead of the baseline member, so that the second model alone, its baseline-member gate and
+its distilled gate are measured side by side in one invocation (``--skip cascade`` leaves out the baseline-member one).
+
 Cascade: cut-offs are calibrated (``qinglang_nlp.cascade.calibrate``) on ``--dev-rows`` posts generated from
 the carved *dev* split (the benchmark rows come from the *test* split) for ``--recall`` of the rows that the
 calibration target flags. The target is ``--proxy-second`` when given (use it while ``--second`` is an
@@ -37,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from qinglang_nlp.taxonomy import CATEGORIES  # noqa: E402
+from qinglang_nlp.taxonomy import CATEGORIES
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> dict:
@@ -59,14 +64,17 @@ def run_cli(args: list[str], env: dict[str, str]) -> dict:
 
 
 def flagged_sets(path: Path) -> tuple[dict[str, set], dict[int, int]]:
-    """Lines flagged per category, and lines per cascade stage, of a scored output."""
+    """Lines flagged per category, and lines per cascade stage, of a scored output; under the key ``"not_pass"``
+    (besides the categories), the lines whose decision is review or block."""
     from qinglang_nlp.batch import read_scored
 
-    flags: dict[str, set] = {c: set() for c in CATEGORIES}
+    flags: dict[str, set] = {c: set() for c in (*CATEGORIES, "not_pass")}
     stages: dict[int, int] = {}
     for r in read_scored(path):
         for c in r.get("labels") or []:
             flags[c].add(r["line"])
+        if r.get("decision") not in (None, "pass"):
+            flags["not_pass"].add(r["line"])
         if "stage" in r:
             stages[r["stage"]] = stages.get(r["stage"], 0) + 1
     return flags, stages
@@ -82,6 +90,10 @@ def recall(full: dict[str, set], cascade: dict[str, set]) -> dict:
         tot, kept = tot + n, kept + k
         out[c] = {"flagged": n, "recall": round(k / n, 4) if n else None}
     out["all"] = {"flagged": tot, "recall": round(kept / tot, 4) if tot else None}
+    if "not_pass" in full and "not_pass" in cascade:  # review or block: the decisions a moderator sees
+        n = len(full["not_pass"])
+        out["review_or_block"] = {"rows": n, "kept": round(len(full["not_pass"] & cascade["not_pass"]) / n, 4)
+                                  if n else None}
     return out
 
 
@@ -106,8 +118,8 @@ def build_untrained_transformer(backbone_dir: str, out_dir: str) -> None:
     ckpt = Path(out_dir + ".ckpt")
     MultiTaskClassifier(enc, meta, tok).save_checkpoint(ckpt)
     texts = ["姐妹们今天打投任务每人五十票", "今天天气不错", "【紧急扩散】某地自来水有毒"] * 22
-    kw = dict(parity_texts=texts, name="untrained-e5small", version="timing-only", prune_vocab=False,
-              min_agreement=0.0, max_auc_drop=1.0, overwrite=True)
+    kw = {"parity_texts": texts, "name": "untrained-e5small", "version": "timing-only", "prune_vocab": False,
+          "min_agreement": 0.0, "max_auc_drop": 1.0, "overwrite": True}
     try:  # static int8 (batch-independent); dynamic int8 fails the exporter's batch-drift check
         export(ckpt, out_dir, "int8", variants=("qdq",), **kw)
     except Exception as e:  # noqa: BLE001 -- fall back to fp32, and say so
@@ -131,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="dev posts for calibration: as make_corpus --positive-rate (match the corpus)")
     ap.add_argument("--window-gate", choices=["off", "on", "only"], default="off",
                     help="window gate of a stacked second model: off, on (with the row gate), only (no row gate)")
+    ap.add_argument("--gate", default=None, help="distilled window gate folder: adds the cascade_distilled run")
     ap.add_argument("--ray-workers", type=int, default=2)
     ap.add_argument("--skip", default="", help="comma list of runs to skip: first,second,proxy,cascade,ray")
     ap.add_argument("--workdir", default=None)
@@ -166,35 +179,48 @@ def main(argv: list[str] | None = None) -> int:
     out_second = score("second_only", a.second) if "second" not in skip else None
     out_proxy = score("proxy_second_only", a.proxy_second) if a.proxy_second and "proxy" not in skip else None
 
-    if "cascade" not in skip:
+    dev = work / "dev_posts.jsonl"
+    if "cascade" not in skip or a.gate:
         # in subprocesses: a big driver would leak its RSS high-water mark into every child it forks
-        dev = work / "dev_posts.jsonl"
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_corpus.py"), "-o", str(dev), "--rows",
                         str(a.dev_rows), "--split", "dev", "--seed", "1"]
                        + (["--positive-rate", str(a.positive_rate)] if a.positive_rate is not None else []),
                        env=env, check=True, capture_output=True)
+
+    def cascade(name: str, gate: str | None) -> None:
+        """Calibrate a cascade on the dev posts (with ``gate`` scoring the windows, if given), then score."""
         target = a.proxy_second or a.second
-        cas_file = work / "cascade.json"
+        cas_file = work / f"{name}.json"
         t0 = time.perf_counter()
+        cpu0 = os.times()
         subprocess.run([sys.executable, "-m", "qinglang_nlp.cascade", a.first, target, str(dev), "-o",
                         str(cas_file), "--recall", str(a.recall)]
-                       + {"off": [], "on": ["--window-gate"], "only": ["--windows-only"]}[a.window_gate],
+                       + {"off": [], "on": ["--window-gate"], "only": ["--windows-only"]}[a.window_gate]
+                       + (["--gate", gate] if gate else []),
                        env=env, check=True, capture_output=True)
+        cpu1 = os.times()
         cfg = json.loads(cas_file.read_text(encoding="utf-8"))
-        res["cascade"] = {"target": target, "cutoffs": cfg["cutoffs"], "dev": cfg["dev"],
-                          "window_gate": cfg.get("window_gate"),
-                          "calibration_wall_s": round(time.perf_counter() - t0, 1)}
-        out_cas = score("cascade", a.second, ["--cascade", str(cas_file)])
+        res[name] = {"target": target, "cutoffs": cfg["cutoffs"], "dev": cfg["dev"],
+                     "window_gate": cfg.get("window_gate"), "calibration_wall_s": round(time.perf_counter() - t0, 1),
+                     "calibration_cpu_s": round(cpu1.children_user + cpu1.children_system
+                                                - cpu0.children_user - cpu0.children_system, 1)}
+        out_cas = score(name, a.second, ["--cascade", str(cas_file)])
         flags_cas, stages = flagged_sets(out_cas)
-        res["cascade"]["candidate_rate"] = round(stages.get(2, 0) / a.rows, 4)
+        res[name]["candidate_rate"] = round(stages.get(2, 0) / a.rows, 4)
         if out_second is not None:
-            res["cascade"]["recall_vs_second"] = recall(flagged_sets(out_second)[0], flags_cas)
+            res[name]["recall_vs_second"] = recall(flagged_sets(out_second)[0], flags_cas)
             base = res["runs"]["second_only"]
-            res["cascade"]["speedup_vs_second"] = round(base["score_s"] / res["runs"]["cascade"]["score_s"], 2)
+            res[name]["speedup_vs_second"] = round(base["score_s"] / res["runs"][name]["score_s"], 2)
+            res[name]["cpu_speedup_vs_second"] = round(base["cpu_s"] / res["runs"][name]["cpu_s"], 2)
         if a.proxy_second:
-            out_pc = score("cascade_proxy", a.proxy_second, ["--cascade", str(cas_file)])
+            out_pc = score(f"{name}_proxy", a.proxy_second, ["--cascade", str(cas_file)])
             if out_proxy is not None:
-                res["cascade"]["recall_vs_proxy"] = recall(flagged_sets(out_proxy)[0], flagged_sets(out_pc)[0])
+                res[name]["recall_vs_proxy"] = recall(flagged_sets(out_proxy)[0], flagged_sets(out_pc)[0])
+
+    if "cascade" not in skip:
+        cascade("cascade", None)
+    if a.gate:
+        cascade("cascade_distilled", a.gate)
     if "ray" not in skip:
         try:
             import ray  # noqa: F401
@@ -211,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(m, dict):
                 lines.append(f"| {name} | {m['posts_per_s']} | {m['mb_per_s']} | {m['score_s']} | {m['wall_s']} | {m['cpu_s']} | "
                              f"{m['peak_rss_mib']} | {m['flagged']} |")
-        Path(a.md).write_text("\n".join(lines) + "\n\n```json\n" + json.dumps(res.get("cascade"), ensure_ascii=False,
-                                                                            indent=1) + "\n```\n", encoding="utf-8")
+        cas = {k: res[k] for k in ("cascade", "cascade_distilled") if k in res}
+        Path(a.md).write_text("\n".join(lines) + "\n\n```json\n" + json.dumps(cas, ensure_ascii=False, indent=1)
+                              + "\n```\n", encoding="utf-8")
     return 0
 
 
