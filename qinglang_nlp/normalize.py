@@ -2219,6 +2219,23 @@ class HomophoneStep(Step):
             _apply_and_collapse(w, edits, self.name, self.repeats)
 
 
+def _emoji_word_positions(w: _Work) -> list[int]:
+    """Sorted positions of the characters of the words that follow their word emoji (🐸蛙: the 蛙), added by the
+    emoji step or already there: the restorer leaves them alone (it made 🐸蛙对不起 -> 🐸绝对不起, and a second pass
+    added 蛙 again)."""
+    text = w.text
+    found = _emoji_finder().positions(text, w.astral_chars())
+    if not found:
+        return []
+    table = _emoji_table()
+    out: list[int] = []
+    for p in found:
+        word = table[text[p]]
+        if text.startswith(word, p + 1):
+            out += range(p + 1, p + 1 + len(word))
+    return out
+
+
 class RestoreStep(Step):
     """Context-aware homophone / pinyin restoration by ``qinglang_nlp.restore`` (a noisy channel over a character
     LM). The text is cut at the batch separator first, so a joined batch restores exactly as its texts one by one.
@@ -2243,9 +2260,11 @@ class RestoreStep(Step):
         pieces = w.text.split(_BATCH_SEP)
         out: list[tuple] = []
         base = 0
+        guard = _emoji_word_positions(w)
         for piece, edits in zip(pieces, restore_edits_batch(pieces)):
             for s, e, repl in edits:
-                if not (w.has_parts() and w.is_protected(base + s, base + e)):
+                if not (w.has_parts() and w.is_protected(base + s, base + e)) \
+                        and not (guard and _touches_any(guard, base + s, base + e - 1)):
                     out.append((base + s, base + e, repl, None, None))
             base += len(piece) + _SEP_LEN
         if not out:
