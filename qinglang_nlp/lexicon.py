@@ -831,11 +831,12 @@ class LexiconMatcher:
         """Stream ``match`` over raw strings: yields each text's spans (what ``match_many`` gives) in input order.
 
         Texts are read, normalised and matched ``chunk_size`` at a time, so memory stays bounded and
-        ``normalize_batch`` runs at its best call size. ``workers`` > 1 spreads the chunks over that many
-        forked processes that each hold this matcher as it is when the scan starts (edits made later do not
-        reach them); needs the ``fork`` start method (Linux). The workers stop when the generator is exhausted
-        or closed. A non-``str`` item raises ``TypeError`` naming its index once the spans of all earlier
-        chunks have been yielded.
+        ``normalize_batch`` runs at its best call size. ``workers`` is the number of processes that match,
+        this one included: ``workers - 1`` forked helpers each hold this matcher as it is when the scan starts
+        (edits made later do not reach them), and this process, besides handing out chunks and collecting
+        spans, matches a chunk itself whenever every helper has two in hand. Needs the ``fork`` start method
+        (Linux); the helpers stop when the generator is exhausted or closed. A non-``str`` item raises
+        ``TypeError`` naming its index once the spans of all earlier chunks have been yielded.
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"scan(): chunk_size must be an int >= 1, got {chunk_size!r}")
@@ -867,19 +868,28 @@ class LexiconMatcher:
                 gc.enable()
 
     def _scan_pool(self, chunks: Iterator[list[str]], workers: int) -> Iterator[list[Span]]:
-        """``scan`` over a pool of forked processes; at most two chunks per worker are in flight."""
+        """``scan`` with ``workers - 1`` forked helpers; this process matches a chunk when they are all busy."""
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import Future, ProcessPoolExecutor
 
         if "fork" not in multiprocessing.get_all_start_methods():
             raise RuntimeError("scan(workers > 1) needs the 'fork' start method, which this platform lacks")
-        self._get()  # build the automata once, here: the workers inherit them
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+        self._get()  # build the automata once, here: the helpers inherit them
+        helpers = workers - 1
+        pool = ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_pool_init, initargs=(self,))
-        pending: deque = deque()
+        # one entry per chunk in input order: a helper's Future, or the spans this process found
+        queue: deque[Future | list[list[Span]]] = deque()
         error: TypeError | None = None
+
+        def front() -> list[list[Span]]:
+            item = queue.popleft()
+            return _unpack(item.result()) if isinstance(item, Future) else item
+
         try:
             while True:
+                while queue and (len(queue) >= 4 * workers or not isinstance(queue[0], Future) or queue[0].done()):
+                    yield from front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
                 try:
                     chunk = next(chunks)
                 except StopIteration:
@@ -887,11 +897,12 @@ class LexiconMatcher:
                 except TypeError as e:  # a bad item: first the spans of every chunk before it
                     error = e
                     break
-                pending.append(pool.submit(_pool_scan, chunk))
-                if len(pending) >= 2 * workers:
-                    yield from _unpack(pending.popleft().result())
-            while pending:
-                yield from _unpack(pending.popleft().result())
+                if sum(isinstance(q, Future) and not q.done() for q in queue) < 2 * helpers:
+                    queue.append(pool.submit(_pool_scan, chunk))
+                else:
+                    queue.append(self._scan_chunk(chunk))
+            while queue:
+                yield from front()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if error is not None:
