@@ -90,6 +90,7 @@ def _view(n) -> list[tuple]:
     ("傻@逼你妈", "傻逼你妈"),  # the would-be mention's name is longer than the insult's tail
     ("你@妈死了", "你妈死了"),
     ("脑@残粉", "脑残粉"),
+    ("你@女马", "你妈"),  # judged on the normalised neighbours: 你@女马 -> 你@妈 -> 你妈
     ("＠小明　你是傻＠逼", "@小明 你是傻逼"),  # full-width forms: the first "@" is a mention, the second is noise
 ])
 def test_at_inside_an_insult_is_noise(raw: str, want: str) -> None:
