@@ -501,7 +501,14 @@ def test_property_mentions_idempotent_in_text_and_parts(t: str) -> None:
     once = normalize(t)
     twice = normalize(once.text)
     assert twice.text == once.text
-    assert _part_view(twice) == _part_view(once)
+    # mentions and topics must come out the same; a [表情] or 【标题】 can be formed by the first pass itself (the
+    # noise step joins "[你是 你是]" into "[你是你是]", a title can shrink under its length limit), and parts
+    # describe the text they were read from, so those two kinds may appear on the second pass only
+    assert _structure_view(twice) == _structure_view(once)
+
+
+def _structure_view(n) -> list[tuple]:
+    return [v for v in _part_view(n) if v[0] not in ("emoticon", "title")]
 
 
 def test_mention_in_a_title_that_becomes_one_later_is_idempotent() -> None:
