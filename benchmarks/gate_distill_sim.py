@@ -9,6 +9,8 @@
     .venv/bin/python benchmarks/gate_distill_sim.py cache work_tmp/s5/dev600.jsonl work_tmp/s5/dev600
     # 2. fit gates on the train windows, simulate them exactly on the dev windows (seconds)
     .venv/bin/python benchmarks/gate_distill_sim.py sim work_tmp/s5/train4k work_tmp/s5/dev600
+    # 3. cut-offs calibrated on one cache, applied to another (needs a gate folder from `cascade distill`)
+    .venv/bin/python benchmarks/gate_distill_sim.py holdout GATE_DIR work_tmp/s5/dev600 work_tmp/s5/val1500
 
 A cache holds, per window of every text (``--multi-only``: of texts cut into several windows, the only windows a
 gate can skip), the text index, its token count, the transformer member's probabilities, the baseline member's
@@ -228,6 +230,31 @@ def sim(train: str, dev_path: str, target: float = 0.99) -> dict:
     return res
 
 
+def holdout(gate: str, cal_path: str, val_path: str, targets: tuple[float, ...] = (0.99, 0.995, 1.0)) -> dict:
+    """Cut-offs calibrated on one cache, applied to another: the baseline member's gate vs a distilled gate folder.
+
+    What a calibration on few dev posts promises against what it keeps on other posts."""
+    from qinglang_nlp.cascade import load_window_gate
+    from qinglang_nlp.stacked import gate_keep
+
+    cal, val = Dev(cal_path), Dev(val_path)
+    scorer = load_window_gate(gate)
+    out: dict = {"cal": cal_path, "val": val_path, "cal_flags": cal.full.sum(0).tolist(),
+                 "val_flags": val.full.sum(0).tolist(), "rows": []}
+    for name, gc, gv in (("baseline member", cal.bwin, val.bwin),
+                         ("distilled", scorer.predict_scores(cal.texts), scorer.predict_scores(val.texts))):
+        for t in targets:
+            cut = cal.calibrate(np.asarray(gc), t, "per_category")
+            kc, kv = gate_keep(cal.item, gc, cut), gate_keep(val.item, gv, cut)
+            rv, pv = val.recall(kv)
+            row = {"gate": name, "target": t, "cal_tokens": round(cal.tokens(kc), 4),
+                   "cal_recall": round(cal.recall(kc)[0], 4), "val_tokens": round(val.tokens(kv), 4),
+                   "val_recall": round(rv, 4), "val_per_category": np.round(pv, 4).tolist()}
+            out["rows"].append(row)
+            print(json.dumps(row))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -241,8 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("dev")
     s.add_argument("--recall", type=float, default=0.99)
     s.add_argument("--json", default=None)
+    h = sub.add_parser("holdout")
+    h.add_argument("gate", help="distilled gate folder")
+    h.add_argument("cal", help="cache the cut-offs are calibrated on")
+    h.add_argument("val", help="cache they are applied to")
+    h.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    if a.cmd == "cache":
+    if a.cmd == "holdout":
+        res = holdout(a.gate, a.cal, a.val)
+        if a.json:
+            Path(a.json).write_text(json.dumps(res, indent=1), encoding="utf-8")
+    elif a.cmd == "cache":
         cache(a.posts, a.out, a.model, a.multi_only)
     else:
         res = sim(a.train, a.dev, a.recall)
