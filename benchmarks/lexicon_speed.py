@@ -29,6 +29,9 @@ process per configuration, the runs interleaved: the old way (``match_many`` on 
 the spans of the first one (checked once, outside the timings).
 
     .venv/bin/python benchmarks/lexicon_speed.py --stream --sizes 10000 --pinyin off,on --repeats 5 [--workers 1,2] [--baseline 2bfce54]
+
+``--call-sizes 256,512,...`` instead times ``normalize_batch`` alone on the comments in calls of that many texts
+(median MB/s CPU of ``--repeats`` passes, sizes interleaved): the call size ``scan`` normalises at.
 """
 from __future__ import annotations
 
@@ -233,6 +236,26 @@ def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str |
     }
 
 
+def call_sizes(mb: float, repeats: int, data: str | None, sizes: list[int]) -> None:
+    """Print normalize_batch MB/s (wall and CPU, medians) per texts-per-call, the sizes interleaved."""
+    texts = comments(mb, data)
+    mbs = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    normalize_batch(texts)  # load the tables (and the restorer's LM) outside the timings
+    wall: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(repeats):
+        for n in sizes:
+            w, c = _timed(lambda n=n: [normalize_batch(texts[i:i + n]) for i in range(0, len(texts), n)], 1)
+            wall[n].append(w)
+            cpu[n].append(c)
+    print(f"# normalize_batch alone, {len(texts)} comments, {mbs:.2f} MB, commit {_commit(ROOT)}, medians of {repeats} "
+          f"interleaved passes, load average {os.getloadavg()[0]:.1f}")
+    print("| texts per call | MB/s wall | MB/s CPU |")
+    print("|---|---|---|")
+    for n in sizes:
+        print(f"| {n} | {mbs / statistics.median(wall[n]):.1f} | {mbs / statistics.median(cpu[n]):.1f} |")
+
+
 def reference(mb: float, repeats: int, data: str | None) -> dict:
     texts = comments(mb, data)
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
@@ -330,8 +353,12 @@ def main() -> None:
     ap.add_argument("--stream", action="store_true", help="compare match_many, scan and scan with workers end to end")
     ap.add_argument("--workers", default="1,2", help="worker counts of scan measured with --stream")
     ap.add_argument("--chunk", type=int, default=2048, help="scan chunk_size measured with --stream")
+    ap.add_argument("--call-sizes", default=None, help="time normalize_batch alone at these texts-per-call sizes")
     ap.add_argument("--baseline", default=None, help="with --stream: also match_many of lexicon.py at this commit")
     args = ap.parse_args()
+    if args.call_sizes:
+        call_sizes(args.mb, args.repeats, args.data, [int(n) for n in args.call_sizes.split(",")])
+        return
     if args.startup:
         startup(args.startup, Path(args.root).resolve())
         return
