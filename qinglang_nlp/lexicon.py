@@ -808,15 +808,21 @@ class LexiconMatcher:
         """
         items = list(texts)
         normed: list[Normalized] = []
-        raw_idx = [i for i, x in enumerate(items) if not isinstance(x, Normalized)]
-        for i in raw_idx:
-            if not isinstance(items[i], str):
-                raise TypeError(f"match() expects str or Normalized, got {type(items[i]).__name__} (item {i})")
-        if raw_idx:
-            done = dict(zip(raw_idx, normalize_batch([items[i] for i in raw_idx], self._cfg)))
-            normed = [done[i] if i in done else items[i] for i in range(len(items))]  # type: ignore[misc]
-        else:
+        kinds = set(map(type, items))  # one C-level pass; all plain strings is the common case
+        if kinds == {str}:
+            normed = normalize_batch(items, self._cfg)
+        elif kinds == {Normalized}:
             normed = items  # type: ignore[assignment]
+        else:
+            raw_idx = [i for i, x in enumerate(items) if not isinstance(x, Normalized)]
+            for i in raw_idx:
+                if not isinstance(items[i], str):
+                    raise TypeError(f"match() expects str or Normalized, got {type(items[i]).__name__} (item {i})")
+            if raw_idx:
+                done = dict(zip(raw_idx, normalize_batch([items[i] for i in raw_idx], self._cfg)))
+                normed = [done[i] if i in done else items[i] for i in range(len(items))]  # type: ignore[misc]
+            else:
+                normed = items  # type: ignore[assignment]
         # The cyclic garbage collector is paused while the spans are built (as in normalize_batch): the many
         # small acyclic objects set off collections that traverse the caller's whole heap.
         was_enabled = gc.isenabled()
