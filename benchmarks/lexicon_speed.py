@@ -30,6 +30,11 @@ the spans of the first one (checked once, outside the timings).
 
     .venv/bin/python benchmarks/lexicon_speed.py --stream --sizes 10000 --pinyin off,on --repeats 5 [--workers 1,2] [--baseline 2bfce54]
 
+``--helper-cost`` (with ``--stream``) adds, per configuration, what a chunk costs when a forked helper matches it
+instead of this process: the chunks are sent one at a time (no overlap, so no contention between the two), and
+the helper's CPU plus this process's (sending texts, building the returned ``Span``s) is set against matching
+the same chunks here.
+
 ``--call-sizes 256,512,...`` instead times ``normalize_batch`` alone on the comments in calls of that many texts
 (median MB/s CPU of ``--repeats`` passes, sizes interleaved): the call size ``scan`` normalises at.
 """
@@ -188,8 +193,40 @@ def lexicon_at(commit: str) -> Any:
     return mod
 
 
+def helper_cost(m: LexiconMatcher, texts: list[str], chunk: int, repeats: int) -> dict:
+    """CPU seconds of scan's chunks matched here, and matched by one forked helper (its CPU, and this process's
+    for sending and unpacking), the chunks sent one at a time; medians of ``repeats``."""
+    import multiprocessing
+    import resource
+    from concurrent.futures import ProcessPoolExecutor
+
+    from qinglang_nlp import lexicon
+
+    def kids() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    chunks = [texts[i:i + chunk] for i in range(0, len(texts), chunk)]
+    here, helper, dispatch = [], [], []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        for c in chunks:
+            m._scan_chunk(c)
+        here.append(time.process_time() - c0)
+        k0, c0 = kids(), time.process_time()
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=lexicon._pool_init,
+                                   initargs=(m,))
+        for c in chunks:
+            lexicon._unpack(pool.submit(lexicon._pool_scan, c).result())
+        pool.shutdown()
+        dispatch.append(time.process_time() - c0)
+        helper.append(kids() - k0)
+    return {"here_s": statistics.median(here), "helper_s": statistics.median(helper),
+            "dispatch_s": statistics.median(dispatch)}
+
+
 def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str | None, workers: list[int],
-               chunk: int, baseline: str | None = None) -> dict:
+               chunk: int, baseline: str | None = None, helper: bool = False) -> dict:
     """End-to-end MB/s (raw strings in, spans out) of match_many(256 per call), scan() and scan(workers=N), and
     of match_many(256 per call) of the lexicon module at commit ``baseline``."""
     texts = comments(mb, data)
@@ -228,7 +265,9 @@ def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str |
             cpu[name].append(_cpu_with_children() - c0)
         loads.append(os.getloadavg()[0])
     mbs = nbytes / 1e6
+    cost = helper_cost(m, texts, chunk, repeats) if helper else None
     return {
+        "helper_cost": cost,
         "terms": sum(len(v) for v in lists.values()), "pinyin": pinyin, "texts": len(texts), "mb": mbs,
         "spans": sum(map(len, old)), "chunk": chunk, "load_min": min(loads), "load_max": max(loads),
         "paths": {name: {"mbs": mbs / statistics.median(wall[name]), "cpu_mbs": mbs / statistics.median(cpu[name]),
@@ -333,6 +372,12 @@ def stream_table(args: argparse.Namespace, sub: Callable[[str], dict]) -> None:
                 print(f"| {r['terms']} | {py} | {name} | {p['mbs']:.1f} | {p['cpu_mbs']:.1f} "
                       f"| {'yes' if p['identical'] else 'NO'} | {r['spans']} | {r['load_min']:.1f}-{r['load_max']:.1f} |",
                       flush=True)
+    for r in rows:
+        c = r["helper_cost"]
+        if c:
+            print(f"- {r['terms']} terms, pinyin {'on' if r['pinyin'] else 'off'}: the chunks matched here "
+                  f"{c['here_s']:.2f} s CPU; by one helper {c['helper_s']:.2f} s in the helper + {c['dispatch_s']:.2f} s "
+                  f"here (sending, building the Spans) = {(c['helper_s'] + c['dispatch_s']) / c['here_s']:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"stream": rows}, indent=1))
 
@@ -353,6 +398,7 @@ def main() -> None:
     ap.add_argument("--stream", action="store_true", help="compare match_many, scan and scan with workers end to end")
     ap.add_argument("--workers", default="1,2", help="worker counts of scan measured with --stream")
     ap.add_argument("--chunk", type=int, default=2048, help="scan chunk_size measured with --stream")
+    ap.add_argument("--helper-cost", action="store_true", help="with --stream: CPU of a chunk in a helper vs here")
     ap.add_argument("--call-sizes", default=None, help="time normalize_batch alone at these texts-per-call sizes")
     ap.add_argument("--baseline", default=None, help="with --stream: also match_many of lexicon.py at this commit")
     args = ap.parse_args()
@@ -371,7 +417,7 @@ def main() -> None:
             size = None if n == "all" else 0 if n == "bundled" else int(n)
             workers = [int(k) for k in args.workers.split(",")]
             print(json.dumps(run_stream(size, py == "on", args.mb, args.repeats, args.data, workers, args.chunk,
-                                        args.baseline)))
+                                        args.baseline, args.helper_cost)))
             return
         n, backend, py = args.one.split(":")
         size = None if n == "all" else 0 if n == "bundled" else int(n)
@@ -380,6 +426,7 @@ def main() -> None:
     common = ["--mb", str(args.mb), "--repeats", str(args.repeats), "--workers", args.workers,
               "--chunk", str(args.chunk)] + (["--data", args.data] if args.data else [])
     common += ["--baseline", args.baseline] if args.baseline else []
+    common += ["--helper-cost"] if args.helper_cost else []
 
     def sub(one: str) -> dict:
         res = subprocess.run([sys.executable, __file__, "--one", one, *common], capture_output=True, text=True, check=False,
