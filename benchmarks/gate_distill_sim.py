@@ -230,7 +230,8 @@ def sim(train: str, dev_path: str, target: float = 0.99) -> dict:
     return res
 
 
-def holdout(gate: str, cal_path: str, val_path: str, targets: tuple[float, ...] = (0.99, 0.995, 1.0)) -> dict:
+def holdout(gate: str, cal_path: str, val_path: str, targets: tuple[float, ...] = (0.95, 0.98, 0.99, 0.995, 1.0),
+            ) -> dict:
     """Cut-offs calibrated on one cache, applied to another: the baseline member's gate vs a distilled gate folder.
 
     What a calibration on few dev posts promises against what it keeps on other posts."""
