@@ -622,16 +622,17 @@ def _model_identity(model: Any) -> dict[str, Any]:
     """What besides its name makes a model score differently: its files (manifest) and whether it has a
     lexicon; for a cascade, both stages and the gates. What a model object cannot tell is left out."""
     if hasattr(model, "first") and hasattr(model, "second"):
-        return {"first": _model_identity(model.first), "second": _model_identity(model.second),
-                "lexicon_gate": getattr(model, "lexicon_gate", None), "window_gate": getattr(model, "window_gate", None)}
-    out: dict[str, Any] = {}
-    manifest = Path(model.path) / "manifest.json" if getattr(model, "path", None) else None
-    if manifest is not None and manifest.is_file():
-        try:
-            files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
-            out["files"] = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-        except (ValueError, KeyError, TypeError):
-            out["files"] = hashlib.sha256(manifest.read_bytes()).hexdigest()
+        out = {"first": _model_identity(model.first), "second": _model_identity(model.second),
+               "lexicon_gate": getattr(model, "lexicon_gate", None), "window_gate": getattr(model, "window_gate", None)}
+        gate = out["window_gate"].get("gate") if isinstance(out["window_gate"], dict) else None
+        gate_files = _manifest_hash(Path(gate)) if gate else None
+        if gate_files is not None:  # a gate re-fitted into the same folder gates other windows
+            out["window_gate_files"] = gate_files
+        return out
+    out = {}
+    files = _manifest_hash(Path(model.path)) if getattr(model, "path", None) else None
+    if files is not None:
+        out["files"] = files
     if hasattr(model, "lexicon"):
         out["lexicon"] = model.lexicon is not None
         if model.lexicon is not None and hasattr(model.lexicon, "terms"):
@@ -640,6 +641,18 @@ def _model_identity(model: Any) -> dict[str, Any]:
                            for t in model.lexicon.terms())
             out["lexicon_terms"] = hashlib.sha256("\n".join(terms).encode("utf-8")).hexdigest()
     return out
+
+
+def _manifest_hash(folder: Path) -> str | None:
+    """sha256 of a model or gate folder's manifest file list (which holds every file's sha256); None without one."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    except (ValueError, KeyError, TypeError):
+        return hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 
 def _same_identity(a: Any, b: Any) -> bool:

@@ -168,3 +168,25 @@ def test_bad_or_missing_gate_folders_give_clear_errors(stacked, tiny_model_dir, 
         distill_window_gate(ql.load(tiny_model_dir, lexicon=False), ["今天天气很好。" * 80])
     with pytest.raises(ValueError, match="several windows"):
         distill_window_gate(second, ["今天天气很好", "你这个傻逼"])
+
+
+def test_a_gate_refitted_into_the_same_folder_is_a_different_model_for_resume(stacked, tiny_model_dir, tmp_path):
+    # the cascade file names the gate folder only; re-distilling into that folder without recalibrating changes
+    # which windows run, so a partial output made with the old gate must not be continued with the new one
+    dev = _write(tmp_path / "dev.jsonl", _posts(8, seed=2))
+    gate, cas = tmp_path / "gate", tmp_path / "cascade.json"
+    assert cascade_main(["distill", str(stacked), str(_write(tmp_path / "a.jsonl", _posts(12, seed=1))), "-o",
+                         str(gate)]) == 0
+    assert cascade_main([str(tiny_model_dir), str(stacked), str(dev), "-o", str(cas), "--windows-only",
+                         "--gate", str(gate)]) == 0
+    out = tmp_path / "scored.jsonl"
+    args = ["score", str(dev), "-o", str(out), "-m", str(stacked), "-q", "--cascade", str(cas)]
+    r = CliRunner().invoke(cli_main, args)
+    assert r.exit_code == 0, r.output
+    lines = out.read_text(encoding="utf-8").splitlines()
+    out.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")  # as if the run had stopped after 3 rows
+    shutil.rmtree(gate)
+    assert cascade_main(["distill", str(stacked), str(_write(tmp_path / "b.jsonl", _posts(12, seed=7))), "-o",
+                         str(gate)]) == 0
+    r = CliRunner().invoke(cli_main, args)
+    assert r.exit_code != 0 and "different model" in r.output, r.output
