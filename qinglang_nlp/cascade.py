@@ -177,7 +177,7 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     ``titles`` (one ``str | None`` per text, the body): scored as the second model scores titled texts (the
     windowed member keeps the title in front of every window, the gate member reads title + window, the other
     members the joined text). ``gate``: a distilled gate folder (:func:`distill_window_gate`) scores the windows
-    instead of ``member``; the result then names it under ``gate``.
+    instead of ``member``; the result then names it (as an absolute path) under ``gate``.
     """
     from .stacked import _scores, gate_keep
 
@@ -234,7 +234,8 @@ def calibrate_window_gate(second: Any, texts: Sequence[str], target_recall: floa
     stats["windows_run"] = round(float(keep.mean()), 4) if len(keep) else 1.0
     stats["tokens_run"] = round(float(ws.n_tokens[keep].sum() / max(1, ws.n_tokens.sum())), 4)
     cutoffs = {c: (float(cut[j]) if np.isfinite(cut[j]) else 2.0) for j, c in enumerate(clf.categories)}
-    head = {"member": member} if gate is None else {"gate": str(gate)}
+    # an absolute path: the cascade file does not record the working directory a relative one was given in
+    head = {"member": member} if gate is None else {"gate": str(Path(gate).resolve())}
     return {**head, "cutoffs": cutoffs, "dev": stats}
 
 
