@@ -44,8 +44,9 @@ def _new_span(
     severity: int | None = None, score: float | None = None,
 ) -> Span:
     """``Span(...)`` for hot loops: fills the instance ``__dict__`` in field order in one step instead of the
-    frozen dataclass ``__init__`` (eleven ``object.__setattr__`` calls, about 3 us). The result is the same
-    frozen, hashable, picklable object (equal, same hash, ``vars`` and repr); arguments are not checked."""
+    frozen dataclass ``__init__`` (eleven ``object.__setattr__`` calls: about 1.8 us against 0.7 us here). The
+    result is the same frozen, hashable, picklable object (equal, same hash, ``vars`` and repr); arguments are
+    not checked."""
     span = _object_new(Span)
     _object_setattr(span, "__dict__", {
         "start": start, "end": end, "text": text, "category": category, "source": source, "term": term,
