@@ -1458,7 +1458,7 @@ class NoiseStep(Step):
         we = r["we"]
         bigrams = _targets()["bigrams"]
         # the "@" signs that are noise inside a word (``_insult_ats``) are no markers: a run that holds one is
-        # judged as if it were not there (傻 @逼 inside a #topic#: the space goes too, as on a second pass)
+        # judged as if it were not there (傻*@逼 inside a #topic#: the * goes too, as on a second pass)
         drop = set(_noise_at_positions(w)) if windows is None and w.noise_ats else None
         if spans:
             for s, e in spans:
@@ -2382,8 +2382,9 @@ _repeat_key = operator.itemgetter(2)  # orig_start of a raw repeat
 # character (据@国防部, 回复@张三:, 卧槽@蓝沢夜: 4,010 in 2,156 of the 209,735 train comments of COLD, CHNCI,
 # ToxiCN, SWSR, Weibo16/21 and CED in the shared data), so what comes before it cannot tell a mention from noise.
 # What can: the characters on its two sides. When they read (by pinyin, as the homophone step reads them) as two
-# neighbouring characters of an offensive target term (傻@逼, 沙@比, 你@妈死了, 脑 @残), the "@" is noise inside the
-# word, like the "*" of 傻*逼; none of those 4,010 has such neighbours. The neighbours are judged on the NORMALISED
+# neighbouring characters of an offensive target term (傻@逼, 沙@比, 你@妈死了, 脑*@残), the "@" is noise inside the
+# word, like the "*" of 傻*逼; none of those 4,010 has such neighbours. A space before the "@" ends the word: that is
+# how a mention is written after text or another mention (恭喜你 @马嘉祺; CHNCI's "@不长高秘籍  @叭叭tata" reads 鸡巴). The neighbours are judged on the NORMALISED
 # text (the mention's name is normalised too: 你@女马 -> 你@妈), then the text is normalised again with those "@"
 # deleted by the noise step (你妈): so the judgement is the one a second pass would make, and normalising twice
 # changes nothing.
@@ -2400,8 +2401,8 @@ def _target_bigram_syllables() -> frozenset[str]:
 
 def _insult_ats(text: str) -> list[int]:
     """Positions in a normalised ``text`` of the "@" signs that are noise inside an offensive word: the "@" signs of a
-    run of noise that ends in one (傻@逼, 傻 @逼, 傻@@逼) between two CJK characters that read as a pair of
-    neighbouring characters of a target term."""
+    run of noise without spaces that ends in one (傻@逼, 傻🐶@逼, 傻@@逼) between two CJK characters that read as a
+    pair of neighbouring characters of a target term."""
     bis = None
     out: list[int] = []
     noise, cjk = _NOISE_CHAR.match, _CJK_CHAR.match
@@ -2411,7 +2412,8 @@ def _insult_ats(text: str) -> list[int]:
             k = p
             while k > 0 and noise(text, k - 1):
                 k -= 1
-            if k > 0 and cjk(text, k - 1):
+            # a space before the "@" is how a mention is written (恭喜你 @马嘉祺, @秘籍  @叭叭): not inside a word
+            if k > 0 and cjk(text, k - 1) and not any(map(str.isspace, text[k:p])):
                 if bis is None:
                     bis = _target_bigram_syllables()
                 if syllable_string(text[k - 1] + text[p + 1]) in bis:
