@@ -10,14 +10,40 @@ from __future__ import annotations
 from .errors import DataError, ModelLoadError, QinglangError
 from .lexicon import LexiconMatcher, Term, hit_features, load_terms
 from .moderator import Moderator, load
-from .normalize import Normalized, NormalizeConfig, explain, normalize, normalize_batch, pinyin_view, to_pinyin
+from .normalize import (
+    NormalizeConfig,
+    Normalized,
+    explain,
+    normalize,
+    normalize_batch,
+    pinyin_view,
+    to_pinyin,
+)
 from .result import Result, Span
 from .taxonomy import CATEGORIES, TAXONOMY
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "Moderator", "LexiconMatcher", "Term", "load_terms", "hit_features", "CATEGORIES", "TAXONOMY", "Result", "Span", "normalize", "normalize_batch", "pinyin_view", "to_pinyin", "explain", "Normalized",
+    "CATEGORIES",
+    "TAXONOMY",
+    "DataError",
+    "LexiconMatcher",
+    "ModelLoadError",
+    "Moderator",
     "NormalizeConfig",
-    "QinglangError", "ModelLoadError", "DataError", "__version__",
+    "Normalized",
+    "QinglangError",
+    "Result",
+    "Span",
+    "Term",
+    "__version__",
+    "explain",
+    "hit_features",
+    "load",
+    "load_terms",
+    "normalize",
+    "normalize_batch",
+    "pinyin_view",
+    "to_pinyin",
 ]

@@ -10,14 +10,15 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import ModelLoadError
 
-__all__ = ["char_ngrams", "BaselineClassifier"]
+__all__ = ["BaselineClassifier", "char_ngrams"]
 
 _WS = re.compile(r"\s\s+")
 
@@ -51,7 +52,7 @@ class BaselineClassifier:
         self.sublinear_tf = sublinear_tf
 
     @classmethod
-    def from_dir(cls, path: Path, config: dict[str, Any]) -> "BaselineClassifier":
+    def from_dir(cls, path: Path, config: dict[str, Any]) -> BaselineClassifier:
         """Load ``vocab.json``, ``idf.npy``, ``coef.npy``, ``intercept.npy`` (no pickle)."""
         try:
             vocab_list = json.loads((path / "vocab.json").read_text(encoding="utf-8"))

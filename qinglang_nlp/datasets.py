@@ -28,16 +28,25 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .errors import DataError
 from .taxonomy import CATEGORIES
 
 __all__ = [
-    "Record", "DATASETS", "SPLITS", "load_dataset", "iter_dataset", "data_dir", "is_carved_test",
-    "carve_bucket", "load_generic", "TRAINABLE",
+    "DATASETS",
+    "SPLITS",
+    "TRAINABLE",
+    "Record",
+    "carve_bucket",
+    "data_dir",
+    "is_carved_test",
+    "iter_dataset",
+    "load_dataset",
+    "load_generic",
 ]
 
 SPLITS = ("train", "dev", "test")

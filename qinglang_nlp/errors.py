@@ -1,7 +1,7 @@
 """Exceptions raised by qinglang-nlp. All derive from ``QinglangError``."""
 from __future__ import annotations
 
-__all__ = ["QinglangError", "ModelLoadError", "DataError"]
+__all__ = ["DataError", "ModelLoadError", "QinglangError"]
 
 
 class QinglangError(Exception):

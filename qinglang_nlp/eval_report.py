@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["published_baselines", "comparison_rows", "write_reports"]
+__all__ = ["comparison_rows", "published_baselines", "write_reports"]
 
 _COLS = ("precision", "recall", "f1", "macro_f1", "accuracy", "roc_auc", "pr_auc", "brier", "ece")
 

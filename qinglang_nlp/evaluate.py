@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from .metrics import binary_metrics
 from .moderator import Moderator
 from .taxonomy import CATEGORIES
 
-__all__ = ["score_records", "evaluate_records", "best_f1_threshold", "bootstrap_ci", "LENGTH_BUCKETS"]
+__all__ = ["LENGTH_BUCKETS", "best_f1_threshold", "bootstrap_ci", "evaluate_records", "score_records"]
 
 LENGTH_BUCKETS = ((0, 20), (20, 60), (60, 200), (200, 10**9))
 FINE_FIELDS = ("subtype", "origin_kind", "style", "category", "topic", "toxic_type", "expression", "genre", "target")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["check_text", "DEFAULT_MAX_CHARS"]
+__all__ = ["DEFAULT_MAX_CHARS", "check_text"]
 
 DEFAULT_MAX_CHARS = 200_000
 _SURROGATE = re.compile("[\ud800-\udfff]")

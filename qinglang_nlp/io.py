@@ -12,9 +12,10 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["FORMATS", "Row", "Shard", "columns", "count_rows", "detect_format", "iter_rows", "iter_shard", "plan_shards"]
 
@@ -54,8 +55,7 @@ def _decode_lines(f, first_line: int = 1, end: int | None = None,
         if not raw:
             return
         i += 1
-        if raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8):]
+        raw = raw.removeprefix(codecs.BOM_UTF8)
         try:
             yield i, raw.decode("utf-8"), None
         except UnicodeDecodeError as e:

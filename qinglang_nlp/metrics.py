@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["binary_metrics", "roc_auc", "average_precision", "ece", "confusion"]
+__all__ = ["average_precision", "binary_metrics", "confusion", "ece", "roc_auc"]
 
 
 def confusion(y: np.ndarray, pred: np.ndarray) -> dict[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ModelLoadError
 
-__all__ = ["sha256_file", "write_manifest", "verify_manifest", "read_config", "find_model_dir", "MODELS_DIR"]
+__all__ = ["MODELS_DIR", "find_model_dir", "read_config", "sha256_file", "verify_manifest", "write_manifest"]
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 _CHUNK = 1 << 20

@@ -19,13 +19,14 @@ import html
 import io
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .taxonomy import CATEGORIES
 
-__all__ = ["Report", "build_report", "write_html", "write_markdown", "write_queue_csv", "safe_cell"]
+__all__ = ["Report", "build_report", "safe_cell", "write_html", "write_markdown", "write_queue_csv"]
 
 _DECISION_RANK = {"block": 2, "review": 1, "pass": 0}
 _BINS = 20

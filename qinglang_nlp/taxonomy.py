@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Category", "SubLabel", "CATEGORIES", "TAXONOMY", "SUBLABELS", "category_of", "sublabel"]
+__all__ = ["CATEGORIES", "SUBLABELS", "TAXONOMY", "Category", "SubLabel", "category_of", "sublabel"]
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ..modelio import write_manifest
 from ..normalize import NormalizeConfig, normalize_batch
 from ..taxonomy import CATEGORIES
 
-__all__ = ["TrainConfig", "fit_baseline", "export_baseline", "train_baseline", "choose_thresholds", "collect_rows"]
+__all__ = ["TrainConfig", "choose_thresholds", "collect_rows", "export_baseline", "fit_baseline", "train_baseline"]
 
 DEFAULT_SOURCES = {
     "vulgar": ["cold", "swsr", "chnci", "fanquan"],
