@@ -508,8 +508,10 @@ def distill_main(argv: list[str]) -> int:
     ap.add_argument("--overwrite", action="store_true")
     a = ap.parse_args(argv)
     out = Path(a.output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not a.overwrite:
-        raise SystemExit(f"{out} exists and is not empty; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder; a window gate is written as a folder")
+    if out.exists() and any(out.iterdir()) and not a.overwrite:
+        raise ValueError(f"{out} exists and is not empty; pass --overwrite to replace it")
     texts, titles = _read_posts(a.posts, a.limit)
     second = load(a.second, lexicon=False)
     t0 = time.process_time()
@@ -522,15 +524,24 @@ def distill_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m qinglang_nlp.cascade FIRST SECOND DEV.jsonl -o cascade.json [--recall 0.99]``; ``distill ...``
-    (see :func:`distill_main`) writes a window gate folder for ``--gate``."""
-    import argparse
+    (see :func:`distill_main`) writes a window gate folder for ``--gate``. Bad input: one line on stderr, exit 2."""
     import sys
+
+    from .errors import QinglangError
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return distill_main(argv[1:]) if argv[:1] == ["distill"] else _calibrate_main(argv)
+    except (QinglangError, ValueError, OSError) as e:  # one line, not a traceback: the message names the problem
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _calibrate_main(argv: list[str]) -> int:
+    import argparse
 
     from .moderator import load
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["distill"]:
-        return distill_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m qinglang_nlp.cascade", description=main.__doc__)
     ap.add_argument("first", help="first-stage model (baseline folder or name)")
     ap.add_argument("second", help="second-stage model (folder or name)")

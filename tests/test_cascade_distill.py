@@ -190,3 +190,17 @@ def test_a_gate_refitted_into_the_same_folder_is_a_different_model_for_resume(st
                          str(gate)]) == 0
     r = CliRunner().invoke(cli_main, args)
     assert r.exit_code != 0 and "different model" in r.output, r.output
+
+
+def test_the_cascade_command_reports_bad_input_in_one_line(stacked, tiny_model_dir, tmp_path, capsys):
+    empty = _write(tmp_path / "empty.jsonl", [])
+    assert cascade_main(["distill", str(stacked), str(empty), "-o", str(tmp_path / "g")]) == 2
+    assert cascade_main([str(tiny_model_dir), str(stacked), str(empty), "-o", str(tmp_path / "c.json")]) == 2
+    assert cascade_main([str(tiny_model_dir), str(stacked), str(tmp_path / "missing.jsonl"), "-o",
+                         str(tmp_path / "c.json")]) == 2
+    a_file = tmp_path / "gate_file"
+    a_file.write_text("x", encoding="utf-8")
+    assert cascade_main(["distill", str(stacked), str(empty), "-o", str(a_file), "--overwrite"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and all(line.startswith("error: ") for line in err), err
+    assert "not a folder" in err[3] and "Traceback" not in "".join(err)
