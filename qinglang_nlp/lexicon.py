@@ -884,9 +884,30 @@ class LexiconMatcher:
         helpers = workers - 1
         pool = ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_pool_init, initargs=(self,))
-        # one entry per chunk in input order: a helper's Future, or the spans this process found
+        # one entry per chunk in input order: a helper's Future, or the spans this process found (a list it fills
+        # a piece at a time, handing out more chunks between the pieces so that no helper runs dry)
         queue: deque[Future | list[list[Span]]] = deque()
-        error: TypeError | None = None
+        limit = 4 * workers  # chunks read ahead at most
+        state: dict[str, Any] = {"done": False, "error": None}
+
+        def read() -> list[str] | None:
+            if state["done"]:
+                return None
+            try:
+                return next(chunks)
+            except StopIteration:
+                state["done"] = True
+            except TypeError as e:  # a bad item: first the spans of every chunk before it
+                state["done"], state["error"] = True, e
+            return None
+
+        def feed() -> None:
+            """Hand out chunks until every helper has two in hand."""
+            while len(queue) < limit and sum(isinstance(q, Future) and not q.done() for q in queue) < 2 * helpers:
+                chunk = read()
+                if chunk is None:
+                    return
+                queue.append(pool.submit(_pool_scan, chunk))
 
         def front() -> list[list[Span]]:
             item = queue.popleft()
@@ -894,25 +915,23 @@ class LexiconMatcher:
 
         try:
             while True:
-                while queue and (len(queue) >= 4 * workers or not isinstance(queue[0], Future) or queue[0].done()):
+                while queue and (len(queue) >= limit or not isinstance(queue[0], Future) or queue[0].done()):
                     yield from front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
+                feed()
+                chunk = read()  # every helper has two in hand: this process matches the next chunk itself
+                if chunk is None:
                     break
-                except TypeError as e:  # a bad item: first the spans of every chunk before it
-                    error = e
-                    break
-                if sum(isinstance(q, Future) and not q.done() for q in queue) < 2 * helpers:
-                    queue.append(pool.submit(_pool_scan, chunk))
-                else:
-                    queue.append(self._scan_chunk(chunk))
+                mine: list[list[Span]] = []
+                queue.append(mine)
+                for a in range(0, len(chunk), _NORM_BATCH):
+                    mine += self._scan_chunk(chunk[a:a + _NORM_BATCH])
+                    feed()
             while queue:
                 yield from front()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        if error is not None:
-            raise error
+        if state["error"] is not None:
+            raise state["error"]
 
     def _match_normed(self, normed: list[Normalized]) -> list[list[Span]]:
         snap = self._snap or self._get()

@@ -93,6 +93,10 @@ def test_two_workers_give_the_same_spans_in_input_order(default):
     expected = default.match_many(texts)
     assert sum(map(len, expected)) > 100
     assert list(default.scan(texts, workers=2, chunk_size=7)) == expected
+    assert list(default.scan(texts, workers=3, chunk_size=11)) == expected
+    # chunks larger than one normalize_batch call, one of them matched by this process in pieces
+    many = texts * 6
+    assert list(default.scan(many, workers=2, chunk_size=600)) == default.match_many(many)
     assert list(default.scan(texts, workers=2)) == list(default.scan(texts, workers=1)) == expected
     assert list(default.scan([], workers=2)) == []
     it = default.scan(texts, workers=2, chunk_size=5)  # a consumer that stops early: closing ends the workers
@@ -100,7 +104,7 @@ def test_two_workers_give_the_same_spans_in_input_order(default):
     it.close()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, 2, 3])
 def test_non_str_item_is_named_after_the_earlier_chunks(default, workers):
     if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("workers need fork")
