@@ -35,6 +35,7 @@ import io
 import json
 import os
 import re
+import signal
 import threading
 from bisect import bisect_right
 from collections import deque
@@ -838,11 +839,12 @@ class LexiconMatcher:
 
         Texts are read, normalised and matched ``chunk_size`` at a time, so memory stays bounded and
         ``normalize_batch`` runs at its best call size. ``workers`` is the number of processes that match,
-        this one included: ``workers - 1`` forked helpers each hold this matcher as it is when the scan starts
-        (edits made later do not reach them), and this process, besides handing out chunks and collecting
+        this one included: ``workers - 1`` forked helpers each hold this matcher, and this process, besides handing out chunks and collecting
         spans, matches a chunk itself whenever every helper has two in hand. Needs the ``fork`` start method
-        (Linux); the helpers stop when the generator is exhausted or closed. A non-``str`` item raises
-        ``TypeError`` naming its index once the spans of all earlier chunks have been yielded.
+        (Linux); the helpers stop when the generator is exhausted or closed. Every chunk is matched with the
+        lists as they are when the first result is asked for: edits made during a scan apply to the next scan.
+        A non-``str`` item raises ``TypeError`` naming its index, and an exception from ``texts`` itself
+        propagates, once the spans of all earlier chunks have been yielded.
         """
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"scan(): chunk_size must be an int >= 1, got {chunk_size!r}")
@@ -851,39 +853,42 @@ class LexiconMatcher:
         if isinstance(texts, (str, Normalized)):
             raise TypeError(f"scan() expects an iterable of str, got one {type(texts).__name__}")
         chunks = _chunks(texts, chunk_size)
+        snap = self._get()  # one snapshot for the whole scan, whichever process matches a chunk
         if workers == 1:
             for chunk in chunks:
-                yield from self._scan_chunk(chunk)
+                yield from self._scan_chunk(chunk, snap)
             return
-        yield from self._scan_pool(chunks, workers)
+        yield from self._scan_pool(chunks, workers, snap)
 
-    def _scan_chunk(self, texts: list[str]) -> list[list[Span]]:
+    def _scan_chunk(self, texts: list[str], snap: _Snapshot | None = None) -> list[list[Span]]:
         """``match_many`` of checked raw strings, normalised ``_NORM_BATCH`` at a time."""
         cfg = self._cfg
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             if len(texts) <= _NORM_BATCH:
-                return self._match_normed(normalize_batch(texts, cfg))
+                return self._match_normed(normalize_batch(texts, cfg), snap)
             out: list[list[Span]] = []
             for a in range(0, len(texts), _NORM_BATCH):
-                out += self._match_normed(normalize_batch(texts[a:a + _NORM_BATCH], cfg))
+                out += self._match_normed(normalize_batch(texts[a:a + _NORM_BATCH], cfg), snap)
             return out
         finally:
             if was_enabled:
                 gc.enable()
 
-    def _scan_pool(self, chunks: Iterator[list[str]], workers: int) -> Iterator[list[Span]]:
+    def _scan_pool(self, chunks: Iterator[list[str]], workers: int, snap: _Snapshot) -> Iterator[list[Span]]:
         """``scan`` with ``workers - 1`` forked helpers; this process matches a chunk when they are all busy."""
         import multiprocessing
         from concurrent.futures import Future, ProcessPoolExecutor
 
         if "fork" not in multiprocessing.get_all_start_methods():
             raise RuntimeError("scan(workers > 1) needs the 'fork' start method, which this platform lacks")
-        self._get()  # build the automata once, here: the helpers inherit them
+        if multiprocessing.current_process().daemon:
+            raise RuntimeError("scan(workers > 1) cannot fork from a daemonic process (a multiprocessing.Pool "
+                               "worker); use workers=1 there")
         helpers = workers - 1
         pool = ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_pool_init, initargs=(self,))
+                                   initializer=_pool_init, initargs=(self, snap))
         # one entry per chunk in input order: a helper's Future, or the spans this process found (a list it fills
         # a piece at a time, handing out more chunks between the pieces so that no helper runs dry)
         queue: deque[Future | list[list[Span]]] = deque()
@@ -897,7 +902,7 @@ class LexiconMatcher:
                 return next(chunks)
             except StopIteration:
                 state["done"] = True
-            except TypeError as e:  # a bad item: first the spans of every chunk before it
+            except Exception as e:  # noqa: BLE001 -- a bad item or a failing iterable: earlier chunks first
                 state["done"], state["error"] = True, e
             return None
 
@@ -924,7 +929,7 @@ class LexiconMatcher:
                 mine: list[list[Span]] = []
                 queue.append(mine)
                 for a in range(0, len(chunk), _NORM_BATCH):
-                    mine += self._scan_chunk(chunk[a:a + _NORM_BATCH])
+                    mine += self._scan_chunk(chunk[a:a + _NORM_BATCH], snap)
                     feed()
             while queue:
                 yield from front()
@@ -933,8 +938,8 @@ class LexiconMatcher:
         if state["error"] is not None:
             raise state["error"]
 
-    def _match_normed(self, normed: list[Normalized]) -> list[list[Span]]:
-        snap = self._snap or self._get()
+    def _match_normed(self, normed: list[Normalized], snap: _Snapshot | None = None) -> list[list[Span]]:
+        snap = snap or self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
         deny: dict[int, list[_Hit]] = {}
         allow: dict[int, list[_Hit]] = {}
@@ -989,7 +994,7 @@ class LexiconMatcher:
         if any(h[2].checks for h in deny):
             deny = [h for h in deny if not h[2].checks or self._constraints_ok(t, h)]
         if allow and deny:
-            deny = [h for h in deny if not _allowed(h, allow)]
+            deny = _drop_allowed(deny, allow)
         if any(h[2].window for h in deny):
             deny = _context_filter(t, deny)
         return _to_spans(n, _drop_nested(deny), with_py) if deny else []
@@ -1105,18 +1110,20 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 _POOL_MATCHER: LexiconMatcher | None = None  # in a scan worker: the matcher it inherited
+_POOL_SNAP: _Snapshot | None = None  # ... and the snapshot of its lists that the scan matches with
 
 
-def _pool_init(matcher: LexiconMatcher) -> None:
-    global _POOL_MATCHER
-    _POOL_MATCHER = matcher
+def _pool_init(matcher: LexiconMatcher, snap: _Snapshot) -> None:
+    global _POOL_MATCHER, _POOL_SNAP
+    _POOL_MATCHER, _POOL_SNAP = matcher, snap
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the caller stops the scan and shuts the helpers down
     gc.freeze()  # the garbage collector leaves the inherited objects alone: fewer copy-on-write page copies
 
 
 def _pool_scan(texts: list[str]) -> tuple[int, list[tuple[int, list[tuple]]]]:
     """In a worker: the chunk's spans as field tuples of the texts that have any (cheaper to send than Spans)."""
     assert _POOL_MATCHER is not None
-    res = _POOL_MATCHER._scan_chunk(texts)
+    res = _POOL_MATCHER._scan_chunk(texts, _POOL_SNAP)
     return len(texts), [(i, [tuple(vars(sp).values()) for sp in r]) for i, r in enumerate(res) if r]
 
 
@@ -1185,14 +1192,27 @@ def _longest_first(h: _Hit) -> tuple[int, int]:
     return h[0], -h[1]
 
 
-def _allowed(h: _Hit, allow: list[_Hit]) -> bool:
-    ns, ne, entry, _view = h
-    cat = entry.term.category
+def _drop_allowed(deny: list[_Hit], allow: list[_Hit]) -> list[_Hit]:
+    """The deny hits that no allow hit of their category (or of none) covers; O((d + a) log a), not d * a."""
+    spans: dict[str | None, list[tuple[int, int]]] = {}
     for a_ns, a_ne, a_entry, _ in allow:
-        acat = a_entry.term.category
-        if a_ns <= ns and ne <= a_ne and (acat is None or acat == cat):
-            return True
-    return False
+        spans.setdefault(a_entry.term.category, []).append((a_ns, a_ne))
+    reach: dict[str | None, tuple[list[int], list[int]]] = {}
+    for cat, iv in spans.items():
+        iv.sort()
+        reach[cat] = [s for s, _ in iv], list(accumulate((e for _, e in iv), max))  # starts, furthest end so far
+    out = []
+    for h in deny:
+        ns, ne = h[0], h[1]
+        for cat in (None, h[2].term.category):
+            r = reach.get(cat)
+            if r is not None:
+                j = bisect_right(r[0], ns)
+                if j and r[1][j - 1] >= ne:
+                    break
+        else:
+            out.append(h)
+    return out
 
 
 def _context_filter(t: str, hits: list[_Hit]) -> list[_Hit]:

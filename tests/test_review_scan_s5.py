@@ -171,3 +171,63 @@ def test_chnci_comments_give_the_spans_of_match_many(default, shared_data):
     assert {s.view for r in expected for s in r} >= {"text", "pinyin", "variant"}
     assert list(default.scan(texts)) == expected
     assert list(default.scan(iter(texts), chunk_size=777, workers=2)) == expected
+
+
+# -- bugs the review found (fixed in lexicon.py) ----------------------------------------------------------------
+
+
+def test_allow_containment_rule_matches_the_pairwise_definition_on_random_hits():
+    # _drop_allowed replaced a pairwise check (every deny hit against every allow hit: a 2.4 M-character text with
+    # many hits did not finish in 300 s); the rule itself must not change: a deny hit goes when an allow hit of its
+    # category, or of no category, contains it
+    from types import SimpleNamespace
+
+    from qinglang_nlp.lexicon import _drop_allowed
+
+    rng = random.Random(7)
+    cats = [None, "vulgar", "fanquan"]
+
+    def hit(cat):
+        s = rng.randint(0, 60)
+        return (s, s + rng.randint(1, 8), SimpleNamespace(term=SimpleNamespace(category=cat)), "text")
+
+    for _ in range(2000):
+        deny = [hit(rng.choice(cats[1:])) for _ in range(rng.randint(0, 12))]
+        allow = [hit(rng.choice(cats)) for _ in range(rng.randint(0, 6))]
+        want = [h for h in deny if not any(a[0] <= h[0] and h[1] <= a[1] and a[2].term.category in (None, h[2].term.category)
+                                           for a in allow)]
+        assert _drop_allowed(deny, allow) == want
+
+
+@needs_fork
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_error_from_the_input_comes_after_the_spans_of_every_earlier_chunk(default, workers):
+    # with helpers, only a bad item (TypeError) used to wait for the earlier chunks: any other error from the
+    # iterable (a file that is not UTF-8, a failing generator) escaped at once and dropped spans already found
+    def texts():
+        for i in range(40):
+            if i == 37:
+                raise ValueError("bad line 37")
+            yield SHORT[i % len(SHORT)]
+
+    got: list = []
+    with pytest.raises(ValueError, match="bad line 37"):
+        got.extend(default.scan(texts(), chunk_size=5, workers=workers))
+    assert len(got) == 35  # the 7 whole chunks before the failing one
+    assert got == default.match_many([SHORT[i % len(SHORT)] for i in range(35)])
+
+
+@needs_fork
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_edit_during_a_scan_applies_to_the_next_scan(workers):
+    # helpers hold the lists from the fork while this process matched its own chunks with the edited lists: a
+    # random mix of old and new lists within one scan; now the whole scan uses one snapshot
+    m = LexiconMatcher.default().build()
+    texts = [f"姐妹们刷流水冲冲冲{i}" for i in range(400)]
+    found = []
+    for i, spans in enumerate(m.scan(texts, chunk_size=20, workers=workers)):
+        if i == 30:
+            m.add_term("刷流水", category="fanquan", sublabel="fq_datafraud")
+        found.append(any(s.term == "刷流水" for s in spans))
+    assert not any(found)
+    assert all(any(s.term == "刷流水" for s in spans) for spans in m.scan(texts, chunk_size=20, workers=workers))
