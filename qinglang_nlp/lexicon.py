@@ -37,6 +37,8 @@ import os
 import re
 import signal
 import threading
+import unicodedata
+import warnings
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -196,8 +198,11 @@ def _make_term(row: Mapping[str, Any], defaults: dict[str, Any], where: str) -> 
         kw["allow"] = True
     if kw.get("category") is None and kw.get("sublabel"):
         kw["category"] = SUBLABELS[kw["sublabel"]].category if kw["sublabel"] in SUBLABELS else None
+    term = str(row.get("term", ""))
+    if term.strip() and all(unicodedata.category(c)[0] in "CZM" for c in term):
+        raise DataError(f"{where}: term {term!r} has no visible character (only spaces, marks or format characters)")
     try:
-        return Term(str(row.get("term", "")), **kw)
+        return Term(term, **kw)
     except ValueError as e:
         raise DataError(f"{where}: {e}") from None
 
@@ -266,6 +271,9 @@ def load_terms(
                 if "term" not in header:
                     raise DataError(f"{p}:{i}: a .tsv list needs a header row with a 'term' column")
                 continue
+            if header and len(cells) > len(header) and any(cells[len(header):]):
+                raise DataError(f"{p}:{i}: {len(cells)} cells but the header has {len(header)} columns "
+                                f"({', '.join(header)}); extra cells {cells[len(header):]}")
             row = dict(zip(header, cells)) if header else {"term": cells[0]}
             if suffix == ".tsv" and "{" in row.get("term", ""):
                 try:
@@ -364,12 +372,14 @@ class _Keyed:
     window: int = field(init=False, compare=False, repr=False)  # term.context_window
     plain: bool = field(init=False, compare=False, repr=False)  # a deny entry without constraints: a lone hit of it is final
     span_head: tuple = field(init=False, compare=False, repr=False)  # the Span fields from category to list_name
+    slot: tuple = field(init=False, compare=False, repr=False)  # (key, category): an entry's place in its list
 
     def __post_init__(self) -> None:
         t = self.term
         object.__setattr__(self, "window", t.context_window)
         object.__setattr__(self, "plain", not (self.checks or t.context_window or t.allow))
         object.__setattr__(self, "span_head", (t.category or "", "lexicon", t.term, t.sublabel, t.list_name))
+        object.__setattr__(self, "slot", (self.key, t.category))
 
 
 class _Index:
@@ -399,10 +409,10 @@ class _Index:
 class _Snapshot:
     """Everything one ``match`` call reads; never mutated after construction."""
 
-    lists: Mapping[str, Mapping[str, _Keyed]]  # list name -> text key -> entry
+    lists: Mapping[str, Mapping[tuple, _Keyed]]  # list name -> (text key, category) -> entry
     base: _Index
     delta: _Index | None
-    dead: frozenset[tuple[str, str]]  # (list name, key) of base entries removed or replaced
+    dead: frozenset[tuple[str, tuple]]  # (list name, (key, category)) of base entries removed or replaced
     delta_map: Mapping[tuple[str, str], _Keyed] = field(default_factory=dict)
 
 
@@ -634,10 +644,24 @@ class LexiconMatcher:
         entries = [e for lst in lists.values() for e in lst.values()]
         return _Snapshot(lists, _Index(entries, self.backend), None, frozenset(), {})
 
-    def _keyed_list(self, terms: Iterable[Term]) -> dict[str, _Keyed]:
-        out: dict[str, _Keyed] = {}
+    def _keyed_list(self, terms: Iterable[Term]) -> dict[tuple, _Keyed]:
+        """One entry per (normalised key, category) of a list.
+
+        Spellings that normalise to one key (傻逼, sb, 傻b, shabi) are one term to the matcher: the first one
+        in the list is kept. When a later spelling sets another severity, sub-label or flags, those cannot
+        apply (the text cannot tell the spellings apart) and a ``UserWarning`` names both. The same term in
+        two categories gives two entries.
+        """
+        out: dict[tuple, _Keyed] = {}
         for k in self._keyed_many(list(terms)):
-            out.setdefault(k.key, k)  # the first spelling of a key wins (傻逼 before sb, 傻b, shabi)
+            old = out.setdefault(k.slot, k)
+            if old is not k:
+                a, b = old.term, k.term
+                if (a.severity, a.sublabel, a.flags) != (b.severity, b.sublabel, b.flags):
+                    warnings.warn(
+                        f"lexicon list {b.list_name!r}: {b.term!r} (severity {b.severity}, sub-label {b.sublabel}, "
+                        f"flags {b.flags!r}) normalises to {k.key!r} like {a.term!r} (severity {a.severity}, "
+                        f"sub-label {a.sublabel}, flags {a.flags!r}), which is kept", UserWarning, stacklevel=4)
         return out
 
     def _get(self) -> _Snapshot:
@@ -664,19 +688,19 @@ class LexiconMatcher:
             lists = dict(old.lists)
             dead = set(old.dead)
             delta = dict(old.delta_map)
-            for name, key in removes:
+            for name, slot in removes:
                 lst = dict(lists[name])
-                del lst[key]
+                del lst[slot]
                 lists[name] = lst
-                dead.add((name, key))
-                delta.pop((name, key), None)
+                dead.add((name, slot))
+                delta.pop((name, slot), None)
             keyed = self._keyed_many(list(adds)) if adds else []
             for k in keyed:
                 lst = dict(lists.get(k.term.list_name, {}))
-                lst[k.key] = k
+                lst[k.slot] = k
                 lists[k.term.list_name] = lst
-                dead.add((k.term.list_name, k.key))
-                delta[(k.term.list_name, k.key)] = k
+                dead.add((k.term.list_name, k.slot))
+                delta[(k.term.list_name, k.slot)] = k
             if len(delta) > self.delta_limit:
                 self._snap = self._snapshot_from(lists)  # compaction: one full rebuild
                 return
@@ -700,7 +724,8 @@ class LexiconMatcher:
         severity: int = 2,
         flags: str = "",
     ) -> Term:
-        """Add (or replace) one deny term in ``list_name``; takes effect on the next ``match``.
+        """Add one deny term to ``list_name`` (replacing the entry with the same normalised key and category);
+        takes effect on the next ``match``.
 
         Pass a ``Term`` or a string plus ``category``/``sublabel``/``severity``/``flags``
         (flags as in list files, e.g. ``"word"`` or ``"ctx=10"``).
@@ -722,9 +747,11 @@ class LexiconMatcher:
         return t
 
     def remove_term(self, term: str, list_name: str | None = None) -> int:
-        """Remove ``term`` from ``list_name`` (from every list when ``None``); returns how many were removed.
+        """Remove ``term`` from ``list_name`` (from every list when ``None``); returns how many entries were removed.
 
-        Raises ``KeyError`` when the term is in none of the lists searched.
+        Entries are found by their normalised key, in every category: a spelling that normalises like a
+        listed term removes that term (``sb`` removes 傻逼, as the normaliser makes them one word), with a
+        ``UserWarning`` naming the spelling removed. Raises ``KeyError`` when the term is in none of the lists.
         """
         with self._lock:  # re-entrant: _edit takes it again
             snap = self._get()
@@ -732,7 +759,11 @@ class LexiconMatcher:
             names = [list_name] if list_name is not None else list(snap.lists)
             if list_name is not None and list_name not in snap.lists:
                 raise KeyError(f"no lexicon list named {list_name!r}; lists: {sorted(snap.lists)}")
-            found = [(n, key) for n in names if key in snap.lists[n]]
+            found = [(n, (key, c)) for n in names for c in (*CATEGORIES, None) if (key, c) in snap.lists[n]]
+            others = sorted({snap.lists[n][slot].term.term for n, slot in found} - {term.strip()})
+            if others:
+                warnings.warn(f"remove_term({term!r}): it normalises to {key!r}, so the entries spelled "
+                              f"{others} are removed", UserWarning, stacklevel=2)
             if not found:
                 where = f"list {list_name!r}" if list_name else f"any list ({sorted(snap.lists)})"
                 raise KeyError(f"term {term!r} is not in {where}")
@@ -960,7 +991,7 @@ class LexiconMatcher:
                 i = bisect_right(starts, s) - 1 if starts else 0
                 b = starts[i] if starts else 0
                 for k in payload[ki]:
-                    if check_dead and (k.term.list_name, k.key) in dead:
+                    if check_dead and (k.term.list_name, k.slot) in dead:
                         continue
                     if twins is not None and k.pinyin_key is not None:
                         twins.add((s, e, id(k)))
@@ -1021,7 +1052,7 @@ class LexiconMatcher:
                 i = bisect_right(starts, s) - 1 if starts else 0
                 b = starts[i] if starts else 0
                 for k in payload[ki]:
-                    if check_dead and (k.term.list_name, k.key) in snap.dead:
+                    if check_dead and (k.term.list_name, k.slot) in snap.dead:
                         continue
                     if (s, e, id(k)) in twins:
                         continue
@@ -1231,8 +1262,8 @@ def _context_filter(t: str, hits: list[_Hit]) -> list[_Hit]:
                 out.append(h)
             continue
         for o_ns, o_ne, o_entry, _ in hits:
-            if o_entry.key == entry.key:
-                continue
+            if o_entry.key == entry.key or (o_ns < ne and ns < o_ne):
+                continue  # the same term, or a hit overlapping this one (女装 inside 女装大佬), is no context
             gap = max(o_ns - ne, ns - o_ne)
             if gap <= w:
                 out.append(h)

@@ -241,3 +241,83 @@ def test_cli_allow_list_with_a_category(tmp_path):
     assert _evidence(out)["a"] == []
     r = CliRunner().invoke(main, [*base, "--allow-list", f"{tmp_path / 'ok.txt'}:spam"])
     assert r.exit_code == 2 and "category must be one of" in r.output and "--allow-list" in r.output
+
+
+# ------------------------------------------- bugs 2, 5, 6, 7, 10: the loader and the matcher (lexicon.py)
+
+
+def _tsv(tmp_path, name: str, body: str):
+    p = tmp_path / name
+    p.write_text("term\tcategory\tsublabel\tseverity\tflags\n" + body, encoding="utf-8")
+    return p
+
+
+def test_spellings_with_one_key_keep_the_first_and_warn_on_a_conflict(tmp_path):
+    p = _tsv(tmp_path, "mine.tsv", "傻逼\tvulgar\tvu_abuse\t3\t\nsb\tvulgar\tvu_abuse\t2\tnopy\n")
+    m = LexiconMatcher({"mine": p}, pinyin=False)
+    with pytest.warns(UserWarning, match=r"'sb' \(severity 2.*normalises to '傻逼' like '傻逼' \(severity 3"):
+        m.build()
+    assert [(h.term, h.severity) for h in m.match("你是sb吧")] == [("傻逼", 3)]
+    same = _tsv(tmp_path, "same.tsv", "傻逼\tvulgar\tvu_abuse\t3\t\nsb\tvulgar\tvu_abuse\t3\t\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # spellings that agree merge silently
+        assert len(LexiconMatcher({"same": same}).build()) == 1
+
+
+def test_bundled_lists_load_without_a_conflict_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LexiconMatcher.default().build()
+
+
+def test_one_term_in_two_categories_of_one_list_keeps_both(tmp_path):
+    p = tmp_path / "dup.tsv"
+    p.write_text("term\tcategory\n坏词\tvulgar\n坏词\tfanquan\n", encoding="utf-8")
+    m = LexiconMatcher({"dup": p}, pinyin=False)
+    assert sorted(h.category for h in m.match("这是坏词")) == ["fanquan", "vulgar"]
+    assert m.remove_term("坏词") == 2  # both entries: removal goes by key, in every category
+    assert m.match("这是坏词") == []
+    m.add_term("坏词", list_name="dup", category="fanquan")  # an edit adds beside, replaces only its own category
+    m.add_term("坏词", list_name="dup", category="vulgar", severity=3)
+    assert sorted((h.category, h.severity) for h in m.match("这是坏词")) == [("fanquan", 2), ("vulgar", 3)]
+
+
+def test_remove_term_by_another_spelling_warns_what_it_removes():
+    m = LexiconMatcher.default().build()
+    with pytest.warns(UserWarning, match=r"remove_term\('sb'\): it normalises to '傻逼'.*\['傻逼'\]"):
+        assert m.remove_term("sb") == 1
+    assert m.match("你是傻逼") == []
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # removing by the listed spelling says nothing
+        assert m.remove_term("脑残") == 1
+
+
+def test_nested_context_terms_do_not_satisfy_each_other():
+    from qinglang_nlp.lexicon import Term
+
+    m = LexiconMatcher({"u": [Term("女装", "vulgar", "vu_sexual", context_window=5),
+                              Term("女装大佬", "vulgar", "vu_sexual", context_window=5),
+                              Term("脑残", "vulgar", "vu_abuse")]}, pinyin=False)
+    assert m.match("女装大佬来了") == []
+    assert m.match("我喜欢女装") == []
+    assert [h.term for h in m.match("女装大佬真脑残")] == ["女装大佬", "脑残"]  # another term nearby: fires
+
+
+def test_ragged_rows_and_invisible_terms_name_the_file_and_line(tmp_path):
+    from qinglang_nlp.errors import DataError
+
+    p = _tsv(tmp_path, "ragged.tsv", "好词\tfanquan\n坏词\tvulgar\tvu_abuse\t2\tword\textra\n")
+    with pytest.raises(DataError, match=r"ragged\.tsv:3: 6 cells but the header has 5 columns.*'extra'"):
+        load_terms(p)
+    ok = _tsv(tmp_path, "trailing.tsv", "坏词\tvulgar\tvu_abuse\t2\tword\t\t\n")  # empty extra cells are fine
+    assert [t.term for t in load_terms(ok)] == ["坏词"]
+    z = tmp_path / "zw.txt"
+    z.write_text("坏词\n\u200b\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"zw\.txt:2: term '\\u200b' has no visible character"):
+        load_terms(z, category="vulgar")
