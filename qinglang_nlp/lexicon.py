@@ -1183,19 +1183,6 @@ def _join(texts: list[str]) -> tuple[str, list[int]]:
     return _SEP.join(texts), list(accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
 
 
-def _find_all(find: Finder, texts: list[str]) -> list[tuple[int, int, int, int]]:
-    """``(text index, key index, start, end)`` of every hit, from one pass over the joined texts."""
-    joined, starts = _join(texts)
-    if not starts:
-        return [(0, ki, s, e) for ki, s, e in find(joined)]
-    out = []
-    for ki, s, e in find(joined):
-        i = bisect_right(starts, s) - 1
-        b = starts[i]
-        out.append((i, ki, s - b, e - b))
-    return out
-
-
 _CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")  # as _is_cjk
 _PUA_RE = re.compile("[\ue000-\uf8ff]")  # the range syllable_string uses for syllables
 
