@@ -2,8 +2,8 @@
 
 For each dataset (category judged): ``cold``, ``swsr``, ``toxicn``, ``chnci`` (vulgar) and our ``fanquan``
 corpus (fanquan and vulgar), a row counts as flagged when the matcher returns at least one hit of that
-category. FP rate = flagged safe rows / safe rows (also with only severity-3 hits, which can force review on
-their own); recall = flagged offensive rows / offensive rows.
+category. FP rate = flagged safe rows / safe rows (also counting only the hits that force review on their own:
+severity 3 found in the text itself, not only through the pinyin view, ``decide.severe_hit``); recall = flagged offensive rows / offensive rows.
 
 Variants of the bundled lists, each adding one mechanism:
   raw        deny terms with their whole-word and needs-context constraints removed, no allow list, no pinyin
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qinglang_nlp.datasets import data_dir, load_dataset
+from qinglang_nlp.decide import severe_hit
 from qinglang_nlp.lexicon import BUNDLED_LISTS, LexiconMatcher, Term, bundled_path, load_terms
 from qinglang_nlp.normalize import normalize_batch
 
@@ -103,7 +104,7 @@ def evaluate(matchers: dict[str, LexiconMatcher], split: str, data: str | None, 
                 else:
                     neg += 1
                     fp += bool(hits)
-                    fp3 += any((h.severity or 0) >= 3 for h in hits)
+                    fp3 += any(map(severe_hit, hits))  # what forces review: not a pinyin-view-only hit
                     fp_terms.update({s.term for s in hits})
             row = {"dataset": ds, "category": cat, "split": split, "variant": vname, "safe": neg, "offensive": pos,
                    "fp_rate": fp / neg if neg else float("nan"), "fp_sev3_rate": fp3 / neg if neg else float("nan"), "recall": tp / pos if pos else float("nan"),
@@ -129,7 +130,7 @@ def main() -> None:
     if not args.no_third_party:
         matchers.update(third_party_variants(args.data))
     print(f"# split={args.split}; a row is flagged when it has >= 1 hit of the judged category")
-    print("| dataset | category | variant | safe rows | FP rate | FP rate, severity 3 | offensive rows | recall |")
+    print("| dataset | category | variant | safe rows | FP rate | FP rate, forces review | offensive rows | recall |")
     print("|---|---|---|---|---|---|---|---|")
     rows = evaluate(matchers, args.split, args.data, args.top)
     if args.json:
