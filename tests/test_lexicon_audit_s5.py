@@ -55,7 +55,7 @@ def test_severe_hit_in_the_text_or_a_variant_still_forces_review(default, text):
 
 
 def test_pinyin_hit_keeps_its_evidence_and_the_model_still_decides(default):
-    hits = default.match("月炮吗")  # a homophone of 约炮: reported, weaker evidence
+    hits = default.match("约跑吗")  # a homophone of 约炮 (also "arrange a jog"): reported, weaker evidence
     assert [(h.term, h.view) for h in hits] == [("约炮", "pinyin")]
     assert POLICY.decide(LOW, hits)[1] == "pass"
     assert POLICY.decide({"fanquan": 0.0, "vulgar": 0.5, "rumor": 0.0}, hits) == (["vulgar"], "review")
