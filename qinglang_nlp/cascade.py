@@ -327,12 +327,265 @@ def load_window_gate(path: str | os.PathLike, categories: Sequence[str] | None =
         if cfg.get("kind") != GATE_KIND:
             raise ValueError(f"{d}: not a window gate folder (config kind {cfg.get('kind')!r}, expected "
                              f"{GATE_KIND!r})")
-        scorer = BaselineClassifier.from_dir(d, cfg)
+        scorer = StudentWindowGate.from_dir(d, cfg) if cfg.get("scorer") == STUDENT_SCORER \
+            else BaselineClassifier.from_dir(d, cfg)
     except ModelLoadError as e:
         raise ValueError(f"window gate {d}: {e}") from None
     if categories is not None and tuple(scorer.categories) != tuple(categories):
         raise ValueError(f"window gate {d} scores {list(scorer.categories)}, the model {list(categories)}")
     return scorer
+
+
+#: ``scorer`` in a window gate's ``config.json`` for :class:`StudentWindowGate` (absent: the ridge gate)
+STUDENT_SCORER = "conv_student"
+_STUDENT_ARRAYS = ("emb", "conv_w", "conv_b", "head_w", "head_b")
+
+
+class StudentWindowGate:
+    """A small convolutional window scorer distilled from the transformer member, run in numpy.
+
+    Token ids come from the transformer's own tokenizer (the gate string title + "\\n" + window, no special
+    tokens, the first ``max_tokens``); ``emb`` ``(vocab, d)`` holds the transformer's word embeddings projected to
+    ``d`` dims; one 1-D convolution ``conv_w`` ``(width, d, hidden)`` (zero-padded, odd width) + ReLU, max- and
+    mean-pooling over the tokens, and a linear head ``head_w`` ``(2 * hidden, n_cat)`` give the predicted window
+    logits of the transformer; :meth:`predict_scores` returns their sigmoid (the ridge gate's interface).
+    """
+
+    def __init__(self, categories: Sequence[str], tokenizer: Any, emb: np.ndarray, conv_w: np.ndarray,
+                 conv_b: np.ndarray, head_w: np.ndarray, head_b: np.ndarray, max_tokens: int = 192,
+                 batch_size: int = 128):
+        self.categories = tuple(categories)
+        self.emb = np.ascontiguousarray(emb, dtype=np.float32)
+        self.conv_w = np.ascontiguousarray(conv_w, dtype=np.float32)
+        self.conv_b = np.asarray(conv_b, dtype=np.float32)
+        self.head_w = np.asarray(head_w, dtype=np.float32)
+        self.head_b = np.asarray(head_b, dtype=np.float32)
+        k, d, h = self.conv_w.shape
+        if self.emb.ndim != 2 or self.emb.shape[1] != d or k % 2 == 0 or self.conv_b.shape != (h,) \
+                or self.head_w.shape != (2 * h, len(self.categories)) or self.head_b.shape != (len(self.categories),):
+            raise ValueError(f"student gate arrays do not fit together: emb {self.emb.shape}, conv_w {conv_w.shape} "
+                             f"(odd width, dim, hidden), conv_b {self.conv_b.shape}, head_w {self.head_w.shape}, "
+                             f"head_b {self.head_b.shape}, {len(self.categories)} categories")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens!r}")
+        self.max_tokens, self.batch_size = int(max_tokens), int(batch_size)
+        self._tok = tokenizer
+        self.vocab_size = self.emb.shape[0]
+
+    def token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The student's token ids of each gate string (ids outside its table map to 0)."""
+        return _token_ids(self._tok, texts, self.max_tokens, self.vocab_size)
+
+    def logits_from_ids(self, ids: Sequence[np.ndarray]) -> np.ndarray:
+        """Predicted transformer window logits ``(len(ids), n_cat)``, batching windows of similar length."""
+        k, d, h = self.conv_w.shape
+        p = (k - 1) // 2
+        out = np.zeros((len(ids), len(self.categories)), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo:lo + self.batch_size]
+            lens = np.array([len(ids[i]) for i in idx])
+            width = max(1, int(lens.max()))
+            x = np.zeros((len(idx), width + k - 1, d), dtype=np.float32)
+            for r, i in enumerate(idx):
+                x[r, p:p + lens[r]] = self.emb[ids[i]]
+            hid = np.broadcast_to(self.conv_b, (len(idx), width, h)).copy()
+            for j in range(k):
+                hid += x[:, j:j + width] @ self.conv_w[j]
+            np.maximum(hid, 0.0, out=hid)
+            hid[np.arange(width)[None, :] >= lens[:, None]] = 0.0  # padding: after ReLU, 0 never wins the max
+            feat = np.concatenate([hid.max(axis=1), hid.sum(axis=1) / np.maximum(lens, 1)[:, None]], axis=1)
+            out[idx] = feat @ self.head_w + self.head_b
+        return out
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted transformer window logits ``(len(texts), n_cat)``."""
+        return self.logits_from_ids(self.token_ids(texts))
+
+    def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted transformer window probabilities ``(len(texts), n_cat)`` (float64)."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(texts).astype(np.float64)))
+
+    def save(self, out_dir: str | os.PathLike, info: dict[str, Any] | None = None,
+             distilled_from: str = "") -> Path:
+        """Write the gate folder: ``student.npz``, ``tokenizer.json``, ``config.json`` and ``manifest.json``."""
+        from .modelio import write_manifest
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(out / "student.npz", **{n: getattr(self, n) for n in _STUDENT_ARRAYS})
+        (out / "tokenizer.json").write_text(self._tok.to_str(), encoding="utf-8")
+        k, d, h = self.conv_w.shape
+        cfg = {"kind": GATE_KIND, "scorer": STUDENT_SCORER, "name": "window-gate", "categories": list(self.categories),
+               "distilled_from": distilled_from,
+               "scores": "predicted window probability of the second model's transformer member (conv student)",
+               "student": {"width": k, "dim": d, "hidden": h, "vocab": self.vocab_size,
+                           "max_tokens": self.max_tokens},
+               "distill": info or {}}
+        (out / "config.json").write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_manifest(out)
+        return out
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike, config: dict[str, Any]) -> StudentWindowGate:
+        """Load a student gate folder written by :meth:`save` (the manifest is checked by the caller)."""
+        from tokenizers import Tokenizer
+
+        from .errors import ModelLoadError
+
+        d = Path(path)
+        try:
+            with np.load(d / "student.npz", allow_pickle=False) as z:
+                arrays = {n: z[n] for n in _STUDENT_ARRAYS}
+            tok = Tokenizer.from_file(str(d / "tokenizer.json"))
+        except KeyError as e:
+            raise ModelLoadError(f"{d}/student.npz: missing array {e}") from None
+        except Exception as e:  # noqa: BLE001  (OSError, BadZipFile, ValueError, the tokenizer's own exception)
+            raise ModelLoadError(f"{d}: cannot read the student gate ({type(e).__name__}: {e})") from None
+        tok.no_truncation()
+        tok.no_padding()
+        try:
+            return cls(config["categories"], tok, **arrays,
+                       max_tokens=int(config.get("student", {}).get("max_tokens", 192)))
+        except ValueError as e:
+            raise ModelLoadError(f"{d}: {e}") from None
+
+
+def _token_ids(tok: Any, texts: Sequence[str], max_tokens: int, vocab: int) -> list[np.ndarray]:
+    """Token ids (no special tokens) of each text, the first ``max_tokens``; ids ``>= vocab`` map to 0."""
+    out = []
+    for e in tok.encode_batch(list(texts), add_special_tokens=False) if len(texts) else []:
+        a = np.asarray(e.ids[:max_tokens], dtype=np.int64)
+        a[(a < 0) | (a >= vocab)] = 0
+        out.append(a)
+    return out
+
+
+def word_embeddings(model_path: str | os.PathLike) -> np.ndarray:
+    """The word embedding matrix ``(vocab, dim)`` (float32) of an exported ONNX transformer: the fp32 initializer,
+    or the int8 one times its per-row scale (the ``fp16`` variant). Needs the ``onnx`` package."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in onnx.load(str(model_path), load_external_data=True).graph.initializer}
+    names = [n for n in inits if "word_embeddings" in n]
+    q = next((n for n in names if n.endswith("weight_int8")), None)
+    if q is not None:
+        scale = next((n for n in names if "row_scale" in n), None)
+        if scale is None:
+            raise ValueError(f"{model_path}: int8 word embeddings {q!r} without a row scale")
+        return (numpy_helper.to_array(inits[q]).astype(np.float32)
+                * numpy_helper.to_array(inits[scale]).astype(np.float32))
+    full = [n for n in names if numpy_helper.to_array(inits[n]).ndim == 2]
+    if len(full) != 1:
+        raise ValueError(f"{model_path}: cannot find one word embedding matrix (initializers {names})")
+    return numpy_helper.to_array(inits[full[0]]).astype(np.float32)
+
+
+def train_student_gate(member: Any, texts: Sequence[str], probs: np.ndarray, items: np.ndarray, *,
+                       dim: int = 64, hidden: int = 128, width: int = 3, epochs: int = 12, floor: float = -8.0,
+                       listwise: float = 0.0, tau: float = 1.0, lr: float = 2e-3, articles_per_batch: int = 16,
+                       max_tokens: int = 192, seed: int = 0, train_embeddings: bool = False, log: Any = None,
+                       ) -> tuple[StudentWindowGate, dict[str, Any]]:
+    """Train a :class:`StudentWindowGate` (torch, one thread) to predict the transformer ``member``'s window logits.
+
+    ``texts``: the gate strings of the windows of multi-window texts; ``probs`` ``(n, n_cat)``: the member's window
+    probabilities; ``items``: the text each window comes from. Loss: squared error on the logits clipped below at
+    ``floor``, plus ``listwise`` times a per-text, per-category cross-entropy between the softmaxes (temperature
+    ``tau``) of the target and predicted logits over the text's windows (which window of a text is worst is what
+    the gate needs). The embedding table starts as the member's word embeddings times a trained ``384 -> dim``
+    projection (the projected table is what ships). Needs torch and onnx (``pip install .[train]``).
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("training a student window gate needs torch (pip install .[train])") from None
+    from .stacked import _logit
+
+    if width < 1 or width % 2 == 0:
+        raise ValueError(f"width must be odd, got {width!r}")
+    probs, items = np.asarray(probs), np.asarray(items)
+    if not (len(texts) == len(probs) == len(items)) or len(texts) < 2:
+        raise ValueError(f"need one probability row and text index per window text and at least 2 windows; got "
+                         f"{len(texts)} texts, {len(probs)} rows, {len(items)} indices")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.process_time()
+        tok = member._tok
+        e_full = torch.from_numpy(word_embeddings(member.model_path))
+        vocab, e_dim = e_full.shape
+        ids = _token_ids(tok, texts, max_tokens, vocab)
+        y = torch.from_numpy(np.maximum(_logit(probs), floor).astype(np.float32))
+        n_cat = y.shape[1]
+        scale = float(e_full.std())
+        proj = torch.nn.Parameter(torch.randn(e_dim, dim) / (scale * np.sqrt(e_dim)))
+        conv = torch.nn.Conv1d(dim, hidden, width, padding=(width - 1) // 2)
+        head = torch.nn.Linear(2 * hidden, n_cat)
+        with torch.no_grad():
+            head.bias.copy_(y.mean(0))
+        # optionally a per-token correction of the projected table (zero at the start)
+        delta = torch.nn.Parameter(torch.zeros(vocab, dim)) if train_embeddings else None
+        params = [proj, *conv.parameters(), *head.parameters(), *([delta] if delta is not None else [])]
+        opt = torch.optim.Adam(params, lr=lr)
+        groups = [np.nonzero(items == t)[0] for t in np.unique(items)]
+        steps = epochs * int(np.ceil(len(groups) / articles_per_batch))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+
+        def forward(rows: np.ndarray) -> Any:
+            lens = torch.tensor([len(ids[r]) for r in rows])
+            wmax = max(1, int(lens.max()))
+            pad = np.zeros((len(rows), wmax), np.int64)
+            for k, r in enumerate(rows):
+                pad[k, :len(ids[r])] = ids[r]
+            uniq, inv = np.unique(pad, return_inverse=True)
+            u = torch.from_numpy(uniq)
+            table = e_full[u] @ proj + (delta[u] if delta is not None else 0.0)
+            mask = (torch.arange(wmax)[None, :] < lens[:, None]).float()
+            x = table[torch.from_numpy(inv.reshape(pad.shape))] * mask[..., None]
+            hid = torch.relu(conv(x.transpose(1, 2))) * mask[:, None, :]
+            feat = torch.cat([hid.max(-1).values, hid.sum(-1) / lens.clamp(min=1)[:, None]], dim=1)
+            return head(feat)
+
+        losses = []
+        for ep in range(epochs):
+            perm = rng.permutation(len(groups))
+            tot, nb = 0.0, 0
+            for lo in range(0, len(perm), articles_per_batch):
+                gs = [groups[g] for g in perm[lo:lo + articles_per_batch]]
+                rows = np.concatenate(gs)
+                z = forward(rows)
+                yt = y[torch.from_numpy(rows)]
+                loss = ((z - yt) ** 2).mean()
+                if listwise > 0:
+                    lw, start = 0.0, 0
+                    for g in gs:
+                        zs, ys = z[start:start + len(g)] / tau, yt[start:start + len(g)] / tau
+                        start += len(g)
+                        lw = lw - (torch.softmax(ys, 0) * torch.log_softmax(zs, 0)).sum(0).mean()
+                    loss = loss + listwise * lw / len(gs)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                tot += float(loss.detach())
+                nb += 1
+            losses.append(round(tot / nb, 4))
+            if log:
+                log(f"student epoch {ep + 1}/{epochs}: loss {losses[-1]} ({time.process_time() - t0:.0f} CPU s)")
+        with torch.no_grad():
+            emb = (e_full @ proj + (delta if delta is not None else 0.0)).numpy()
+            gate = StudentWindowGate(member.categories, tok, emb, conv.weight.numpy().transpose(2, 1, 0),
+                                     conv.bias.numpy(), head.weight.numpy().T, head.bias.numpy(),
+                                     max_tokens=max_tokens)
+    finally:
+        torch.set_num_threads(threads)
+    info = {"windows": len(texts), "texts": len(groups), "dim": dim, "hidden": hidden, "width": width,
+            "epochs": epochs, "train_embeddings": train_embeddings, "floor": floor, "listwise": listwise, "tau": tau, "lr": lr, "seed": seed,
+            "loss_per_epoch": losses, "fit_cpu_s": round(time.process_time() - t0, 1)}
+    return gate, info
 
 
 def calibrate(first: Any, second: Any, texts: Sequence[str], target_recall: float = 0.99,
