@@ -44,12 +44,21 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from itertools import accumulate, islice
+from itertools import accumulate, chain, islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import DataError
-from .normalize import NormalizeConfig, Normalized, normalize, normalize_batch, syllable_string
+from .normalize import (
+    NormalizeConfig,
+    Normalized,
+    _to_original_many,
+    normalize,
+    normalize_batch,
+    syllable_string,
+)
 from .result import Span, _new_span
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
@@ -385,7 +394,7 @@ class _Keyed:
 class _Index:
     """Immutable pair of automata (text view, pinyin view) over a set of keyed terms."""
 
-    __slots__ = ("py_find", "py_keys", "py_payload", "size", "text_find", "text_keys", "text_payload")
+    __slots__ = ("cat", "lone", "py_find", "py_keys", "py_payload", "size", "text_find", "text_keys", "text_payload")
 
     def __init__(self, entries: Iterable[_Keyed], backend: str):
         by_text: dict[str, list[_Keyed]] = {}
@@ -399,6 +408,11 @@ class _Index:
         self.size = n
         self.text_keys = list(by_text)
         self.text_payload = [tuple(v) for v in by_text.values()]
+        # per text key: one plain deny entry, whose lone hit in a text (pinyin view off) is a span as it is
+        self.lone = np.array([len(v) == 1 and v[0].plain for v in self.text_payload], dtype=bool)
+        cats: dict[str | None, int] = {}  # category -> a number, for nesting in bulk
+        self.cat = np.array([cats.setdefault(v[0].term.category, len(cats)) for v in self.text_payload],
+                            dtype=np.int64)
         self.text_find = _build_finder(self.text_keys, backend)
         self.py_keys = list(by_py)
         self.py_payload = [tuple(v) for v in by_py.values()]
@@ -548,7 +562,8 @@ class _WordSegmenter:
         return start in bounds and end in bounds
 
 
-_Hit = tuple  # (start, end, _Keyed, view): start and end on the normalised text; plain tuples, cheapest to make
+_Hit = tuple  # (start, end, _Keyed, view, orig_start, orig_end): start and end on the normalised text, the
+# other two on the original (mapped for all hits of a batch at once); plain tuples, cheapest to make
 
 
 # ------------------------------------------------------------------------------------- matcher
@@ -972,101 +987,133 @@ class LexiconMatcher:
     def _match_normed(self, normed: list[Normalized], snap: _Snapshot | None = None) -> list[list[Span]]:
         snap = snap or self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
-        deny: dict[int, list[_Hit]] = {}
-        allow: dict[int, list[_Hit]] = {}
         dead = snap.dead
+        out: list[list[Span]] = [[] for _ in normed]
         joined, starts = _join([n.text for n in normed])
         pinyin = self.pinyin and any(idx.py_find is not None for idx in indexes)
+        # every automaton's raw hits (key index, start, end on ``joined``), each mapped in one numpy step to its
+        # text, its offsets there and its offsets in the original
+        runs = []  # (index, index number, view, hits, text, start, end, original start, original end)
+        for idx_no, idx in enumerate(indexes):
+            if idx.text_find is not None:
+                got = idx.text_find(joined)
+                if got:
+                    runs.append((idx, idx_no, "text", *_place(normed, starts, got)))
+        if pinyin:
+            ids = syllable_string(joined)
+            for idx_no, idx in enumerate(indexes):
+                if idx.py_find is not None:
+                    got = [h for h in idx.py_find(ids)  # no private-use character of the text itself, and some CJK
+                           if not _PUA_RE.search(joined, h[1], h[2]) and _CJK_RE.search(joined, h[1], h[2])]
+                    if got:  # ("made" is no 妈的)
+                        runs.append((idx, idx_no, "pinyin", *_place(normed, starts, got)))
+        if not runs:
+            return out
+        if not pinyin and not dead and len(runs) == 1:
+            # texts whose hits are all of plain deny entries, one per key (most texts with a hit): nesting dropped
+            # and spans made here, in bulk; the other texts go through the rules below
+            idx, _, _, ki, ti, ns, ne, os_, oe = runs[0]
+            plain = idx.lone[ki]
+            if not plain.all():
+                other = np.zeros(len(normed), dtype=bool)
+                other[ti[~plain]] = True
+                plain &= ~other[ti]
+            if plain.any():
+                sel = np.flatnonzero(plain)
+                keep = sel[_not_nested(ti[sel], idx.cat[ki[sel]], ns[sel], ne[sel])]
+                payload = idx.text_payload
+                last, spans = -1, None
+                for k, i, s, e, a, b in zip(ki[keep].tolist(), ti[keep].tolist(), ns[keep].tolist(),
+                                            ne[keep].tolist(), os_[keep].tolist(), oe[keep].tolist()):
+                    entry = payload[k][0]
+                    n = normed[i]
+                    piece = n.original[a:b]
+                    view = "text" if piece.casefold() == n.text[s:e] else "variant"  # normalisation changed it
+                    span = _new_span(a, b, piece, *entry.span_head, view, entry.term.severity)
+                    if i == last:
+                        spans.append(span)  # type: ignore[union-attr]
+                        continue
+                    if spans is not None and len(spans) > 1:
+                        spans.sort(key=_span_order)
+                    last, spans = i, [span]
+                    out[i] = spans
+                if spans is not None and len(spans) > 1:
+                    spans.sort(key=_span_order)
+                rest = ~plain
+                runs = [(idx, 0, "text", ki[rest], ti[rest], ns[rest], ne[rest], os_[rest], oe[rest])]
+        deny: dict[int, list[_Hit]] = {}
+        allow: dict[int, list[_Hit]] = {}
         # (start, end, id(entry)) of text-view hits of entries with a pinyin key: the pinyin view finds them
         # again, and such a duplicate changes no outcome (same constraints, allow and context result; the
-        # text view wins it in _to_spans), so it is not added; most texts then keep the one-hit fast path
+        # text view wins it in _dedup_views), so it is not added; most texts then keep the one-hit fast path
         twins: set[tuple[int, int, int]] | None = set() if pinyin else None
         special: set[int] = set()  # texts with a deny hit that has a rule to check (not ``plain``)
-        for idx_no, idx in enumerate(indexes):
-            if idx.text_find is None:
-                continue
-            payload = idx.text_payload
+        with_py: set[int] = set()  # texts with a pinyin-view hit
+        for idx, idx_no, view, ki, ti, ns, ne, os_, oe in runs:
+            payload = idx.text_payload if view == "text" else idx.py_payload
             check_dead = idx_no == 0 and bool(dead)
-            for ki, s, e in idx.text_find(joined):
-                i = bisect_right(starts, s) - 1 if starts else 0
-                b = starts[i] if starts else 0
-                for k in payload[ki]:
+            for kx, i, s, e, a, b in zip(ki.tolist(), ti.tolist(), ns.tolist(), ne.tolist(), os_.tolist(),
+                                         oe.tolist()):
+                for k in payload[kx]:
                     if check_dead and (k.term.list_name, k.slot) in dead:
                         continue
-                    if twins is not None and k.pinyin_key is not None:
-                        twins.add((s, e, id(k)))
-                    if k.term.allow:
-                        into = allow
+                    if view == "text":
+                        if twins is not None and k.pinyin_key is not None:
+                            twins.add((i, s, id(k), e))
+                        if k.term.allow:
+                            into = allow
+                        else:
+                            into = deny
+                            if not k.plain:
+                                special.add(i)
                     else:
-                        into = deny
+                        if (i, s, id(k), e) in twins:  # type: ignore[operator]
+                            continue
+                        with_py.add(i)
                         if not k.plain:
                             special.add(i)
+                        into = deny
                     hits = into.get(i)
                     if hits is None:
-                        into[i] = [(s - b, e - b, k, "text")]
+                        into[i] = [(s, e, k, view, a, b)]
                     else:
-                        hits.append((s - b, e - b, k, "text"))
-        with_py: set[int] = set()  # texts with a pinyin-view hit
-        if twins is not None:
-            self._pinyin_hits(joined, starts, snap, indexes, deny, twins, special, with_py)
-        out: list[list[Span]] = [[] for _ in normed]
+                        hits.append((s, e, k, view, a, b))
         for i, raw in deny.items():
             if i in special or i in allow:
-                out[i] = self._finish(normed[i], raw, allow.get(i), i in with_py)
+                hits = self._rules(normed[i].text, raw, allow.get(i))
             elif len(raw) == 1:
-                out[i] = [_span(normed[i], *raw[0])]  # the common case: nothing to check, nothing to sort
+                hits = raw  # nothing to check
             else:
-                out[i] = _to_spans(normed[i], _drop_nested(raw), i in with_py)
+                hits = _drop_nested(raw)
+            if not hits:
+                continue
+            if i in with_py:
+                hits = _dedup_views(hits)
+            n = normed[i]
+            orig, text = n.original, n.text
+            spans = []
+            for ns_, ne_, entry, view, a, b in hits:
+                piece = orig[a:b]
+                if view == "text" and piece.casefold() != text[ns_:ne_]:
+                    view = "variant"  # normalisation changed the spelling
+                spans.append(_new_span(a, b, piece, *entry.span_head, view, entry.term.severity))
+            if len(spans) > 1:
+                spans.sort(key=_span_order)
+            out[i] = spans
         return out
 
-    def _finish(self, n: Normalized, deny: list[_Hit], allow: list[_Hit] | None, with_py: bool) -> list[Span]:
-        """Constraints, allow lists, context, nesting; then spans on the original text."""
-        t = n.text
+    def _rules(self, t: str, deny: list[_Hit], allow: list[_Hit] | None) -> list[_Hit]:
+        """Constraints, allow lists, context, nesting: the hits of normalised text ``t`` that stay."""
         if any(h[2].checks for h in deny):
             deny = [h for h in deny if not h[2].checks or self._constraints_ok(t, h)]
         if allow and deny:
             deny = _drop_allowed(deny, allow)
         if any(h[2].window for h in deny):
             deny = _context_filter(t, deny)
-        return _to_spans(n, _drop_nested(deny), with_py) if deny else []
-
-    def _pinyin_hits(
-        self, joined: str, starts: list[int], snap: _Snapshot, indexes: list[_Index], deny: dict[int, list[_Hit]],
-        twins: set[tuple[int, int, int]], special: set[int], with_py: set[int],
-    ) -> None:
-        """Pinyin-view hits: one automaton pass over the syllable string of the joined texts.
-
-        Each CJK character becomes one private-use character for its syllable, so offsets are those of the
-        normalised text, matches cover whole syllables, one per character (先 xian is not 西安 xi+an), and
-        a homophone such as 煞笔 meets the key of 傻逼.
-        """
-        ids = syllable_string(joined)
-        for idx_no, idx in enumerate(indexes):
-            if idx.py_find is None:
-                continue
-            payload = idx.py_payload
-            check_dead = idx_no == 0 and bool(snap.dead)
-            for ki, s, e in idx.py_find(ids):
-                if _PUA_RE.search(joined, s, e) or not _CJK_RE.search(joined, s, e):
-                    continue  # a private-use character of the text itself, or no CJK character ("made" vs 妈的)
-                i = bisect_right(starts, s) - 1 if starts else 0
-                b = starts[i] if starts else 0
-                for k in payload[ki]:
-                    if check_dead and (k.term.list_name, k.slot) in snap.dead:
-                        continue
-                    if (s, e, id(k)) in twins:
-                        continue
-                    with_py.add(i)
-                    if not k.plain:
-                        special.add(i)
-                    hits = deny.get(i)
-                    if hits is None:
-                        deny[i] = [(s - b, e - b, k, "pinyin")]
-                    else:
-                        hits.append((s - b, e - b, k, "pinyin"))
+        return _drop_nested(deny) if deny else []
 
     def _constraints_ok(self, t: str, h: _Hit) -> bool:
-        ns, ne, entry, _view = h
+        ns, ne, entry = h[0], h[1], h[2]
         term = entry.term
         lb = term.latin_boundary
         key = entry.key
@@ -1078,28 +1125,63 @@ class LexiconMatcher:
         return not term.whole_word or self._words.is_word(t, ns, ne)
 
 
-def _to_spans(n: Normalized, hits: list[_Hit], with_py: bool) -> list[Span]:
-    """Spans of the hits that survived the rules, sorted; ``with_py``: some are pinyin-view hits, which a
-    text-view hit of the same place and category (or of the same term and list) makes redundant."""
+def _place(normed: list[Normalized], starts: Any, got: list[tuple[int, int, int]]) -> tuple[Any, ...]:
+    """An automaton's hits ``(key index, start, end)`` on the joined texts (``starts``: each text's offset there)
+    as int64 arrays: key index, text, start and end in that text, start and end in its original."""
+    found = np.fromiter(chain.from_iterable(got), dtype=np.int64, count=3 * len(got))
+    ki, s, e = found[0::3], found[1::3], found[2::3]
+    ti = starts.searchsorted(s, "right") - 1
+    base = starts[ti]
+    s, e = s - base, e - base
+    os_, oe = _to_original_many(normed, ti, s, e)
+    return ki, ti, s, e, os_, oe
+
+
+def _not_nested(ti: Any, cat: Any, ns: Any, ne: Any) -> Any:
+    """``_drop_nested`` of many texts' hits at once (int64 arrays: text, category number, start, end; in automaton
+    order): the positions of the hits that stay, ordered by text, then as ``_drop_nested`` returns them. A hit goes
+    when an earlier one in (start, -end) order of its text and category reaches further, or as far from further left.
+    """
+    h = len(ti)
+    pos = np.arange(h, dtype=np.int64)
+    order = np.lexsort((pos, -ne, ns, cat, ti))  # per (text, category) in (start, -end) order, ties as found
+    t_o, c_o, s_o, e_o = ti[order], cat[order], ns[order], ne[order]
+    first = np.ones(h, dtype=bool)
+    first[1:] = (t_o[1:] != t_o[:-1]) | (c_o[1:] != c_o[:-1])
+    group = np.cumsum(first) - 1
+    width = h + 1
+    # running best per group: the largest end so far and, among equal ends, the earliest hit (so its start)
+    code = e_o * width + (width - 1 - np.arange(h, dtype=np.int64))
+    step = (int(e_o.max()) + 1) * width
+    run = np.maximum.accumulate(code + group * step) - group * step
+    prev = np.empty(h, dtype=np.int64)
+    prev[0] = code[0]  # (the first hit has no predecessor: any valid code)
+    prev[1:] = run[:-1]
+    best_end = prev // width
+    best_start = s_o[width - 1 - prev % width]
+    drop = ~first & ((best_end > e_o) | ((best_end == e_o) & (best_start < s_o)))
+    kept = order[~drop]
+    return kept[np.lexsort((kept, -ne[kept], ns[kept], ti[kept]))]
+
+
+def _dedup_views(hits: list[_Hit]) -> list[_Hit]:
+    """Hits of a text with some pinyin-view hits, less those a text-view hit of the same place and category (or
+    of the same term and list) makes redundant; text-view hits win."""
     if len(hits) == 1:
-        return [_span(n, *hits[0])]
-    if not with_py:  # text-view hits only: no two share place, term and list (a list has one entry per key)
-        spans = [_span(n, *h) for h in hits]
-    else:
-        seen: set[tuple] = set()
-        spans = []
-        for h in sorted(hits, key=_text_first):  # text-view hits win duplicates
-            ns, ne, entry, view = h
-            term = entry.term
-            cat_key = (ns, ne, term.category)
-            ident = (ns, ne, term.term, term.list_name)
-            if ident in seen or (view == "pinyin" and cat_key in seen):
-                continue
-            seen.add(cat_key)
-            seen.add(ident)
-            spans.append(_span(n, ns, ne, entry, view))
-    spans.sort(key=_span_order)
-    return spans
+        return hits
+    seen: set[tuple] = set()
+    out = []
+    for h in sorted(hits, key=_text_first):  # text-view hits win duplicates
+        ns, ne, entry, view = h[:4]
+        term = entry.term
+        cat_key = (ns, ne, term.category)
+        ident = (ns, ne, term.term, term.list_name)
+        if ident in seen or (view == "pinyin" and cat_key in seen):
+            continue
+        seen.add(cat_key)
+        seen.add(ident)
+        out.append(h)
+    return out
 
 
 def _text_first(h: _Hit) -> tuple[bool, int, int]:
@@ -1108,15 +1190,6 @@ def _text_first(h: _Hit) -> tuple[bool, int, int]:
 
 def _span_order(sp: Span) -> tuple[int, int, str, str]:
     return sp.start, sp.end, sp.category, sp.term or ""
-
-
-def _span(n: Normalized, ns: int, ne: int, entry: _Keyed, view: str) -> Span:
-    """The evidence span of one hit on the original text; ``variant`` when normalisation changed the spelling."""
-    s, e = n.to_original(ns, ne)
-    orig = n.original[s:e]
-    if view == "text" and orig.casefold() != n.text[ns:ne]:
-        view = "variant"
-    return _new_span(s, e, orig, *entry.span_head, view, entry.term.severity)
 
 
 # Texts per normalize_batch call in scan: its fastest call size on short comments (10 MB of CHNCI/COLD/SWSR, CPU
@@ -1176,11 +1249,12 @@ def _unpack(packed: tuple[int, list[tuple[int, list[tuple]]]]) -> list[list[Span
 _SEP = "\x00"  # joins texts for one automaton pass; never inside a key (checked when keys are made)
 
 
-def _join(texts: list[str]) -> tuple[str, list[int]]:
-    """The texts joined by ``_SEP`` for one automaton pass, and each text's start offset (``[]`` for one text)."""
-    if len(texts) == 1:
-        return texts[0], []
-    return _SEP.join(texts), list(accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+def _join(texts: list[str]) -> tuple[str, Any]:
+    """The texts joined by ``_SEP`` for one automaton pass, and each text's start offset (an int64 array)."""
+    offs = np.zeros(len(texts), dtype=np.int64)
+    if len(texts) > 1:
+        np.cumsum(np.fromiter(map(len, texts[:-1]), dtype=np.int64, count=len(texts) - 1) + 1, out=offs[1:])
+    return _SEP.join(texts), offs
 
 
 _CJK_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")  # as _is_cjk
@@ -1195,7 +1269,7 @@ def _drop_nested(hits: list[_Hit]) -> list[_Hit]:
     best: dict[str | None, tuple[int, int]] = {}  # category -> (end, start) of the longest-reaching hit so far
     out = []
     for h in hits:
-        ns, ne, entry, _view = h
+        ns, ne, entry = h[0], h[1], h[2]
         cat = entry.term.category
         b = best.get(cat)
         if b is not None and (b[0] > ne or (b[0] == ne and b[1] < ns)):
@@ -1213,7 +1287,7 @@ def _longest_first(h: _Hit) -> tuple[int, int]:
 def _drop_allowed(deny: list[_Hit], allow: list[_Hit]) -> list[_Hit]:
     """The deny hits that no allow hit of their category (or of none) covers; O((d + a) log a), not d * a."""
     spans: dict[str | None, list[tuple[int, int]]] = {}
-    for a_ns, a_ne, a_entry, _ in allow:
+    for a_ns, a_ne, a_entry, *_ in allow:
         spans.setdefault(a_entry.term.category, []).append((a_ns, a_ne))
     reach: dict[str | None, tuple[list[int], list[int]]] = {}
     for cat, iv in spans.items():
@@ -1237,7 +1311,7 @@ def _context_filter(t: str, hits: list[_Hit]) -> list[_Hit]:
     """Keep context-needing hits only when another hit (or one of their context words) is near."""
     out = []
     for h in hits:
-        ns, ne, entry, _view = h
+        ns, ne, entry = h[0], h[1], h[2]
         w = entry.window
         if not w:
             out.append(h)
@@ -1248,7 +1322,7 @@ def _context_filter(t: str, hits: list[_Hit]) -> list[_Hit]:
             if any(x in left or x in right for x in words):
                 out.append(h)
             continue
-        for o_ns, o_ne, o_entry, _ in hits:
+        for o_ns, o_ne, o_entry, *_ in hits:
             if o_entry.key == entry.key or (o_ns < ne and ns < o_ne):
                 continue  # the same term, or a hit overlapping this one (女装 inside 女装大佬), is no context
             gap = max(o_ns - ne, ns - o_ne)

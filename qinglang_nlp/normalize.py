@@ -365,6 +365,73 @@ class Normalized:
         return f"Normalized({self.text!r})"
 
 
+def _to_original_many(normed: _Seq[Normalized], which: Any, starts: Any, ends: Any) -> tuple[Any, Any]:
+    """``normed[which[h]].to_original(starts[h], ends[h])`` for every ``h`` at once (the lexicon's hits), as two
+    numpy arrays (original starts, original ends). ``which``, ``starts`` and ``ends`` are int64 numpy arrays;
+    every span must be non-empty and inside its text (not checked). One numpy gather over the alignment arrays
+    of the batch chunks the texts come from, instead of two offset look-ups per span in Python."""
+    import numpy as np
+
+    if not len(which):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if not set(map(type, normed)) <= {Normalized}:  # a subclass may map differently: ask each text
+        pairs = [normed[i].to_original(s, e) for i, s, e in zip(which.tolist(), starts.tolist(), ends.tolist())]
+        return (np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs)),
+                np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs)))
+    chunks = list(map(_CHUNK_OF, normed))
+    first = chunks[0]
+    n = len(normed)
+    if first.starts is not None and len(first.texts) == n and chunks.count(first) == n \
+            and list(map(_K_OF, normed)) == list(range(n)):
+        # the usual case: the texts of one batch chunk, in order
+        s_all = np.frombuffer(first.starts, dtype=np.int32)
+        e_all = np.frombuffer(first.ends, dtype=np.int32)
+        lo = _offsets_np(first.texts)[which]
+        base = _offsets_np(first.originals)[which]
+    else:
+        # several chunks (texts normalised alone in a batch, or hand-made): their alignments end to end, and every
+        # text's offsets (in its chunk's joined texts) one after the other, chunk by chunk
+        uniq = list(dict.fromkeys(chunks))
+        number = {id(c): j for j, c in enumerate(uniq)}
+        s_parts, e_parts, lo_parts, base_parts, row_at = [], [], [], [], []
+        size = rows = 0
+        for c in uniq:
+            if c.starts is None:  # identity: joined original offsets equal joined normalised ones
+                total = int(_offsets_np(c.texts)[-1]) + len(c.texts[-1])
+                s_parts.append(np.arange(total, dtype=np.int32))
+                e_parts.append(np.arange(1, total + 1, dtype=np.int32))
+            else:
+                s_parts.append(np.frombuffer(c.starts, dtype=np.int32))
+                e_parts.append(np.frombuffer(c.ends, dtype=np.int32))
+            lo_parts.append(_offsets_np(c.texts) + size)
+            base_parts.append(_offsets_np(c.originals))
+            row_at.append(rows)
+            size += len(s_parts[-1])
+            rows += len(c.texts)
+        s_all, e_all = np.concatenate(s_parts), np.concatenate(e_parts)
+        chunk_no = np.fromiter(map(number.__getitem__, map(id, chunks)), dtype=np.int64, count=n)[which]
+        row = np.array(row_at, dtype=np.int64)[chunk_no] + np.fromiter(map(_K_OF, normed), dtype=np.int64,
+                                                                         count=n)[which]
+        lo = np.concatenate(lo_parts)[row]
+        base = np.concatenate(base_parts)[row]
+    o_start = s_all[lo + starts] - base  # the first character's start
+    o_end = np.maximum(e_all[lo + ends - 1] - base, o_start)  # the last one's end (never before the start)
+    return o_start, o_end
+
+
+_CHUNK_OF, _K_OF = operator.attrgetter("_chunk"), operator.attrgetter("_k")
+
+
+def _offsets_np(texts: list[str]) -> Any:
+    """``_offsets`` of these texts as an int64 numpy array of ``len(texts)`` values (no total)."""
+    import numpy as np
+
+    out = np.zeros(len(texts), dtype=np.int64)
+    if len(texts) > 1:
+        np.cumsum(np.fromiter(map(len, texts[:-1]), dtype=np.int64, count=len(texts) - 1) + _SEP_LEN, out=out[1:])
+    return out
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Work state and edits (the single alignment map carried through all steps)
 # --------------------------------------------------------------------------------------------------------------
