@@ -25,8 +25,9 @@ one; "cold" starts with empty cache folders (``QINGLANG_CACHE`` and ``TMPDIR``, 
 process per configuration, the runs interleaved: the old way (``match_many`` on calls of 256 texts), ``scan``
 (chunks of ``--chunk`` texts) in this process, and ``scan`` with each worker count of ``--workers``. Medians of
 ``--repeats`` runs of MB/s wall and MB/s CPU (this process plus its finished workers). ``--baseline COMMIT`` adds
-``match_many`` of ``lexicon.py`` at that commit, imported next to today's (same normaliser). Every path must give
-the spans of the first one (checked once, outside the timings).
+``match_many`` and ``scan`` (each worker count) of the whole package at that commit (``git archive``, imported
+next to today's as ``qinglang_nlp_COMMIT``: its own lexicon and normaliser). Every path must give the spans of the
+first one (checked once, outside the timings).
 
     .venv/bin/python benchmarks/lexicon_speed.py --stream --sizes 10000 --pinyin off,on --repeats 5 [--workers 1,2] [--baseline 2bfce54]
 
@@ -174,23 +175,26 @@ def _cpu_with_children() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def lexicon_at(commit: str) -> Any:
-    """``qinglang_nlp/lexicon.py`` as it was at ``commit``, imported as a module of its own next to today's (its
-    relative imports read today's package: same normaliser, same Span)."""
-    import importlib.util
-    import re
+def package_at(commit: str) -> Any:
+    """The whole ``qinglang_nlp`` package as it was at ``commit`` (``git archive``), imported next to today's as
+    ``qinglang_nlp_<commit>``: its lexicon with its own normaliser, for end-to-end comparisons."""
+    import importlib
+    import tarfile
     import tempfile
 
-    src = subprocess.run(["git", "show", f"{commit}:qinglang_nlp/lexicon.py"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    src = re.sub(r"^(\s*)from \.(\w+) import", r"\1from qinglang_nlp.\2 import", src, flags=re.MULTILINE)
-    path = Path(tempfile.mkdtemp()) / f"lexicon_{commit}.py"
-    path.write_text(src, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(f"lexicon_{commit}", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    name = f"qinglang_nlp_{commit}"
+    if name in sys.modules:
+        return sys.modules[name]
+    root = Path(tempfile.mkdtemp())
+    tar = subprocess.run(["git", "archive", commit, "qinglang_nlp"], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(tar)) as tf:
+        tf.extractall(root, filter="data")
+    (root / "qinglang_nlp").rename(root / name)
+    sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(root))
 
 
 def helper_cost(m: LexiconMatcher, texts: list[str], chunk: int, repeats: int) -> dict:
@@ -215,9 +219,10 @@ def helper_cost(m: LexiconMatcher, texts: list[str], chunk: int, repeats: int) -
         here.append(time.process_time() - c0)
         k0, c0 = kids(), time.process_time()
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=lexicon._pool_init,
-                                   initargs=(m,))
+                                   initargs=(m, m._get()))
+        protos = lexicon._protos(m._get())
         for c in chunks:
-            lexicon._unpack(pool.submit(lexicon._pool_scan, c).result())
+            lexicon._unpack(pool.submit(lexicon._pool_scan, c).result(), c, protos)
         pool.shutdown()
         dispatch.append(time.process_time() - c0)
         helper.append(kids() - k0)
@@ -228,7 +233,7 @@ def helper_cost(m: LexiconMatcher, texts: list[str], chunk: int, repeats: int) -
 def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str | None, workers: list[int],
                chunk: int, baseline: str | None = None, helper: bool = False) -> dict:
     """End-to-end MB/s (raw strings in, spans out) of match_many(256 per call), scan() and scan(workers=N), and
-    of match_many(256 per call) of the lexicon module at commit ``baseline``."""
+    of match_many(256 per call) and scan of the package at commit ``baseline``."""
     texts = comments(mb, data)
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
     if n == 0:
@@ -241,7 +246,9 @@ def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str |
         m.match(w)
     paths = {}
     if baseline:
-        old_mod = lexicon_at(baseline)
+        import importlib
+
+        old_mod = importlib.import_module(package_at(baseline).__name__ + ".lexicon")
         old_lists = {name: [old_mod.Term(**{f: getattr(t, f) for f in t.__dataclass_fields__}) for t in ts]
                      for name, ts in lists.items()}
         om = old_mod.LexiconMatcher(old_lists, pinyin=pinyin, backend="rs").build()
@@ -249,6 +256,8 @@ def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str |
             om.match(w)
         paths[f"match_many(256) at {baseline}"] = lambda: [s for i in range(0, len(texts), BATCH)
                                                           for s in om.match_many(texts[i:i + BATCH])]
+        for k in workers:
+            paths[f"scan(workers={k}) at {baseline}"] = lambda k=k: list(om.scan(texts, chunk_size=chunk, workers=k))
     paths["match_many(256)"] = lambda: [s for i in range(0, len(texts), BATCH) for s in m.match_many(texts[i:i + BATCH])]
     for k in workers:
         paths[f"scan(workers={k})"] = lambda k=k: list(m.scan(texts, chunk_size=chunk, workers=k))
@@ -400,7 +409,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=2048, help="scan chunk_size measured with --stream")
     ap.add_argument("--helper-cost", action="store_true", help="with --stream: CPU of a chunk in a helper vs here")
     ap.add_argument("--call-sizes", default=None, help="time normalize_batch alone at these texts-per-call sizes")
-    ap.add_argument("--baseline", default=None, help="with --stream: also match_many of lexicon.py at this commit")
+    ap.add_argument("--baseline", default=None, help="with --stream: also match_many and scan of the package at this commit")
     args = ap.parse_args()
     if args.call_sizes:
         call_sizes(args.mb, args.repeats, args.data, [int(n) for n in args.call_sizes.split(",")])

@@ -59,7 +59,7 @@ from .normalize import (
     normalize_batch,
     syllable_string,
 )
-from .result import Span, _new_span
+from .result import Span, _span_from, _span_proto
 from .taxonomy import CATEGORIES, SUBLABELS, TAXONOMY
 
 __all__ = [
@@ -380,14 +380,15 @@ class _Keyed:
     # Derived from ``term`` once, so that the per-hit code reads one attribute instead of a chain:
     window: int = field(init=False, compare=False, repr=False)  # term.context_window
     plain: bool = field(init=False, compare=False, repr=False)  # a deny entry without constraints: a lone hit of it is final
-    span_head: tuple = field(init=False, compare=False, repr=False)  # the Span fields from category to list_name
+    span_proto: dict = field(init=False, compare=False, repr=False)  # its spans' fields but the per-hit ones
     slot: tuple = field(init=False, compare=False, repr=False)  # (key, category): an entry's place in its list
 
     def __post_init__(self) -> None:
         t = self.term
         object.__setattr__(self, "window", t.context_window)
         object.__setattr__(self, "plain", not (self.checks or t.context_window or t.allow))
-        object.__setattr__(self, "span_head", (t.category or "", "lexicon", t.term, t.sublabel, t.list_name))
+        object.__setattr__(self, "span_proto", _span_proto(t.category or "", "lexicon", t.term, t.sublabel,
+                                                           t.list_name, t.severity))
         object.__setattr__(self, "slot", (self.key, t.category))
 
 
@@ -564,6 +565,11 @@ class _WordSegmenter:
 
 _Hit = tuple  # (start, end, _Keyed, view, orig_start, orig_end): start and end on the normalised text, the
 # other two on the original (mapped for all hits of a batch at once); plain tuples, cheapest to make
+
+
+def _span_order(sp: Span) -> tuple[int, int, str, str]:
+    """The order of a text's spans."""
+    return sp.start, sp.end, sp.category, sp.term or ""
 
 
 # ------------------------------------------------------------------------------------- matcher
@@ -906,17 +912,19 @@ class LexiconMatcher:
             return
         yield from self._scan_pool(chunks, workers, snap)
 
-    def _scan_chunk(self, texts: list[str], snap: _Snapshot | None = None) -> list[list[Span]]:
-        """``match_many`` of checked raw strings, normalised ``_NORM_BATCH`` at a time."""
+    def _scan_chunk(self, texts: list[str], snap: _Snapshot | None = None, make: Callable = _span_from,
+                    order: Callable = _span_order) -> list[list[Span]]:
+        """``match_many`` of checked raw strings, normalised ``_NORM_BATCH`` at a time (``make``, ``order``: as
+        ``_match_normed``)."""
         cfg = self._cfg
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             if len(texts) <= _NORM_BATCH:
-                return self._match_normed(normalize_batch(texts, cfg), snap)
+                return self._match_normed(normalize_batch(texts, cfg), snap, make, order)
             out: list[list[Span]] = []
             for a in range(0, len(texts), _NORM_BATCH):
-                out += self._match_normed(normalize_batch(texts[a:a + _NORM_BATCH], cfg), snap)
+                out += self._match_normed(normalize_batch(texts[a:a + _NORM_BATCH], cfg), snap, make, order)
             return out
         finally:
             if was_enabled:
@@ -940,6 +948,8 @@ class LexiconMatcher:
         queue: deque[Future | list[list[Span]]] = deque()
         limit = 4 * workers  # chunks read ahead at most
         state: dict[str, Any] = {"done": False, "error": None}
+        sent: dict[Future, list[str]] = {}  # a helper's chunk: its spans' text is cut from it here
+        protos = _protos(snap)
 
         def read() -> list[str] | None:
             if state["done"]:
@@ -958,11 +968,15 @@ class LexiconMatcher:
                 chunk = read()
                 if chunk is None:
                     return
-                queue.append(pool.submit(_pool_scan, chunk))
+                fut = pool.submit(_pool_scan, chunk)
+                sent[fut] = chunk
+                queue.append(fut)
 
         def front() -> list[list[Span]]:
             item = queue.popleft()
-            return _unpack(item.result()) if isinstance(item, Future) else item
+            if isinstance(item, Future):
+                return _unpack(item.result(), sent.pop(item), protos)
+            return item
 
         try:
             while True:
@@ -984,7 +998,10 @@ class LexiconMatcher:
         if state["error"] is not None:
             raise state["error"]
 
-    def _match_normed(self, normed: list[Normalized], snap: _Snapshot | None = None) -> list[list[Span]]:
+    def _match_normed(self, normed: list[Normalized], snap: _Snapshot | None = None, make: Callable = _span_from,
+                      order: Callable = _span_order) -> list[list[Span]]:
+        """Each text's spans. ``make(entry.span_proto, start, end, text, view)`` makes a span and ``order`` sorts
+        a text's spans (``_record``/``_record_order`` in a scan helper, which sends numbers, not ``Span``s)."""
         snap = snap or self._snap or self._get()
         indexes = [snap.base] if snap.delta is None else [snap.base, snap.delta]
         dead = snap.dead
@@ -1029,16 +1046,16 @@ class LexiconMatcher:
                     n = normed[i]
                     piece = n.original[a:b]
                     view = "text" if piece.casefold() == n.text[s:e] else "variant"  # normalisation changed it
-                    span = _new_span(a, b, piece, *entry.span_head, view, entry.term.severity)
+                    span = make(entry.span_proto, a, b, piece, view)
                     if i == last:
                         spans.append(span)  # type: ignore[union-attr]
                         continue
                     if spans is not None and len(spans) > 1:
-                        spans.sort(key=_span_order)
+                        spans.sort(key=order)
                     last, spans = i, [span]
                     out[i] = spans
                 if spans is not None and len(spans) > 1:
-                    spans.sort(key=_span_order)
+                    spans.sort(key=order)
                 rest = ~plain
                 runs = [(idx, 0, "text", ki[rest], ti[rest], ns[rest], ne[rest], os_[rest], oe[rest])]
         deny: dict[int, list[_Hit]] = {}
@@ -1096,9 +1113,9 @@ class LexiconMatcher:
                 piece = orig[a:b]
                 if view == "text" and piece.casefold() != text[ns_:ne_]:
                     view = "variant"  # normalisation changed the spelling
-                spans.append(_new_span(a, b, piece, *entry.span_head, view, entry.term.severity))
+                spans.append(make(entry.span_proto, a, b, piece, view))
             if len(spans) > 1:
-                spans.sort(key=_span_order)
+                spans.sort(key=order)
             out[i] = spans
         return out
 
@@ -1188,10 +1205,6 @@ def _text_first(h: _Hit) -> tuple[bool, int, int]:
     return h[3] != "text", h[0], h[1]
 
 
-def _span_order(sp: Span) -> tuple[int, int, str, str]:
-    return sp.start, sp.end, sp.category, sp.term or ""
-
-
 # Texts per normalize_batch call in scan: its fastest call size on short comments (10 MB of CHNCI/COLD/SWSR, CPU
 # time: 16-18 MB/s at 256-1,024 texts a call, 12 MB/s at 4,096 or more; benchmarks/lexicon_s5.md).
 _NORM_BATCH = 512
@@ -1224,22 +1237,56 @@ def _pool_init(matcher: LexiconMatcher, snap: _Snapshot) -> None:
     gc.freeze()  # the garbage collector leaves the inherited objects alone: fewer copy-on-write page copies
 
 
-def _pool_scan(texts: list[str]) -> tuple[int, list[tuple[int, list[tuple]]]]:
-    """In a worker: the chunk's spans as field tuples of the texts that have any (cheaper to send than Spans)."""
+_VIEWS = ("text", "variant", "pinyin")
+_VIEW_CODE = {v: i for i, v in enumerate(_VIEWS)}
+
+
+def _record(proto: dict, start: int, end: int, text: str, view: str) -> tuple:
+    """In a scan helper, what ``_span_from`` would make a span of (the text is cut again by the caller)."""
+    return start, end, proto, view
+
+
+def _record_order(r: tuple) -> tuple[int, int, str, str]:
+    return r[0], r[1], r[2]["category"], r[2]["term"] or ""  # as _span_order
+
+
+def _protos(snap: _Snapshot) -> dict[int, dict]:
+    """``id(entry.span_proto) -> span_proto`` of every entry of the snapshot. A forked helper sends that id for
+    each span: the snapshot existed before the fork and this process keeps it, so the id names the same entry."""
+    out: dict[int, dict] = {}
+    for idx in (snap.base, snap.delta):
+        if idx is not None:
+            for payload in (idx.text_payload, idx.py_payload):
+                for entries in payload:
+                    for k in entries:
+                        out[id(k.span_proto)] = k.span_proto
+    return out
+
+
+def _pool_scan(texts: list[str]) -> tuple[int, bytes, bytes]:
+    """In a worker: the chunk's spans as numbers (cheaper to send and to turn into ``Span``s than their fields):
+    per span its text and ``start, end, id(span_proto), view`` (int64, in order), and the view codes."""
     assert _POOL_MATCHER is not None
-    res = _POOL_MATCHER._scan_chunk(texts, _POOL_SNAP)
-    return len(texts), [(i, [tuple(vars(sp).values()) for sp in r]) for i, r in enumerate(res) if r]
+    res = _POOL_MATCHER._scan_chunk(texts, _POOL_SNAP, _record, _record_order)
+    nums: list[int] = []
+    views = bytearray()
+    for i, recs in enumerate(res):
+        for a, b, proto, view in recs:
+            nums += (i, a, b, id(proto))
+            views.append(_VIEW_CODE[view])
+    return len(texts), np.array(nums, dtype=np.int64).tobytes(), bytes(views)
 
 
-def _unpack(packed: tuple[int, list[tuple[int, list[tuple]]]]) -> list[list[Span]]:
-    """A worker's answer back to one list of ``Span``s per text."""
-    n, hits = packed
+def _unpack(packed: tuple[int, bytes, bytes], texts: list[str], protos: dict[int, dict]) -> list[list[Span]]:
+    """A worker's answer back to one list of ``Span``s per text of ``texts``, the chunk it was sent."""
+    n, nums, views = packed
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         out: list[list[Span]] = [[] for _ in range(n)]
-        for i, fields in hits:
-            out[i] = [_new_span(*f) for f in fields]
+        flat = np.frombuffer(nums, dtype=np.int64).tolist()
+        for i, a, b, p, v in zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4], views):
+            out[i].append(_span_from(protos[p], a, b, texts[i][a:b], _VIEWS[v]))
     finally:
         if was_enabled:
             gc.enable()

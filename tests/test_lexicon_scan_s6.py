@@ -3,6 +3,7 @@
 spans of ``match_many``/``scan`` equal to matching each text on its own."""
 from __future__ import annotations
 
+import multiprocessing
 import random
 
 import numpy as np
@@ -132,3 +133,18 @@ def test_batch_spans_equal_one_text_at_a_time(nested):
     assert [(s.start, s.end, s.text, s.view) for s in spans] == [(0, 3, "他媽的", "variant"), (1, 3, "媽的", "variant")]
     sb = nested.match("你\u200b是\u200b傻\u200b逼")
     assert [(s.start, s.end, s.text, s.list_name) for s in sb] == [(4, 7, "傻\u200b逼", "a"), (4, 7, "傻\u200b逼", "b")]
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="workers need fork")
+def test_helpers_send_numbers_that_name_the_same_entries():
+    """A helper sends each span as numbers (text, start, end, the entry's id, view); the spans rebuilt here from
+    them are those of matching here, for entries of the base lists and of later edits (the delta index), in the
+    text, variant and pinyin views."""
+    m = LexiconMatcher({"a": [Term("傻逼", "vulgar"), Term("约炮", "vulgar"), Term("开盒", "vulgar")]}).build()
+    m.add_term("打投", category="fanquan", list_name="edits")  # after build: in the delta index
+    m.add_term("他妈的", category="vulgar", list_name="edits")
+    texts = (TEXTS + ["有没有人约泡", "她被开盒了，他妈的", "姐妹们快去打投"]) * 5
+    expected = m.match_many(texts)
+    assert {"text", "variant", "pinyin"} <= {s.view for r in expected for s in r}
+    assert {"a", "edits"} <= {s.list_name for r in expected for s in r}
+    assert list(m.scan(texts, workers=2, chunk_size=3)) == expected
