@@ -261,8 +261,11 @@ def run_stream(n: int | None, pinyin: bool, mb: float, repeats: int, data: str |
     paths["match_many(256)"] = lambda: [s for i in range(0, len(texts), BATCH) for s in m.match_many(texts[i:i + BATCH])]
     for k in workers:
         paths[f"scan(workers={k})"] = lambda k=k: list(m.scan(texts, chunk_size=chunk, workers=k))
-    old = paths[next(iter(paths))]()
-    same = {name: fn() == old for name, fn in paths.items()}  # also warms every path once
+    def fields(res: list[list[Any]]) -> list[list[tuple]]:  # a baseline package's Span is a class of its own
+        return [[tuple(vars(sp).values()) for sp in r] for r in res]
+
+    old = fields(paths[next(iter(paths))]())
+    same = {name: fields(fn()) == old for name, fn in paths.items()}  # also warms every path once
     wall: dict[str, list[float]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in paths}
     loads = [os.getloadavg()[0]]
@@ -377,7 +380,8 @@ def stream_table(args: argparse.Namespace, sub: Callable[[str], dict]) -> None:
             rows.append(r)
             for name, p in r["paths"].items():
                 if name.startswith("scan"):
-                    name = f"{name[:-1]}, chunk_size={r['chunk']})"
+                    head, _, tail = name.partition(")")
+                    name = f"{head}, chunk_size={r['chunk']}){tail}"
                 print(f"| {r['terms']} | {py} | {name} | {p['mbs']:.1f} | {p['cpu_mbs']:.1f} "
                       f"| {'yes' if p['identical'] else 'NO'} | {r['spans']} | {r['load_min']:.1f}-{r['load_max']:.1f} |",
                       flush=True)
