@@ -36,6 +36,10 @@ instead of this process: the chunks are sent one at a time (no overlap, so no co
 the helper's CPU plus this process's (sending texts, building the returned ``Span``s) is set against matching
 the same chunks here.
 
+``--normalize-equal COMMIT`` instead counts the texts that ``normalize_batch`` (512 a call) and ``normalize`` give
+differently today and at COMMIT (the whole package there, as ``--baseline``): normalised text, every character's
+original span, parts and repeats, on the comments and on every string literal of the tests; exit status 1 if any.
+
 ``--call-sizes 256,512,...`` instead times ``normalize_batch`` alone on the comments in calls of that many texts
 (median MB/s CPU of ``--repeats`` passes, sizes interleaved): the call size ``scan`` normalises at.
 """
@@ -395,6 +399,37 @@ def stream_table(args: argparse.Namespace, sub: Callable[[str], dict]) -> None:
         Path(args.json).write_text(json.dumps({"stream": rows}, indent=1))
 
 
+def normalize_equal(commit: str, mb: float, data: str | None) -> int:
+    """Print and return how many texts ``normalize_batch`` (512 a call) and ``normalize`` normalise differently
+    today and at ``commit`` (text, every character's original span, parts, repeats): the comments, and every
+    string literal of the tests (in calls of 512 and in one call)."""
+    import ast
+    import importlib
+
+    old = importlib.import_module(package_at(commit).__name__ + ".normalize")
+    new = importlib.import_module("qinglang_nlp.normalize")
+
+    def sig(n: Any) -> tuple:
+        return n.original, n.text, n.alignments, [tuple(p) for p in n.parts], [tuple(r) for r in n.repeats]
+
+    lits: set[str] = set()
+    for f in sorted((ROOT / "tests").glob("test_*.py")):
+        lits.update(node.value for node in ast.walk(ast.parse(f.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str))
+    fixtures = sorted(lits)
+    texts = comments(mb, data)
+    bad = 0
+    for name, items, size in (("test literals", fixtures, 512), ("test literals, one call", fixtures, len(fixtures)),
+                              (f"{mb:g} MB of comments", texts, 512)):
+        for a in range(0, len(items), size):
+            bad += sum(sig(x) != sig(y) for x, y in zip(new.normalize_batch(items[a:a + size]),
+                                                          old.normalize_batch(items[a:a + size])))
+        print(f"normalize_batch, {name}: {len(items)} texts, differences so far {bad}", flush=True)
+    bad += sum(sig(new.normalize(t)) != sig(old.normalize(t)) for t in fixtures)
+    print(f"normalize() on the test literals too: {bad} differences in all (commit {_commit(ROOT)} vs {commit})")
+    return bad
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=10.0)
@@ -412,9 +447,13 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="worker counts of scan measured with --stream")
     ap.add_argument("--chunk", type=int, default=2048, help="scan chunk_size measured with --stream")
     ap.add_argument("--helper-cost", action="store_true", help="with --stream: CPU of a chunk in a helper vs here")
+    ap.add_argument("--normalize-equal", default=None, metavar="COMMIT",
+                    help="count texts that normalize_batch/normalize give differently today and at COMMIT")
     ap.add_argument("--call-sizes", default=None, help="time normalize_batch alone at these texts-per-call sizes")
     ap.add_argument("--baseline", default=None, help="with --stream: also match_many and scan of the package at this commit")
     args = ap.parse_args()
+    if args.normalize_equal:
+        sys.exit(1 if normalize_equal(args.normalize_equal, args.mb, args.data) else 0)
     if args.call_sizes:
         call_sizes(args.mb, args.repeats, args.data, [int(n) for n in args.call_sizes.split(",")])
         return

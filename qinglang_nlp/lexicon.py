@@ -1205,9 +1205,10 @@ def _text_first(h: _Hit) -> tuple[bool, int, int]:
     return h[3] != "text", h[0], h[1]
 
 
-# Texts per normalize_batch call in scan: its fastest call size on short comments (10 MB of CHNCI/COLD/SWSR, CPU
-# time: 16-18 MB/s at 256-1,024 texts a call, 12 MB/s at 4,096 or more; benchmarks/lexicon_s5.md).
-_NORM_BATCH = 512
+# Texts per normalize_batch call in scan (10 MB of CHNCI/COLD/SWSR comments, CPU time, at 55c374f: normalize_batch
+# alone 14.0 / 16.1 / 17.5 / 17.8 / 18.0 MB/s at 256 / 512 / 1,024 / 2,048 / 4,096 texts a call; scan 7 % faster at
+# 1,024 than at 512 over 9 paired runs; benchmarks/lexicon_s6.md). Session 5 had found 512 best (lexicon_s5.md).
+_NORM_BATCH = 1024
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
