@@ -395,7 +395,7 @@ class _Keyed:
 class _Index:
     """Immutable pair of automata (text view, pinyin view) over a set of keyed terms."""
 
-    __slots__ = ("cat", "lone", "py_find", "py_keys", "py_payload", "size", "text_find", "text_keys", "text_payload")
+    __slots__ = ("cat", "plain_key", "py_find", "py_keys", "py_payload", "size", "text_find", "text_keys", "text_payload")
 
     def __init__(self, entries: Iterable[_Keyed], backend: str):
         by_text: dict[str, list[_Keyed]] = {}
@@ -409,8 +409,9 @@ class _Index:
         self.size = n
         self.text_keys = list(by_text)
         self.text_payload = [tuple(v) for v in by_text.values()]
-        # per text key: one plain deny entry, whose lone hit in a text (pinyin view off) is a span as it is
-        self.lone = np.array([len(v) == 1 and v[0].plain for v in self.text_payload], dtype=bool)
+        # per text key: whether it has exactly one entry, a deny entry without rules; a text whose hits are all of
+        # such keys needs nothing but nesting, done for many texts at once (``_match_normed``, pinyin view off)
+        self.plain_key = np.array([len(v) == 1 and v[0].plain for v in self.text_payload], dtype=bool)
         cats: dict[str | None, int] = {}  # category -> a number, for nesting in bulk
         self.cat = np.array([cats.setdefault(v[0].term.category, len(cats)) for v in self.text_payload],
                             dtype=np.int64)
@@ -1010,7 +1011,7 @@ class LexiconMatcher:
         pinyin = self.pinyin and any(idx.py_find is not None for idx in indexes)
         # every automaton's raw hits (key index, start, end on ``joined``), each mapped in one numpy step to its
         # text, its offsets there and its offsets in the original
-        runs = []  # (index, index number, view, hits, text, start, end, original start, original end)
+        runs = []  # (index, index number, view, key, text, start, end, original start, original end), arrays
         for idx_no, idx in enumerate(indexes):
             if idx.text_find is not None:
                 got = idx.text_find(joined)
@@ -1030,7 +1031,7 @@ class LexiconMatcher:
             # texts whose hits are all of plain deny entries, one per key (most texts with a hit): nesting dropped
             # and spans made here, in bulk; the other texts go through the rules below
             idx, _, _, ki, ti, ns, ne, os_, oe = runs[0]
-            plain = idx.lone[ki]
+            plain = idx.plain_key[ki]
             if not plain.all():
                 other = np.zeros(len(normed), dtype=bool)
                 other[ti[~plain]] = True
@@ -1154,6 +1155,9 @@ def _place(normed: list[Normalized], starts: Any, got: list[tuple[int, int, int]
     return ki, ti, s, e, os_, oe
 
 
+_NEST_LIMIT = 1 << 62  # _not_nested's int64 codes stay below this
+
+
 def _not_nested(ti: Any, cat: Any, ns: Any, ne: Any) -> Any:
     """``_drop_nested`` of many texts' hits at once (int64 arrays: text, category number, start, end; in automaton
     order): the positions of the hits that stay, ordered by text, then as ``_drop_nested`` returns them. A hit goes
@@ -1167,16 +1171,28 @@ def _not_nested(ti: Any, cat: Any, ns: Any, ne: Any) -> Any:
     first[1:] = (t_o[1:] != t_o[:-1]) | (c_o[1:] != c_o[:-1])
     group = np.cumsum(first) - 1
     width = h + 1
-    # running best per group: the largest end so far and, among equal ends, the earliest hit (so its start)
-    code = e_o * width + (width - 1 - np.arange(h, dtype=np.int64))
     step = (int(e_o.max()) + 1) * width
-    run = np.maximum.accumulate(code + group * step) - group * step
-    prev = np.empty(h, dtype=np.int64)
-    prev[0] = code[0]  # (the first hit has no predecessor: any valid code)
-    prev[1:] = run[:-1]
-    best_end = prev // width
-    best_start = s_o[width - 1 - prev % width]
-    drop = ~first & ((best_end > e_o) | ((best_end == e_o) & (best_start < s_o)))
+    if (int(group[-1]) + 1) * step < _NEST_LIMIT:
+        # running best per group: the largest end so far and, among equal ends, the earliest hit (so its start),
+        # as one int64 code per hit; each group's codes lie above all earlier groups' (``group * step``)
+        code = e_o * width + (width - 1 - np.arange(h, dtype=np.int64))
+        run = np.maximum.accumulate(code + group * step) - group * step
+        prev = np.empty(h, dtype=np.int64)
+        prev[0] = code[0]  # (the first hit has no predecessor: any valid code)
+        prev[1:] = run[:-1]
+        best_end = prev // width
+        best_start = s_o[width - 1 - prev % width]
+        drop = ~first & ((best_end > e_o) | ((best_end == e_o) & (best_start < s_o)))
+    else:  # so many hits in long texts that the codes would overflow int64: the same walk in Python
+        drop = np.zeros(h, dtype=bool)
+        b_end = b_start = 0
+        for j, (f, s, e) in enumerate(zip(first.tolist(), s_o.tolist(), e_o.tolist())):
+            if f:
+                b_end, b_start = e, s
+            elif b_end > e or (b_end == e and b_start < s):
+                drop[j] = True
+            elif e > b_end:
+                b_end, b_start = e, s
     kept = order[~drop]
     return kept[np.lexsort((kept, -ne[kept], ns[kept], ti[kept]))]
 

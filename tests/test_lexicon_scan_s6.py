@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 
+from qinglang_nlp import lexicon
 from qinglang_nlp.lexicon import LexiconMatcher, Term, _drop_nested, _not_nested
 from qinglang_nlp.normalize import Normalized, _to_original_many, normalize, normalize_batch
 
@@ -83,7 +84,9 @@ def test_bulk_mapping_of_a_subclass_asks_the_subclass():
     assert (o_s.tolist(), o_e.tolist()) == ([1], [3])
 
 
-def test_bulk_nesting_equals_drop_nested():
+@pytest.mark.parametrize("limit", [1 << 62, 0])  # 0: the Python walk kept for hits whose codes would overflow
+def test_bulk_nesting_equals_drop_nested(monkeypatch, limit):
+    monkeypatch.setattr(lexicon, "_NEST_LIMIT", limit)
     rng = random.Random(6)
     for _ in range(300):
         hits, texts, cats = [], [], []
