@@ -217,6 +217,7 @@ def _make_term(row: Mapping[str, Any], defaults: dict[str, Any], where: str) -> 
 
 
 _GROUP_RE = re.compile(r"\{([^{}]*)\}")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: see find_rs
 
 
 def expand_alternatives(term: str, limit: int = 10_000) -> list[str]:
@@ -350,7 +351,12 @@ def _build_finder(keys: list[str], backend: str) -> Finder | None:
         ac = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard, store_patterns=False)
 
         def find_rs(text: str) -> list[tuple[int, int, int]]:
-            return ac.find_matches_as_indexes(text, overlapping=True)
+            try:
+                return ac.find_matches_as_indexes(text, overlapping=True)
+            except UnicodeEncodeError:
+                # a lone surrogate (half an emoji cut by a crawler) cannot cross into Rust; no term holds one, and
+                # U+FFFD keeps every offset, so the rest of the text is still matched
+                return ac.find_matches_as_indexes(_SURROGATE.sub("\ufffd", text), overlapping=True)
 
         return find_rs
     if backend == "py":

@@ -374,10 +374,13 @@ def _to_original_many(normed: _Seq[Normalized], which: Any, starts: Any, ends: A
 
     if not len(which):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if not set(map(type, normed)) <= {Normalized}:  # a subclass may map differently: ask each text
+    def one_by_one() -> tuple[Any, Any]:
         pairs = [normed[i].to_original(s, e) for i, s, e in zip(which.tolist(), starts.tolist(), ends.tolist())]
         return (np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs)),
                 np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs)))
+
+    if not set(map(type, normed)) <= {Normalized}:  # a subclass may map differently: ask each text
+        return one_by_one()
     chunks = list(map(_CHUNK_OF, normed))
     first = chunks[0]
     n = len(normed)
@@ -392,6 +395,10 @@ def _to_original_many(normed: _Seq[Normalized], which: Any, starts: Any, ends: A
         # several chunks (texts normalised alone in a batch, or hand-made): their alignments end to end, and every
         # text's offsets (in its chunk's joined texts) one after the other, chunk by chunk
         uniq = list(dict.fromkeys(chunks))
+        if sum(len(c.starts) if c.starts is not None else sum(map(len, c.texts)) for c in uniq) > 64 * len(which) + 4096:
+            # texts picked from many large chunks (a few hits against whole chunks' arrays): concatenating those
+            # arrays would cost more than asking each text
+            return one_by_one()
         number = {id(c): j for j, c in enumerate(uniq)}
         s_parts, e_parts, lo_parts, base_parts, row_at = [], [], [], [], []
         size = rows = 0
