@@ -1812,6 +1812,17 @@ class RadicalStep(_TableStep):
     file = "radicals.tsv"
 
 
+_DELIMITED = frozenset({"topic", "title", "emoticon"})
+
+
+def _keeps_run(w: _Work, text: str, s: int, e: int) -> bool:
+    """Whether the repeat run ``[s, e)`` is left alone: it overlaps a URL or a mention's ``@``, or it is a run of a
+    delimiter (# 【 [) that holds a topic's, title's or emoticon's own delimiter: collapsing ####@# would merge the
+    topic's opening # into the run, and the next pass would find another topic (idempotence; found by
+    tests/test_normalize_s5.py's property test)."""
+    return w.is_protected(s, e) or (text[s] in "#【[" and w.is_protected(s, e, _DELIMITED))
+
+
 class RepeatStep(Step):
     """Collapse runs of one character longer than ``max_repeat`` (digits and newlines are never collapsed)."""
 
@@ -1849,7 +1860,7 @@ class RepeatStep(Step):
         text = w.text
         edits = []
         for s, e in runs:
-            if w.has_parts() and w.is_protected(s, e):
+            if w.has_parts() and _keeps_run(w, text, s, e):
                 continue
             os_, oe = w.orig_span(s, e)
             w.repeats.append((text[s], e - s, os_, oe))
@@ -1886,7 +1897,7 @@ class RepeatStep(Step):
         k = self.max_repeat
         edits, records = [], []
         for s, e in runs:
-            if (edits and s < edits[-1][1]) or (w.has_parts() and w.is_protected(s, e)):
+            if (edits and s < edits[-1][1]) or (w.has_parts() and _keeps_run(w, text, s, e)):
                 continue
             os_, oe = w.orig_span(s, e)
             records.append((text[s], e - s, os_, oe))

@@ -10,6 +10,17 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Property tests (hypothesis) draw the same examples on every run, so a run on main cannot turn red by chance;
+# QINGLANG_HYPOTHESIS=explore draws fresh random examples (and keeps failures in .hypothesis/) to hunt for bugs.
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("fixed", derandomize=True, database=None)
+    _hyp_settings.register_profile("explore")
+    _hyp_settings.load_profile(os.environ.get("QINGLANG_HYPOTHESIS", "fixed"))
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
 SHARED_DATA = Path(os.environ.get("QINGLANG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 

@@ -213,3 +213,13 @@ def test_restore_leaves_the_word_of_a_word_emoji_alone(raw: str, want: str) -> N
     assert once == want
     assert normalize(once, on).text == once
     assert normalize_batch(["你好", raw], on)[1].text == want
+
+
+@pytest.mark.parametrize("text,topic", [("你@妈####@#", "#@#"), ("你妈####@#", "#@#"), ("#话题####", "#话题#")])
+def test_repeat_run_holding_a_topic_delimiter_is_kept(text: str, topic: str) -> None:
+    # collapsing #### merged the topic's opening # into the run: the next pass found another topic (property test)
+    once = normalize(text)
+    twice = normalize(once.text)
+    assert twice.text == once.text
+    assert [(p.kind, p.value) for p in once.parts] == [(p.kind, p.value) for p in twice.parts] == [("topic", topic)]
+    assert normalize("#哈哈哈哈哈#").text == "#哈哈哈#"  # a run inside a topic is still collapsed
