@@ -2051,6 +2051,18 @@ def _apply_and_collapse(w: _Work, edits: list[tuple], step: str, repeats: Repeat
     repeats.collapse_near(w, spans)
 
 
+_NAME_CHAR = re.compile(r"[\w\-]")  # a character that continues a mention's name (``_MENTION_RE``)
+
+
+def _joins_mention(text: str, mention_ends: list[int], s: int, e: int) -> bool:
+    """Whether replacing ``text[s:e]`` would join a mention's name to the name characters after the edit: the edit
+    starts in the name and holds the character that ends it (``_Work.mention_ends``), and a name character
+    follows it. @n m s l傻 became @你妈死了傻 with the mention @n, which the next pass read as the mention
+    @你妈死了傻 (found by a hypothesis run of the mentions' idempotence property); @sha bi 你好 -> @傻逼 你好 stays."""
+    i = bisect.bisect_right(mention_ends, s)
+    return i < len(mention_ends) and mention_ends[i] < e and _NAME_CHAR.match(text, e) is not None
+
+
 def _abbr_starts(path: str) -> tuple[Any, Any, Any, Any] | None:
     """Tables for ``AbbreviationStep._matches`` (for the tables of ``_abbr(path)``): over ASCII (code points
     clipped to 127), the bit of each Latin key's first letter (``1 << (letter - 'a')``), for each character the
@@ -2123,8 +2135,9 @@ class AbbreviationStep(Step):
             return
         edits.sort()
         out, last = [], -1
+        mends = w.mention_ends() if w.has_parts() else []
         for s, e, repl in edits:
-            if s >= last and not (w.has_parts() and w.is_protected(s, e)):
+            if s >= last and not (w.has_parts() and (w.is_protected(s, e) or _joins_mention(text, mends, s, e))):
                 out.append((s, e, repl, s, e))
                 last = e
         spans = [w.orig_span(s, e) for s, e, _, _, _ in out] if self.repeats is not None else []
