@@ -36,3 +36,30 @@ def test_abbreviation_does_not_join_a_mention_to_the_text_after_it(raw: str, wan
     assert twice.text == once.text
     assert [v[:2] for v in _view(twice)] == [v[:2] for v in _view(once)]
     assert normalize_batch(["你好", raw, "@小明 你好"])[1].text == want
+
+
+# ---- financial numerals right after a URL are not turned into digits the URL would then take ---------------------
+# "www.a.com壹贰" became "www.a.com12" with the URL "www.a.com"; the next pass read the URL "www.a.com12". The URL
+# body is ASCII, so before the fix any digits the numerals step wrote right after a URL (or after URL characters
+# such as "@" or "," that follow it) joined the URL on the next pass.
+
+@pytest.mark.parametrize(("raw", "want", "parts"), [
+    ("www.a.com壹贰", "www.a.com壹贰", [("url", "www.a.com")]),  # the fix: the numerals stay
+    ("http://t.cn/x壹①", "http://t.cn/x壹1", [("url", "http://t.cn/x")]),
+    ("http://t.cn/A6sb@壹①", "http://t.cn/a6sb@壹1", [("url", "http://t.cn/a6sb"), ("mention", "@壹1")]),
+    ("http://t.cn/x，壹贰", "http://t.cn/x,壹贰", [("url", "http://t.cn/x")]),  # "，" becomes "," (a URL character)
+    # unchanged: something that is no URL character lies between, or no URL before
+    ("http://t.cn/x 壹1", "http://t.cn/x 11", [("url", "http://t.cn/x")]),
+    ("http://t.cn/x看壹贰", "http://t.cn/x看12", [("url", "http://t.cn/x")]),
+    ("@小明壹贰", "@小明12", [("mention", "@小明12")]),
+    ("#话题#壹贰", "#话题#12", [("topic", "#话题#")]),
+    ("集资壹贰叁万", "集资123万", []),
+])
+def test_numerals_after_a_url_do_not_extend_it(raw: str, want: str, parts: list) -> None:
+    once = normalize(raw)
+    assert once.text == want
+    assert [(p.kind, p.value) for p in once.parts] == parts
+    twice = normalize(once.text)
+    assert twice.text == want
+    assert [(p.kind, p.value) for p in twice.parts] == parts
+    assert normalize_batch(["你好" * 40, raw, "@小明 你好"])[1].text == want  # a long chunk: the columnar parts
