@@ -902,6 +902,8 @@ class LexiconMatcher:
         spans, matches a chunk itself whenever every helper has two in hand. Needs the ``fork`` start method
         (Linux); the helpers stop when the generator is exhausted or closed. Every chunk is matched with the
         lists as they are when the first result is asked for: edits made during a scan apply to the next scan.
+        A ``list`` or ``tuple`` of texts is likewise read as it is then (changes to it during the scan are not
+        seen); any other iterable is read a chunk at a time.
         A non-``str`` item raises ``TypeError`` naming its index, and an exception from ``texts`` itself
         propagates, once the spans of all earlier chunks have been yielded.
         """
@@ -911,13 +913,27 @@ class LexiconMatcher:
             raise ValueError(f"scan(): workers must be an int >= 1, got {workers!r}")
         if isinstance(texts, (str, Normalized)):
             raise TypeError(f"scan() expects an iterable of str, got one {type(texts).__name__}")
-        chunks = _chunks(texts, chunk_size)
         snap = self._get()  # one snapshot for the whole scan, whichever process matches a chunk
+        # a list or tuple is read as it is when the scan starts (a shallow copy); with workers, the helpers inherit
+        # the copy, and a chunk is sent to one as two numbers instead of its pickled texts
+        seq = list(texts) if isinstance(texts, (list, tuple)) else None
+        chunks = _chunks(texts if seq is None else seq, chunk_size)
         if workers == 1:
-            for chunk in chunks:
-                yield from self._scan_chunk(chunk, snap)
+            caller_gc = gc.isenabled()  # paused while scan works, as the caller left it while the caller holds spans
+            gc.disable()
+            try:
+                for chunk in chunks:
+                    ready = self._scan_chunk(chunk, snap)
+                    if caller_gc:
+                        gc.enable()
+                    yield from ready
+                    caller_gc = gc.isenabled()
+                    gc.disable()
+            finally:
+                if caller_gc:
+                    gc.enable()
             return
-        yield from self._scan_pool(chunks, workers, snap)
+        yield from self._scan_pool(chunks, workers, snap, seq)
 
     def _scan_chunk(self, texts: list[str], snap: _Snapshot | None = None, make: Callable = _span_from,
                     order: Callable = _span_order) -> list[list[Span]]:
@@ -937,8 +953,10 @@ class LexiconMatcher:
             if was_enabled:
                 gc.enable()
 
-    def _scan_pool(self, chunks: Iterator[list[str]], workers: int, snap: _Snapshot) -> Iterator[list[Span]]:
-        """``scan`` with ``workers - 1`` forked helpers; this process matches a chunk when they are all busy."""
+    def _scan_pool(self, chunks: Iterator[list[str]], workers: int, snap: _Snapshot,
+                   seq: list[str] | None = None) -> Iterator[list[Span]]:
+        """``scan`` with ``workers - 1`` forked helpers; this process matches a chunk when they are all busy.
+        ``seq``: the list ``chunks`` cuts, inherited by the helpers (a chunk is then sent as its bounds in it)."""
         import multiprocessing
         from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -949,12 +967,12 @@ class LexiconMatcher:
                                "worker); use workers=1 there")
         helpers = workers - 1
         pool = ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_pool_init, initargs=(self, snap))
+                                   initializer=_pool_init, initargs=(self, snap, seq))
         # one entry per chunk in input order: a helper's Future, or the spans this process found (a list it fills
         # a piece at a time, handing out more chunks between the pieces so that no helper runs dry)
         queue: deque[Future | list[list[Span]]] = deque()
         limit = 4 * workers  # chunks read ahead at most
-        state: dict[str, Any] = {"done": False, "error": None}
+        state: dict[str, Any] = {"done": False, "error": None, "at": 0}  # at: where the next chunk starts in seq
         sent: dict[Future, list[str]] = {}  # a helper's chunk: its spans' text is cut from it here
         protos = _protos(snap)
 
@@ -962,7 +980,9 @@ class LexiconMatcher:
             if state["done"]:
                 return None
             try:
-                return next(chunks)
+                chunk = next(chunks)
+                state["at"] += len(chunk)
+                return chunk
             except StopIteration:
                 state["done"] = True
             except Exception as e:  # noqa: BLE001 -- a bad item or a failing iterable: earlier chunks first
@@ -975,7 +995,8 @@ class LexiconMatcher:
                 chunk = read()
                 if chunk is None:
                     return
-                fut = pool.submit(_pool_scan, chunk)
+                end = state["at"]
+                fut = pool.submit(_pool_scan, chunk if seq is None else (end - len(chunk), end))
                 sent[fut] = chunk
                 queue.append(fut)
 
@@ -985,10 +1006,20 @@ class LexiconMatcher:
                 return _unpack(item.result(), sent.pop(item), protos)
             return item
 
+        # The cyclic garbage collector is paused while this generator works (as in _scan_chunk) and runs as the
+        # caller left it while the caller takes a chunk's spans: collections set off by the executor's objects
+        # would otherwise traverse the spans the caller keeps, again and again (12 % of the wall time measured).
+        caller_gc = gc.isenabled()
+        gc.disable()
         try:
             while True:
                 while queue and (len(queue) >= limit or not isinstance(queue[0], Future) or queue[0].done()):
-                    yield from front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
+                    ready = front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
+                    if caller_gc:
+                        gc.enable()
+                    yield from ready
+                    caller_gc = gc.isenabled()
+                    gc.disable()
                 feed()
                 chunk = read()  # every helper has two in hand: this process matches the next chunk itself
                 if chunk is None:
@@ -999,8 +1030,15 @@ class LexiconMatcher:
                     mine += self._scan_chunk(chunk[a:a + _NORM_BATCH], snap)
                     feed()
             while queue:
-                yield from front()
+                ready = front()
+                if caller_gc:
+                    gc.enable()
+                yield from ready
+                caller_gc = gc.isenabled()
+                gc.disable()
         finally:
+            if caller_gc:
+                gc.enable()
             pool.shutdown(wait=True, cancel_futures=True)
         if state["error"] is not None:
             raise state["error"]
@@ -1251,11 +1289,12 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 
 _POOL_MATCHER: LexiconMatcher | None = None  # in a scan worker: the matcher it inherited
 _POOL_SNAP: _Snapshot | None = None  # ... and the snapshot of its lists that the scan matches with
+_POOL_SEQ: list[str] | None = None  # ... and the texts of the scan, where the caller had them all in a list
 
 
-def _pool_init(matcher: LexiconMatcher, snap: _Snapshot) -> None:
-    global _POOL_MATCHER, _POOL_SNAP
-    _POOL_MATCHER, _POOL_SNAP = matcher, snap
+def _pool_init(matcher: LexiconMatcher, snap: _Snapshot, seq: list[str] | None = None) -> None:
+    global _POOL_MATCHER, _POOL_SNAP, _POOL_SEQ
+    _POOL_MATCHER, _POOL_SNAP, _POOL_SEQ = matcher, snap, seq
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the caller stops the scan and shuts the helpers down
     gc.freeze()  # the garbage collector leaves the inherited objects alone: fewer copy-on-write page copies
 
@@ -1286,10 +1325,13 @@ def _protos(snap: _Snapshot) -> dict[int, dict]:
     return out
 
 
-def _pool_scan(texts: list[str]) -> tuple[int, bytes, bytes]:
+def _pool_scan(texts: list[str] | tuple[int, int]) -> tuple[int, bytes, bytes]:
     """In a worker: the chunk's spans as numbers (cheaper to send and to turn into ``Span``s than their fields):
     per span its text and ``start, end, id(span_proto), view`` (int64, in order), and the view codes."""
     assert _POOL_MATCHER is not None
+    if isinstance(texts, tuple):  # bounds in the inherited list
+        assert _POOL_SEQ is not None
+        texts = _POOL_SEQ[texts[0]:texts[1]]
     res = _POOL_MATCHER._scan_chunk(texts, _POOL_SNAP, _record, _record_order)
     nums: list[int] = []
     views = bytearray()
