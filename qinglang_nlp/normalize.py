@@ -1702,6 +1702,7 @@ def _trad_re() -> _CharFinder:
 
 
 _CTX = 6
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON "\\ud800") has no UTF-8 form
 
 
 class TraditionalStep(Step):
@@ -1727,6 +1728,8 @@ class TraditionalStep(Step):
         for s, e in windows:
             ws, we = max(0, s - _CTX), min(len(text), e + _CTX)
             seg = text[ws:we]
+            if _SURROGATE.search(seg) is not None:  # OpenCC encodes to UTF-8, which raises on a lone surrogate;
+                seg = _SURROGATE.sub("\ufffd", seg)  # U+FFFD (kept by OpenCC) stands in, one character for one
             conv_seg = conv.convert(seg)
             if len(conv_seg) == len(seg):
                 i = 0
