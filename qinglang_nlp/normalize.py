@@ -1648,35 +1648,24 @@ class NumeralStep(Step):
                 runs[-1][1] = p + 1
             else:
                 runs.append([p, p + 1])
-        url_ends = None
+        url_tails = None
         for s, e in runs:  # runs of two or more, or next to an ASCII digit
             if e - s >= 2 or (s > 0 and "0" <= text[s - 1] <= "9") or (e < len(text) and "0" <= text[e] <= "9"):
-                if w.has_parts():
-                    if url_ends is None:
-                        url_ends = _url_ends(w)
-                    if _extends_url(text, url_ends, s):
+                if s > 0 and text[s - 1] in _URL_CHARS:
+                    if url_tails is None:
+                        url_tails = {m.end() for m in _URL_LEAD.finditer(text)}
+                    if s in url_tails:
                         continue
                 edits.append((s, e, text[s:e].translate(_FIN_MAP), None, None))
         w.apply(edits, self.name)
 
 
 _URL_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#@!$&*+=%;,")  # ``_URL_BODY``'s characters
-
-
-def _url_ends(w: _Work) -> list[int]:
-    """Sorted CURRENT-text positions of the first character after each URL part."""
-    ends = sorted(p[2] for p in w.all_parts() if p[0] == "url")
-    if w.starts is None:
-        return ends
-    return [bisect.bisect_left(w.starts, e) for e in ends]
-
-
-def _extends_url(text: str, url_ends: list[int], s: int) -> bool:
-    """Whether ASCII digits written at ``s`` would extend the URL before them, which a second pass would read
-    up to them: only URL characters lie between its end and ``s`` (www.a.com壹贰 -> www.a.com12, read as the URL
-    www.a.com12 by the next pass; found by an explore-mode hypothesis run)."""
-    i = bisect.bisect_right(url_ends, s) - 1
-    return i >= 0 and all(map(_URL_CHARS.__contains__, text[url_ends[i]:s]))
+# A URL's start and every URL character after it: where a match ends, ASCII digits written there would be read by
+# a second pass as part of a URL (the URL the structure step found, extended: www.a.com壹贰 -> www.a.com12; or a
+# new one: www.壹贰叁.com -> www.123.com). Found by explore-mode hypothesis runs; the numerals stay as written.
+_URL_LEAD = re.compile(r"(?:h[tT][tT][pP][sS]?://|H[tT][tT][pP][sS]?://|w[wW][wW]\.|W[wW][wW]\.)"
+                       r"[A-Za-z0-9\-._~:/?#@!$&*+=%;,]*")
 
 
 @_once

@@ -4,6 +4,7 @@ the code before its fix."""
 from __future__ import annotations
 
 import pytest
+from test_normalize_props_s6 import test_numerals_after_a_url_do_not_extend_it as _url_numerals_checks
 
 from qinglang_nlp.normalize import normalize, normalize_batch
 
@@ -26,3 +27,26 @@ def test_lone_surrogate_beside_a_traditional_character(raw: str, want: str) -> N
     assert n.alignments == [(i, i + 1) for i in range(len(raw))]
     assert normalize(want).text == want
     assert normalize_batch(["你好", raw, "這是" * 40])[1].text == want
+
+
+# ---- financial numerals right after a URL's start are not turned into digits that make a URL --------------------
+# "www.壹贰叁.com" has no URL (a URL body is ASCII) until the numerals step wrote "www.123.com", which the next pass
+# read as a URL: the parts were not idempotent. Session 6 kept numerals that would extend a URL found by the
+# structure step (www.a.com壹贰); the same now holds after a URL's start ("http://", "https://", "www.") that
+# has no body yet, and after URL characters that follow either.
+
+@pytest.mark.parametrize(("raw", "want", "parts"), [
+    ("www.壹贰叁.com", "www.壹贰叁.com", []),  # the fix: the numerals stay (they became www.123.com)
+    ("访问www.壹贰叁.com领红包", "访问www.壹贰叁.com领红包", []),
+    ("https://壹1", "https://壹1", []),  # became https://11
+    ("WWW.壹贰", "www.壹贰", []),
+    ("http://t.cn/壹贰", "http://t.cn/壹贰", [("url", "http://t.cn/")]),  # kept: a URL found before, as in session 6
+    ("www.a.com壹贰", "www.a.com壹贰", [("url", "www.a.com")]),  # session 6's case, kept
+    # unchanged: no URL start right before the numerals
+    ("www壹贰", "www12", []),
+    ("https:// 壹1", "https:// 11", []),
+    ("转账www.a.com 壹贰叁万", "转账www.a.com 123万", [("url", "www.a.com")]),
+    ("集资壹贰叁万", "集资123万", []),
+])
+def test_numerals_after_a_url_start_do_not_make_a_url(raw: str, want: str, parts: list) -> None:
+    _url_numerals_checks(raw, want, parts)  # once, twice (text and parts) and in a batch, as in session 6
