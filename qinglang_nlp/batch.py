@@ -173,13 +173,13 @@ class _Dups:
 
 
 def _clean_content(v: str) -> str:
-    from .html import clean_html, looks_like_html  # WeChat articles arrive as HTML
+    from .html import clean_html, decode_entities, looks_like_html  # WeChat articles arrive as HTML
 
-    if not (looks_like_html(v) or _ENTITY.search(v)):
-        return v
-
-    cleaned = clean_html(v)
-    return cleaned if isinstance(cleaned, str) else cleaned.text
+    if looks_like_html(v):
+        cleaned = clean_html(v)
+        return cleaned if isinstance(cleaned, str) else cleaned.text
+    # clean_html leaves text without tags as it is: a crawled paragraph's entities are decoded here
+    return decode_entities(v) if _ENTITY.search(v) else v
 
 
 def row_text(data: dict[str, Any], fields: FieldMap) -> str:

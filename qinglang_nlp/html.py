@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .normalize import Normalized
 
-__all__ = ["break_edits", "clean_html", "html_edits", "looks_like_html"]
+__all__ = ["break_edits", "clean_html", "decode_entities", "html_edits", "looks_like_html"]
 
 _TAGS = (
     "html|head|body|div|p|br|span|section|article|script|style|title|meta|img|a|h[1-6]|strong|b|i|em|li|ul|ol|"
@@ -38,11 +38,12 @@ _MORE_TAGS = (
 _LOOKS = re.compile(rf"<(?:/?(?:{_TAGS})(?=[\s/>])|!--)", re.IGNORECASE)
 _BLOCK = re.compile(r"^/?(?:p|div|br|section|article|h[1-6]|li|ul|ol|tr|table|blockquote|pre|figure|figcaption|"
                     r"title|body|html)\b", re.IGNORECASE)
+_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});?"
 _TOKEN = re.compile(
     r"(?P<comment><!--.*?(?:-->|\Z))"
     r"|(?P<drop><(?P<dtag>script|style|noscript|svg)\b[^>]*>.*?(?:</(?P=dtag)\s*>|\Z))"
     rf"|(?P<tag></?(?:{_TAGS}|{_MORE_TAGS})(?=[\s/>])[^<>]*>)"
-    r"|(?P<entity>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});?)",
+    rf"|(?P<entity>{_ENTITY})",
     re.DOTALL | re.IGNORECASE,
 )
 _HEAD = re.compile(r"<head\b[^>]*>.*?(?:</head\s*>|(?=<body\b)|\Z)", re.DOTALL | re.IGNORECASE)
@@ -58,6 +59,17 @@ def _same(s: str) -> str:
 def looks_like_html(text: str) -> bool:
     """True when ``text`` contains an HTML tag or comment that the ``html`` step would remove."""
     return _LOOKS.search(text) is not None
+
+
+def _decoded(entity: str) -> str:
+    """What an entity stands for (a no-break space becomes a plain space)."""
+    return _html.unescape(entity).replace("\u00a0", " ")
+
+
+def decode_entities(text: str) -> str:
+    """``text`` with its HTML entities decoded as :func:`clean_html` decodes them, for text without tags (a
+    crawled paragraph such as ``你这个&#20667;&#36924;``, which ``clean_html`` leaves as it is)."""
+    return re.sub(_ENTITY, lambda m: _decoded(m.group()), text, flags=re.IGNORECASE)
 
 
 def _head_edits(text: str, head: re.Match, fold: Callable[[str], str]) -> list[tuple]:
@@ -101,7 +113,7 @@ def html_edits(text: str, fold: Callable[[str], str] | None = None) -> list[tupl
             inner = m.group()[1:-1].strip()
             edits.append((s, e, "\n" if _BLOCK.match(inner) else "", s, e))
         else:  # entity
-            r = fold(_html.unescape(m.group()).replace("\u00a0", " "))
+            r = fold(_decoded(m.group()))
             if r != m.group():
                 edits.append((s, e, r, s, e))
     edits.sort()
