@@ -151,6 +151,24 @@ def test_prepare_masks_unjudged_categories(prepared):
     assert d.lengths.max() <= 32
 
 
+def test_weak_negatives_are_sampled_per_category(tiny, tmp_path):
+    # fanquan and rumor weak negatives from the same set: each category gets exactly its own count of zeros
+    # (the rows sampled for one category are not made negatives of the other)
+    from qinglang_nlp.train.finetune import PreparedData, load_config, prepare_records
+    cfg = load_config(None, backbone=str(tiny), datasets={"cold": {}, "weibo21": {}, "fanquan": {}},
+                      sublabels=["fq_war", "fq_datafraud"], max_length=32,
+                      weak_negatives={"fanquan": {"cold": 5}, "rumor": {"cold": 9}},
+                      batch_size=8, epochs=2, checkpoint_every_s=0, run_log=None, text_prefix="query: ")
+    d = PreparedData(prepare_records(_records(), cfg, load_tokenizer(tiny), tmp_path / "p"))
+    src = [d.info["sources"][s] for s in d.source]
+    cold_train = [i for i, s in enumerate(src) if s == "cold" and d.split[i] == 0]
+    assert (d.labels[cold_train, 0] == 0).sum() == 5
+    assert (d.labels[cold_train, 2] == 0).sum() == 9
+    assert set(d.labels[cold_train, 1].tolist()) == {0, 1}  # its own labels untouched
+    weibo = [i for i, s in enumerate(src) if s == "weibo21" and d.split[i] == 0]
+    assert set(d.labels[weibo, 2].tolist()) == {0, 1}  # a set that judges rumor keeps its labels
+
+
 def test_stale_reasons_name_changed_data_and_config(prepared, monkeypatch):
     import qinglang_nlp.train.finetune as ft
     from qinglang_nlp.datasets import Record

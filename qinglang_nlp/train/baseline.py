@@ -44,6 +44,9 @@ class TrainConfig(dict):
         "max_rows_per_source": {"chnci": 40_000},
         # weak negatives for fanquan: texts from sets about other topics (documented in the model card)
         "fanquan_weak_negatives": {"cold": 3000, "swsr": 1000, "weibo21": 1500, "chnci_non_entertainment": 3000},
+        # weak negatives for rumor: ordinary comments (opinion and abuse, not news claims); without them the rumor
+        # sets' news-style negatives leave short comments looking like rumors (@mentions scored rumor 0.97)
+        "rumor_weak_negatives": {"cold": 3000, "swsr": 1000, "chnci": 3000},
         "seed": 13,
         "block_precision": 0.97,
         "review_recall": 0.9,
@@ -155,7 +158,8 @@ def _take(records: list[Record], n: int | None, rng: random.Random) -> list[Reco
 
 
 def collect_rows(split: str, cfg: TrainConfig, data_dir, log) -> list[tuple[str, dict[str, int | None], str]]:
-    """(text, labels, source) rows for one split, with per-source caps and fanquan weak negatives."""
+    """(text, labels, source) rows for one split, with per-source caps and fanquan and rumor weak negatives
+    (source ``<dataset>:weakneg`` and ``<dataset>:weakneg-rumor``: rows that judge only that category, as 0)."""
     rng = random.Random(cfg["seed"])
     rows: list[tuple[str, dict[str, int | None], str]] = []
     sources = sorted({s for v in DEFAULT_SOURCES.values() for s in v})
@@ -171,17 +175,19 @@ def collect_rows(split: str, cfg: TrainConfig, data_dir, log) -> list[tuple[str,
         recs = _take(recs, None if split != "train" else cap, rng)
         rows += [(r.text, dict(r.labels), src) for r in recs]
         log(f"  {src}/{split}: {len(recs)} rows")
-    neg = cfg["fanquan_weak_negatives"]
-    for key, n in neg.items():
-        src = "chnci" if key.startswith("chnci") else key
-        pool = cache.get(src, [])
-        if key == "chnci_non_entertainment":
-            pool = [r for r in pool if r.fine.get("genre") != "entainment"]
-        n_here = n if split == "train" else max(1, n // 6)
-        for r in _take(pool, n_here, rng):
-            lab = {c: None for c in CATEGORIES}
-            lab["fanquan"] = 0
-            rows.append((r.text, lab, f"{src}:weakneg"))
+    for cat, tag in (("fanquan", "weakneg"), ("rumor", "weakneg-rumor")):
+        for key, n in cfg.get(f"{cat}_weak_negatives", {}).items():
+            src = "chnci" if key.startswith("chnci") else key
+            pool = cache.get(src, [])
+            if key == "chnci_non_entertainment":
+                pool = [r for r in pool if r.fine.get("genre") != "entainment"]
+            if cat == "rumor":  # a comment set that judges rumor itself needs no weak label
+                pool = [r for r in pool if r.labels.get("rumor") is None]
+            n_here = n if split == "train" else max(1, n // 6)
+            for r in _take(pool, n_here, rng):
+                lab = {c: None for c in CATEGORIES}
+                lab[cat] = 0
+                rows.append((r.text, lab, f"{src}:{tag}"))
     return rows
 
 

@@ -68,7 +68,10 @@ DEFAULTS: dict[str, Any] = {
                  "fanquan": {}},
     "eval_only": ["toxicn"],
     "max_dev_rows_per_dataset": 3000,
-    "weak_negatives": {"fanquan": {"cold": 3000, "swsr": 1000, "weibo21": 1500}},
+    # weak negatives: rows of sets about other topics, labelled 0 for a category they do not judge (rumor: ordinary
+    # comments, so that short comments stop looking like the rumor sets' news posts)
+    "weak_negatives": {"fanquan": {"cold": 3000, "swsr": 1000, "weibo21": 1500},
+                       "rumor": {"cold": 3000, "swsr": 1000, "chnci": 3000}},
     "seed": 13,
     "epochs": 2,
     "max_steps": None,
@@ -229,20 +232,18 @@ def prepare_records(records: dict[str, dict[str, list[Any]]], cfg: dict[str, Any
             if name not in sources:
                 sources.append(name)
             src = sources.index(name)
-            weak_idx: set[int] = set()
+            weak_idx: dict[int, set[int]] = {}  # category column -> the rows sampled as its weak negatives
             for cat, per_ds in weak.items():
                 if name in per_ds and split != "eval":
                     n = per_ds[name] if split == "train" else max(1, per_ds[name] // 10)
-                    weak_idx |= {i for i in rng.sample(range(len(kept)), min(n, len(kept)))}
+                    weak_idx[cats.index(cat)] = set(rng.sample(range(len(kept)), min(n, len(kept))))
             n_weak = 0
             for i, r in enumerate(kept):
                 y, s = _row_labels(r, cats, subs)
-                if i in weak_idx:
-                    for cat in weak:
-                        j = cats.index(cat)
-                        if y[j] == -1 and name in weak[cat]:
-                            y[j] = 0
-                            n_weak += 1
+                for j, idx in weak_idx.items():
+                    if i in idx and y[j] == -1:
+                        y[j] = 0
+                        n_weak += 1
                 rows.append((r.text, y, s, src, SPLIT_CODES[split]))
             counts.setdefault(split, {})[name] = len(kept)
             if n_weak:
