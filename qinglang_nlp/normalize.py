@@ -1290,13 +1290,14 @@ _URL_BODY = r"[A-Za-z0-9\-._~:/?#@!$&*+=%;,]*[A-Za-z0-9/#=_\-]"  # ASCII only: a
 _STRUCT_RE = re.compile(
     rf"h[tT][tT][pP][sS]?://{_URL_BODY}|H[tT][tT][pP][sS]?://{_URL_BODY}"
     rf"|w[wW][wW]\.{_URL_BODY}|W[wW][wW]\.{_URL_BODY}"
-    r"|@[\w\-]{1,30}"
+    r"|@[\w\-]+"  # no length limit either (a 30-character one made the mention end, and so what is normalised
+    # around that end, depend on what the repeats step shrinks: @ and 23 x 傻 then 你好你好nmsl傻; hypothesis finding)
     r"|#[^#\n]+#"  # no length limit: a limit makes the topic depend on what later steps shrink (fuzz finding)
     r"|【[^【】\n]{1,60}】"
     r"|\[(?!\d+\])\w{1,10}\]"
 )
 _STRUCT_KIND = {"@": "mention", "#": "topic", "【": "title", "[": "emoticon"}
-_MENTION_RE = re.compile(r"@[\w\-]{1,30}")
+_MENTION_RE = re.compile(r"@[\w\-]+")
 _STRUCT_HINT = re.compile(r"[@#【\[hHwW]")
 
 

@@ -50,3 +50,33 @@ def test_lone_surrogate_beside_a_traditional_character(raw: str, want: str) -> N
 ])
 def test_numerals_after_a_url_start_do_not_make_a_url(raw: str, want: str, parts: list) -> None:
     _url_numerals_checks(raw, want, parts)  # once, twice (text and parts) and in a batch, as in session 6
+
+
+# ---- a mention's name has no length limit ---------------------------------------------------------------------
+# The name was cut at 30 characters when the structure step ran, before the repeats step shrinks runs. With 23 x 傻
+# the cut fell inside "nmsl", which was then kept (it held the mention's end, see session 6), while the next pass,
+# on the shorter name, read the whole "nmsl" inside the name and expanded it: the text was not idempotent. Where the
+# name is shortened without such a side effect, the mention part was still cut in a different place on each pass.
+
+_SHA23 = "@" + "傻" * 23
+_SHA5 = "@" + "傻" * 5
+
+
+@pytest.mark.parametrize(("raw", "want", "mention"), [
+    (_SHA23 + "你好你好nmsl傻", "@傻傻傻你好你好你妈死了傻", "@傻傻傻你好你好你妈死了傻"),  # was @傻傻傻你好你好nmsl傻
+    (_SHA5 + "jintian" * 5, "@傻傻傻" + "jintian" * 5, "@傻傻傻" + "jintian" * 5),  # the part was cut after "jint"
+    ("@" + "哈" * 40 + " 你是沙比", "@哈哈哈 你是傻逼", "@哈哈哈"),
+    # unchanged: a name that ends within 30 characters
+    ("@人民日报 你好", "@人民日报 你好", "@人民日报"),
+    ("@小明 nmsl", "@小明 你妈死了", "@小明"),
+])
+def test_mention_name_has_no_length_limit(raw: str, want: str, mention: str) -> None:
+    once = normalize(raw)
+    assert once.text == want
+    assert [p.value for p in once.parts if p.kind == "mention"] == [mention]
+    twice = normalize(want)
+    assert twice.text == want
+    assert [p.value for p in twice.parts if p.kind == "mention"] == [mention]
+    assert normalize_batch(["你好" * 40, raw, "@小明 你好"])[1].text == want
+    long = normalize_batch([raw + "，" + "你好" * 3000])[0]  # a long text: the columnar parts
+    assert [p.value for p in long.parts if p.kind == "mention"] == [mention]
