@@ -3,6 +3,9 @@ bd927ae: each test here failed before the fix committed with it (or is an xfail 
 from __future__ import annotations
 
 import json
+import random
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,46 @@ def test_entities_in_content_without_tags_are_decoded_before_scoring(tiny_model_
         assert ent["text"][sp["start"]:sp["end"]] == sp["text"]
     # the title is plain text (only content is HTML); AT&T is not an entity
     assert named["text"] == "晚饭&amp;宵夜\n吃了面条 很满足，AT&T 的账单也到了"
+
+
+# the whole-tag regexes html.py used before: kept here as the oracle of the linear-time search that replaced them
+_OLD_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.DOTALL | re.IGNORECASE)
+_OLD_OG = re.compile(r"""<meta\b[^>]*property=["']og:title["'][^>]*content=["']([^"']*)["'][^>]*>""", re.IGNORECASE)
+
+
+def test_head_title_search_finds_what_the_old_regexes_found():
+    from qinglang_nlp.html import _og_title_span, _title_span
+
+    toks = ["<title>", "<TITLE x=1>", "<titlex>", "</title>", "</title >", "</title", "<meta ", "<META ", "<metax ",
+            "property='og:title' ", 'property="og:title"', "PROPERTY='OG:TITLE'", "content='", 'content="', "本周榜单",
+            "'", '"', ">", "<", " ", "\n", "/>"]
+    rng = random.Random(52)
+    for _ in range(20_000):
+        s = "".join(rng.choice(toks) for _ in range(rng.randint(0, 14)))
+        hs = min(rng.randint(0, 3), len(s))
+        he = rng.randint(hs, len(s))
+        old_t, old_og = _OLD_TITLE.search(s, hs, he), _OLD_OG.search(s, hs, he)
+        assert _title_span(s, hs, he) == (old_t.span(1) if old_t else None), (s, hs, he)
+        assert _og_title_span(s, hs, he) == (old_og.span(1) if old_og else None), (s, hs, he)
+
+
+@pytest.mark.parametrize("page", [
+    "<head>" + "<meta property='og:title' " * 1500,  # 39,000 chars: 100+ s of backtracking before
+    "<head>" + "<title>" * 20_000,  # 140,000 chars: quadratic, 9 s at 100,000 before
+])
+def test_a_head_full_of_unclosed_title_tags_is_cleaned_in_linear_time(model, tmp_path, page):
+    """One hostile post (a <head> of unclosed <meta og:title> or <title> tags) held the whole batch job for
+    minutes: the title regexes backtracked through every tag. Its row comes back in well under a second."""
+    inp = _write(tmp_path / "posts.jsonl", [{"id": "wx-1", "content": page + "</head><p>姐妹们今天打投任务每人五十票</p>"},
+                                            {"id": "wx-2", "content": "<p>晚饭吃了面条，很满足</p>"}])
+    t0 = time.process_time()
+    s = score_file(model, inp, tmp_path / "scored.jsonl", keep_text=True)
+    assert time.process_time() - t0 < 5.0
+    rows = list(read_scored(tmp_path / "scored.jsonl"))
+    assert s.rows == 2 and s.errors == 0 and [r["id"] for r in rows] == ["wx-1", "wx-2"]
+    assert rows[0]["text"] == "姐妹们今天打投任务每人五十票"
+
+
+@pytest.fixture()
+def model(tiny_model):
+    return tiny_model
