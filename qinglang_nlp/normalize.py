@@ -1105,7 +1105,9 @@ def _marks_re() -> re.Pattern:
         marks = [chr(i) for i in range(0x30000) if not 0xD800 <= i < 0xE000
                  and (unicodedata.category(chr(i)) in _MARK_CATS or unicodedata.combining(chr(i)))]
         marks += [chr(i) for i in range(0x1160, 0x1200)] + [chr(i) for i in range(0xD7B0, 0xD800)]
-        return re.compile(f".[{_charclass(marks)}]+", re.DOTALL)
+        # a line break is no base: in a batch, the one that ends the separator before a text beginning with marks
+        # joined their cluster, which aligned the text's first characters to it (to_original gave -1)
+        return re.compile(f"[^\n][{_charclass(marks)}]+")
     return _cached("marks_re", build)
 
 
@@ -1275,7 +1277,7 @@ class UnicodeStep(Step):
         if not unicodedata.is_normalized("NFKC", w.text):
             # last resort: normalise chunks that start at a stable ASCII/CJK character
             edits = []
-            for m in re.finditer(f"[\\x00-\\x7f{CJK}]?[^\\x00-\\x7f{CJK}]+", w.text):
+            for m in re.finditer(f"[\\x00-\\x09\\x0b-\\x7f{CJK}]?[^\\x00-\\x7f{CJK}]+", w.text):  # no "\\n": above
                 g = m.group()
                 r = fix(g)
                 if r != g:

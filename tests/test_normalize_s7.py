@@ -80,3 +80,32 @@ def test_mention_name_has_no_length_limit(raw: str, want: str, mention: str) -> 
     assert normalize_batch(["你好" * 40, raw, "@小明 你好"])[1].text == want
     long = normalize_batch([raw + "，" + "你好" * 3000])[0]  # a long text: the columnar parts
     assert [p.value for p in long.parts if p.kind == "mention"] == [mention]
+
+
+# ---- a batch text that begins with combining marks NFKC reorders --------------------------------------------------
+# normalize_batch joins the texts with a separator that ends in "\n". The cluster step of NFKC (a base character and
+# its marks, normalised together) took that "\n" as the base of marks at the start of the next text, and aligned the
+# text's first characters to it: alignments (-1, 2), so to_original(0, 2) began at -1 (the last character of the
+# original, when sliced). normalize() on the text alone gave (0, 2). Marks after a "\n" inside a text no longer
+# take it as their base either (normalize("你\n\u0301\u3099好") aligned them to the line break too).
+
+@pytest.mark.parametrize("texts", [
+    ["", "\u0301\u3099"],  # U+0301 (class 230) and U+3099 (class 8): NFKC puts U+3099 first
+    ["哈哈哈", "\u0301\u3099你好"],
+    ["支持", "\u0301\uff9e沙比"],  # the half-width voiced mark becomes U+3099 first
+])
+def test_combining_marks_at_the_start_of_a_batch_text_align_inside_it(texts: list[str]) -> None:
+    for batch in (texts, texts + ["你好" * 3000]):  # short and long (chunk path) batches
+        for raw, n in zip(texts, normalize_batch(batch)):
+            one = normalize(raw)
+            assert n.text == one.text
+            assert n.alignments == one.alignments
+            assert all(0 <= s <= e <= len(raw) for s, e in n.alignments)
+            if n.text:
+                assert n.to_original(0, len(n.text)) == (0, len(raw))
+
+
+def test_combining_marks_after_a_line_break_align_to_themselves() -> None:
+    n = normalize("你\n\u0301\u3099好")
+    assert n.text == "你\n\u3099\u0301好"
+    assert n.alignments == [(0, 1), (1, 2), (2, 4), (2, 4), (4, 5)]  # the marks were (1, 4), with the "\n"
