@@ -172,10 +172,14 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
             continue
         start, end = prev_end + 1, reader.line_num
         prev_end = end
-        if at_eof[0] and end > start and _quote_left_open("".join(record), delimiter):
+        if at_eof[0] and _quote_left_open("".join(record), delimiter):
             start += next((k for k, ln in enumerate(record) if ln.strip()), 0)  # skipped blank lines
-            yield Row(end, None, f"line {start}: a quoted field is never closed, so line {start} to line {end} "
-                                 "(the end of the file) read as one row; fix the quoting")
+            if end > start:
+                yield Row(end, None, f"line {start}: a quoted field is never closed, so line {start} to line "
+                                     f"{end} (the end of the file) read as one row; fix the quoting")
+            else:  # a file cut short in the middle of its last row
+                yield Row(end, None, f"line {end}: a quoted field is never closed before the end of the file "
+                                     "(was the file cut short?)")
             return
         record.clear()
         bad = [b for b in bad_lines if start <= b <= end]
@@ -187,6 +191,10 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
         if None in row:  # more cells than header columns
             extra = row.pop(None)
             yield Row(end, None, f"line {end}: {len(extra)} more cells than the header")
+            continue
+        if None in row.values():  # fewer: the missing columns would read as absent, the row scored in part
+            have = sum(v is not None for v in row.values())
+            yield Row(end, None, f"line {end}: {have} cells, the header has {len(row)} (was the row cut short?)")
             continue
         yield Row(end, dict(row))
 

@@ -77,6 +77,24 @@ def test_a_head_full_of_unclosed_title_tags_is_cleaned_in_linear_time(model, tmp
     assert rows[0]["text"] == "姐妹们今天打投任务每人五十票"
 
 
+
+@pytest.mark.parametrize("cut", ['wx-3,晚饭\n', 'wx-3,晚饭,"吃了面条，很满足\n', 'wx-3,晚饭,"吃了面条，很满足'])
+def test_a_csv_row_cut_short_is_an_error_row_not_scored_in_part(model, tmp_path, cut):
+    """A CSV whose last row was cut short (a crawler killed mid-write) scored that row on what was left: a row
+    with fewer cells than the header read the missing content as absent and was scored on its title alone, and
+    a quote left open on the last line was read as closed. A JSONL line cut short is an error row; so are these."""
+    inp = tmp_path / "posts.csv"
+    inp.write_text("id,title,content\nwx-1,本周榜单,姐妹们今天打投任务每人五十票\nwx-2,标题\n" + cut,
+                   encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    s = score_file(model, inp, out)
+    rows = list(read_scored(out))
+    assert s.rows == 3 and s.errors == 2 and [r["line"] for r in rows] == [2, 3, 4]
+    assert "decision" in rows[0]
+    assert rows[1]["error"] == "line 3: 2 cells, the header has 3 (was the row cut short?)"
+    assert "cut short" in rows[2]["error"]
+
+
 @pytest.fixture()
 def model(tiny_model):
     return tiny_model
