@@ -2,6 +2,7 @@
 bd927ae: each test here failed before the fix committed with it (or is an xfail naming a bug left open)."""
 from __future__ import annotations
 
+import gc
 import json
 import random
 import re
@@ -93,6 +94,26 @@ def test_a_csv_row_cut_short_is_an_error_row_not_scored_in_part(model, tmp_path,
     assert "decision" in rows[0]
     assert rows[1]["error"] == "line 3: 2 cells, the header has 3 (was the row cut short?)"
     assert "cut short" in rows[2]["error"]
+
+
+
+@pytest.mark.xfail(strict=True, reason="bd927ae: scan's finally re-enables the collector from the flag it read before "
+                   "its last yield, so closing (or dropping) the generator undoes a gc.disable() the caller made "
+                   "while it held spans; the finally should restore nothing when the generator is left at a yield")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scan_stopped_early_leaves_the_collector_as_the_caller_set_it(tiny_model_dir, workers):
+    lex = ql.load(tiny_model_dir).lexicon
+    texts = ["你这个傻逼，滚远点", "姐妹们今天打投任务每人五十票", "今天天气不错，适合出去走走。"] * 40
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        spans = lex.scan(texts, chunk_size=20, workers=workers)
+        assert [s.text for s in next(spans)] == ["傻逼"]
+        gc.disable()  # the caller pauses the collector for work of its own while it holds spans ...
+        spans.close()  # ... and stops early (a break out of its loop, an exception in the loop body)
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 @pytest.fixture()
