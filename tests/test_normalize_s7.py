@@ -109,3 +109,27 @@ def test_combining_marks_after_a_line_break_align_to_themselves() -> None:
     n = normalize("你\n\u0301\u3099好")
     assert n.text == "你\n\u3099\u0301好"
     assert n.alignments == [(0, 1), (1, 2), (2, 4), (2, 4), (4, 5)]  # the marks were (1, 4), with the "\n"
+
+
+# ---- financial numerals that would leave an [emoticon] holding only digits ------------------------------------------
+# The structure step reads "[壹贰]" as an [emoticon]; the numerals step then wrote "[12]", which the next pass does
+# not read as one ("[1]" is a footnote, not an emoticon), so the part was lost. Such numerals now stay as written.
+
+@pytest.mark.parametrize(("raw", "want", "emoticons"), [
+    ("[壹贰]", "[壹贰]", ["[壹贰]"]),  # became [12]
+    ("好评[壹1]", "好评[壹1]", ["[壹1]"]),  # became [11]
+    ("[〇〇]哈哈", "[〇〇]哈哈", ["[〇〇]"]),
+    ("[壹贰]集资壹贰叁万", "[壹贰]集资123万", ["[壹贰]"]),  # numerals outside the brackets are still digits
+    # unchanged: something in the brackets is no digit, or no emoticon
+    ("[哈壹贰]", "[哈12]", ["[哈12]"]),
+    ("集资壹贰[doge]", "集资12[doge]", ["[doge]"]),
+    ("[壹贰", "[12", []),
+])
+def test_numerals_do_not_leave_an_emoticon_of_digits(raw: str, want: str, emoticons: list[str]) -> None:
+    once = normalize(raw)
+    assert once.text == want
+    assert [p.value for p in once.parts if p.kind == "emoticon"] == emoticons
+    twice = normalize(want)
+    assert twice.text == want
+    assert [p.value for p in twice.parts if p.kind == "emoticon"] == emoticons
+    assert normalize_batch(["你好" * 40, raw])[1].text == want
