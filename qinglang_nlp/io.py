@@ -117,14 +117,14 @@ def _check_unique(where: str, names: list[str], part: str = "header") -> None:
         raise ValueError(f"{where}: column {twice[0]!r} appears twice in the {part}; rename one")
 
 
-def _quote_left_open(text: str, delimiter: str) -> bool:
-    """Whether ``text`` (the last CSV record of a file) ends inside a quoted field."""
+def _quoting_error(text: str, delimiter: str) -> str | None:
+    """What strict CSV parsing finds wrong with the quoting of ``text`` (one record), or None."""
     try:
         for _ in csv.reader(io.StringIO(text), delimiter=delimiter, strict=True):
             pass
     except csv.Error as e:
-        return "unexpected end of data" in str(e)
-    return False
+        return str(e)
+    return None
 
 
 def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
@@ -172,16 +172,23 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator[Row]:
             continue
         start, end = prev_end + 1, reader.line_num
         prev_end = end
-        if at_eof[0] and _quote_left_open("".join(record), delimiter):
-            start += next((k for k, ln in enumerate(record) if ln.strip()), 0)  # skipped blank lines
-            if end > start:
-                yield Row(end, None, f"line {start}: a quoted field is never closed, so line {start} to line "
+        first = start + next((k for k, ln in enumerate(record) if ln.strip()), 0)  # after skipped blank lines
+        # the lenient reader takes any quote as opening or closing a field: one stray quote reads the lines up to
+        # the next quote as one row; strict parsing tells a stray quote from a field over several lines
+        wrong = _quoting_error("".join(record), delimiter) if at_eof[0] or end > first else None
+        if at_eof[0] and wrong and "unexpected end of data" in wrong:
+            if end > first:
+                yield Row(end, None, f"line {first}: a quoted field is never closed, so line {first} to line "
                                      f"{end} (the end of the file) read as one row; fix the quoting")
             else:  # a file cut short in the middle of its last row
                 yield Row(end, None, f"line {end}: a quoted field is never closed before the end of the file "
                                      "(was the file cut short?)")
             return
         record.clear()
+        if wrong and end > first:
+            yield Row(end, None, f"line {first}: a quote opened a field that closes in the middle of a cell "
+                                 f"({wrong}), so line {first} to line {end} read as one row; fix the quoting")
+            continue
         bad = [b for b in bad_lines if start <= b <= end]
         if bad:
             del bad_lines[:]

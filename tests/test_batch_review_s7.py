@@ -97,6 +97,25 @@ def test_a_csv_row_cut_short_is_an_error_row_not_scored_in_part(model, tmp_path,
 
 
 
+
+@pytest.mark.parametrize("fmt,sep", [("csv", ","), ("tsv", "\t")])
+def test_a_stray_quote_does_not_swallow_the_rows_up_to_the_next_quote(model, tmp_path, fmt, sep):
+    """A post that opens with an unmatched ASCII quote made the lenient CSV reader read every line up to the next
+    quote in the file as that post's text: three rows became one, with no error. Strict parsing tells such a quote
+    (it closes in the middle of a cell) from a quoted field over several lines, which still reads as one row."""
+    inp = tmp_path / f"posts.{fmt}"
+    inp.write_text(sep.join(["id", "text"]) + "\n" + "".join(sep.join(r) + "\n" for r in [
+        ("wb-1", '"震惊！吃香蕉会致癌，赶紧转给家人'), ("wb-2", "今天天气不错，适合出去走走。"),
+        ("wb-3", '他说"好的"'), ("wb-4", '"第一行\n第二行"'), ("wb-5", "你这个傻逼，滚远点")]), encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    s = score_file(model, inp, out)
+    rows = list(read_scored(out))
+    assert s.rows == 3 and s.errors == 1 and [r["line"] for r in rows] == [4, 6, 7]
+    assert rows[0]["error"].startswith("line 2: a quote opened a field that closes in the middle of a cell")
+    assert "so line 2 to line 4 read as one row" in rows[0]["error"]
+    assert [r.get("id") for r in rows] == [None, "wb-4", "wb-5"] and "decision" in rows[1]
+
+
 @pytest.mark.xfail(strict=True, reason="bd927ae: scan's finally re-enables the collector from the flag it read before "
                    "its last yield, so closing (or dropping) the generator undoes a gc.disable() the caller made "
                    "while it held spans; the finally should restore nothing when the generator is left at a yield")
