@@ -486,8 +486,8 @@ def _protected_end(part: tuple) -> int:
 class _Work:
     """Mutable state passed through the steps: current text, alignment arrays, parts and repeats."""
 
-    __slots__ = ("_astral", "_cand", "_cps", "_prot", "ends", "inner_mentions", "log", "noise_ats", "original", "parts",
-                 "repeats", "starts", "struct", "text")
+    __slots__ = ("_astral", "_cand", "_cps", "_prot", "ends", "inner_mentions", "inner_urls", "log", "noise_ats",
+                 "original", "parts", "repeats", "starts", "struct", "text")
 
     def __init__(self, original: str, log: list | None = None):
         self.original = original
@@ -500,6 +500,7 @@ class _Work:
         self.struct: tuple[Any, Any, Any] | None = None
         self.repeats: list[tuple[str, int, int, int]] = []  # (char, count, orig_s, orig_e)
         self.inner_mentions: list[tuple[int, int]] = []  # ORIGINAL spans of @mentions inside topics/titles
+        self.inner_urls: list[tuple[int, int]] = []  # ORIGINAL spans of URLs inside topics/titles
         # ORIGINAL positions of "@" signs that are noise inside a word, not mentions (see ``_insult_ats``): the
         # structure step does not see them, the noise step deletes them
         self.noise_ats: list[int] = []
@@ -577,7 +578,7 @@ class _Work:
             self._prot = {}
         got = self._prot.get(kinds)
         if got is None:
-            inner = self.inner_mentions and "mention" in kinds
+            inner = bool(self.inner_mentions and "mention" in kinds or self.inner_urls and "url" in kinds)
             if self.struct is not None and not inner and all(p[0] not in kinds for p in self.parts):
                 # the columnar structure parts (thousands per MB) selected by numpy; they come in text order, so
                 # they are sorted, which the check confirms (else: the general way)
@@ -604,7 +605,10 @@ class _Work:
                 # mentions inside topics/titles are protected like any mention (their "@"), so that a title that
                 # is one only on a later pass changes nothing. Parts never overlap, these do: an "@" inside a
                 # protected topic is dropped below (``is_protected`` needs spans that do not nest)
-                spans += [(s, s + 1) for s, _ in self.inner_mentions]
+                if "mention" in kinds:
+                    spans += [(s, s + 1) for s, _ in self.inner_mentions]
+                if "url" in kinds:  # and URLs inside them, whole, like any URL
+                    spans += self.inner_urls
             spans.sort()
             if inner:
                 flat, last = [], -1
@@ -1289,10 +1293,12 @@ _URL_BODY = r"[A-Za-z0-9\-._~:/?#@!$&*+=%;,]*[A-Za-z0-9/#=_\-]"  # ASCII only: a
 # Plain alternatives that each start with a literal (no classes, no named groups, no IGNORECASE): re then
 # builds a set of first characters and skips ahead on it (3x faster than "[hH]..." first, 10x faster than named
 # groups). The kind is read off the first character of the match.
+_URL_ALTS = (rf"h[tT][tT][pP][sS]?://{_URL_BODY}|H[tT][tT][pP][sS]?://{_URL_BODY}"
+             rf"|w[wW][wW]\.{_URL_BODY}|W[wW][wW]\.{_URL_BODY}")
+_URL_RE = re.compile(_URL_ALTS)
 _STRUCT_RE = re.compile(
-    rf"h[tT][tT][pP][sS]?://{_URL_BODY}|H[tT][tT][pP][sS]?://{_URL_BODY}"
-    rf"|w[wW][wW]\.{_URL_BODY}|W[wW][wW]\.{_URL_BODY}"
-    r"|@[\w\-]+"  # no length limit either (a 30-character one made the mention end, and so what is normalised
+    _URL_ALTS
+    + r"|@[\w\-]+"  # no length limit either (a 30-character one made the mention end, and so what is normalised
     # around that end, depend on what the repeats step shrinks: @ and 23 x 傻 then 你好你好nmsl傻; hypothesis finding)
     r"|#[^#\n]+#"  # no length limit: a limit makes the topic depend on what later steps shrink (fuzz finding)
     r"|【[^【】\n]{1,60}】"
@@ -1328,12 +1334,8 @@ class StructureStep(Step):
             starts, ends = w.starts, w.ends
             w.parts += [(kinds.get(text[s], "url"), starts[s], ends[e - 1], None) for s, e in spans]
         for s, e in spans:
-            if text[s] in "#【" and "@" in text[s:e]:
-                # a mention inside a topic or title is protected (its "@" and end) as it would be outside one;
-                # otherwise a topic that only matches after later steps shrink it is normalised differently on a
-                # second pass (idempotence; found by tests/fuzz). Kept apart from ``parts``, which never overlap.
-                for mm in _MENTION_RE.finditer(text, s + 1, e - 1):
-                    w.inner_mentions.append(orig(mm.start(), mm.end()))
+            if text[s] in "#【":
+                _inner_parts(w, text, s, e, orig)
         w._prot = None
 
     @staticmethod
@@ -1348,9 +1350,8 @@ class StructureStep(Step):
         for m in _STRUCT_RE.finditer(scan):
             g = m.group()
             w.parts.append((_STRUCT_KIND.get(g[0], "url"), *w.orig_span(keep[m.start()], keep[m.end() - 1] + 1), None))
-            if g[0] in "#【" and "@" in g:  # mentions inside topics and titles: see ``normalize``
-                for mm in _MENTION_RE.finditer(scan, m.start() + 1, m.end() - 1):
-                    w.inner_mentions.append(w.orig_span(keep[mm.start()], keep[mm.end() - 1] + 1))
+            if g[0] in "#【":
+                _inner_parts(w, scan, m.start(), m.end(), lambda a, b: w.orig_span(keep[a], keep[b - 1] + 1))
         w._prot = None
 
     @staticmethod
@@ -1375,12 +1376,22 @@ class StructureStep(Step):
         else:
             w.struct = (codes, np.frombuffer(w.starts, dtype=np.int32)[s_cur],
                         np.frombuffer(w.ends, dtype=np.int32)[e_cur - 1])
-        for i in np.flatnonzero((codes == 2) | (codes == 3)).tolist():  # topics and titles: see above
-            s, e = int(s_cur[i]), int(e_cur[i])
-            if "@" in text[s:e]:
-                for mm in _MENTION_RE.finditer(text, s + 1, e - 1):
-                    w.inner_mentions.append(w.orig_span(mm.start(), mm.end()))
+        for i in np.flatnonzero((codes == 2) | (codes == 3)).tolist():  # topics and titles
+            _inner_parts(w, text, int(s_cur[i]), int(e_cur[i]), w.orig_span)
         w._prot = None
+
+
+def _inner_parts(w: _Work, text: str, s: int, e: int, orig_span: Callable[[int, int], tuple[int, int]]) -> None:
+    """Record the mentions and URLs inside the topic or title ``text[s:e]`` (``orig_span`` maps a span of ``text``
+    to the original), which are protected as they would be outside one; kept apart from ``parts``, which never
+    overlap. Mentions: otherwise a topic that only matches after later steps shrink it is normalised differently
+    on a second pass (idempotence; found by tests/fuzz). URLs: otherwise their letters were rewritten
+    (#活动 www.nmsl.com# became #活动 www.你妈死了.com#; found by a hypothesis run)."""
+    if "@" in text[s:e]:
+        for mm in _MENTION_RE.finditer(text, s + 1, e - 1):
+            w.inner_mentions.append(orig_span(mm.start(), mm.end()))
+    for mm in _URL_RE.finditer(text, s + 1, e - 1):
+        w.inner_urls.append(orig_span(mm.start(), mm.end()))
 
 
 def _noise_at_positions(w: _Work) -> list[int]:

@@ -133,3 +133,25 @@ def test_numerals_do_not_leave_an_emoticon_of_digits(raw: str, want: str, emotic
     assert twice.text == want
     assert [p.value for p in twice.parts if p.kind == "emoticon"] == emoticons
     assert normalize_batch(["你好" * 40, raw])[1].text == want
+
+
+# ---- a URL inside a #topic# or 【title】 is protected like any URL ------------------------------------------------
+# Parts never overlap, so a URL inside a topic or title is no part of its own; only mentions inside them were
+# protected (session 5), and the letters of such a URL were rewritten: "#活动 www.nmsl.com#" became
+# "#活动 www.你妈死了.com#" (a lexicon hit on a link). They are now left alone, as outside a topic or title.
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("#活动 www.nmsl.com#", "#活动 www.nmsl.com#"),  # became #活动 www.你妈死了.com#
+    ("【详情 http://t.cn/sb】", "【详情 http://t.cn/sb】"),  # became 【详情 http://t.cn/傻逼】
+    ("【紧急扩散 http://t.cn/sb 速看】", "【紧急扩散 http://t.cn/sb 速看】"),  # became ...t.cn/傻逼速看】
+    ("#活动 www.nmsl.com# 你是沙比", "#活动 www.nmsl.com# 你是傻逼"),  # the text outside is still normalised
+    ("#傻@逼 http://t.cn/sb#", "#傻逼 http://t.cn/sb#"),  # the "@" inside the insult is still noise
+    # unchanged: the same URL outside a topic or title
+    ("活动 www.nmsl.com", "活动 www.nmsl.com"),
+])
+def test_url_inside_a_topic_or_title_is_protected(raw: str, want: str) -> None:
+    once = normalize(raw)
+    assert once.text == want
+    assert normalize(want).text == want
+    assert normalize_batch(["你好" * 40, raw])[1].text == want
+    assert normalize_batch([raw + "，" + "你好" * 3000])[0].text.startswith(want)  # a long text: the columnar parts
