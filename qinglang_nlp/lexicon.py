@@ -919,18 +919,21 @@ class LexiconMatcher:
         seq = list(texts) if isinstance(texts, (list, tuple)) else None
         chunks = _chunks(texts if seq is None else seq, chunk_size)
         if workers == 1:
-            caller_gc = gc.isenabled()  # paused while scan works, as the caller left it while the caller holds spans
+            # paused while scan works, as the caller left it while the caller holds spans (``ours``: scan is working;
+            # a generator closed at a yield leaves the collector as the caller has it)
+            caller_gc, ours = gc.isenabled(), True
             gc.disable()
             try:
                 for chunk in chunks:
                     ready = self._scan_chunk(chunk, snap)
+                    ours = False
                     if caller_gc:
                         gc.enable()
                     yield from ready
-                    caller_gc = gc.isenabled()
+                    caller_gc, ours = gc.isenabled(), True
                     gc.disable()
             finally:
-                if caller_gc:
+                if ours and caller_gc:
                     gc.enable()
             return
         yield from self._scan_pool(chunks, workers, snap, seq)
@@ -1009,16 +1012,17 @@ class LexiconMatcher:
         # The cyclic garbage collector is paused while this generator works (as in _scan_chunk) and runs as the
         # caller left it while the caller takes a chunk's spans: collections set off by the executor's objects
         # would otherwise traverse the spans the caller keeps, again and again (12 % of the wall time measured).
-        caller_gc = gc.isenabled()
+        caller_gc, ours = gc.isenabled(), True  # ours: as in scan
         gc.disable()
         try:
             while True:
                 while queue and (len(queue) >= limit or not isinstance(queue[0], Future) or queue[0].done()):
                     ready = front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
+                    ours = False
                     if caller_gc:
                         gc.enable()
                     yield from ready
-                    caller_gc = gc.isenabled()
+                    caller_gc, ours = gc.isenabled(), True
                     gc.disable()
                 feed()
                 chunk = read()  # every helper has two in hand: this process matches the next chunk itself
@@ -1031,13 +1035,14 @@ class LexiconMatcher:
                     feed()
             while queue:
                 ready = front()
+                ours = False
                 if caller_gc:
                     gc.enable()
                 yield from ready
-                caller_gc = gc.isenabled()
+                caller_gc, ours = gc.isenabled(), True
                 gc.disable()
         finally:
-            if caller_gc:
+            if ours and caller_gc:
                 gc.enable()
             pool.shutdown(wait=True, cancel_futures=True)
         if state["error"] is not None:

@@ -97,3 +97,27 @@ def test_an_error_mid_scan_restores_the_collector(m):
     with pytest.raises(TypeError, match=r"got int \(item 30\)"):
         list(m.scan(["傻逼"] * 30 + [3], workers=2, chunk_size=4))
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_closing_at_a_yield_leaves_the_collector_as_the_caller_has_it(m, texts, workers):
+    # the caller turns the collector off while it holds spans, then stops early: closing must not turn it on
+    # (found by the session-7 review, helper-52)
+    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("workers need fork")
+    assert gc.isenabled()
+    try:
+        it = m.scan(texts, workers=workers, chunk_size=7)
+        next(it)
+        gc.disable()
+        it.close()
+        assert not gc.isenabled()
+        gc.enable()
+        it = m.scan(texts, workers=workers, chunk_size=7)  # and the other way round
+        gc.disable()
+        next(it)
+        gc.enable()
+        it.close()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
