@@ -304,7 +304,9 @@ def evaluate(datasets, models, split, data_dir, text_field, label_field, categor
               help="transformer: stop (checkpointed) after this many minutes; rerun to continue.")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="transformer: continue from OUTPUT/state.pt when it exists.")
-def train(kind, output, data_dir, config_path, backbone, max_minutes, resume):
+@click.option("--version", default="0.1.0", show_default=True,
+              help="baseline: the model version written to its config (scored rows carry it).")
+def train(kind, output, data_dir, config_path, backbone, max_minutes, resume, version):
     """Train a model on the carved train splits (thresholds tuned on dev).
 
     A transformer run prepares (normalises and tokenises) the data into OUTPUT/prepared when that folder is missing
@@ -319,7 +321,7 @@ def train(kind, output, data_dir, config_path, backbone, max_minutes, resume):
     except ImportError as e:
         raise click.ClickException(f"training needs the train extra: pip install -e '.[train]' ({e})")
     if kind == "baseline":
-        train_baseline(output, data_dir, log=log)
+        train_baseline(output, data_dir, log=log, version=version)
         return
     if not config_path:
         raise click.UsageError("--model transformer needs --config (e.g. training/configs/cpu_e5small_6l.json)")
@@ -379,8 +381,9 @@ def export(checkpoint, output, quantize, variants, optimize, max_mb, n_parity, n
 @click.option("--restore", is_flag=True, help="Switch on the context-aware restore normalisation step.")
 @click.option("--threshold-rule", type=click.Choice(["balanced", "f1"]), default="balanced", show_default=True,
               help="Label thresholds: best mean F1 over dev groups (datasets; fanquan: real vs written), or pooled dev F1.")
+@click.option("--version", default=None, help="Model version written to the config (default: today, YYYY.MM.DD).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-def stack(members, output, data_dir, name, restore, threshold_rule, overwrite):
+def stack(members, output, data_dir, name, restore, threshold_rule, version, overwrite):
     """Combine model folders into one stacked model, the stacker and thresholds fit on the dev splits."""
     try:
         from .train.stack import build_stacked
@@ -394,8 +397,8 @@ def stack(members, output, data_dir, name, restore, threshold_rule, overwrite):
         if key in parsed:
             raise click.BadParameter(f"member name {key!r} given twice", param_hint="--member")
         parsed[key] = path
-    build_stacked(parsed, output, data_dir=data_dir, name=name, overwrite=overwrite, restore=restore,
-                  threshold_rule=threshold_rule, log=lambda s: click.echo(s, err=True))
+    build_stacked(parsed, output, data_dir=data_dir, name=name, version=version, overwrite=overwrite,
+                  restore=restore, threshold_rule=threshold_rule, log=lambda s: click.echo(s, err=True))
 
 
 @main.command("build-backbone", add_help_option=False,

@@ -134,3 +134,24 @@ def test_balanced_threshold_weighs_a_small_group_as_much_as_a_large_one():
     assert set(f2) == {"written"} and 0.4 < t2 <= s[:40].min()
     with pytest.raises(ValueError, match="positives"):
         balanced_threshold(s[40:100], y[40:100], g[40:100])
+
+
+def test_version_is_written_and_the_cli_passes_it(tiny_model_dir, second_member, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import qinglang_nlp.train.baseline as tb
+    import qinglang_nlp.train.stack as ts
+    from qinglang_nlp.cli import main
+
+    cfg = build_stacked({"a": tiny_model_dir, "b": second_member}, tmp_path / "v", dev_rows=_rows(),
+                        version="2026.11.29.2", log=lambda _: None)
+    assert cfg["version"] == read_config(tmp_path / "v")["version"] == "2026.11.29.2"
+    seen = {}
+    monkeypatch.setattr(ts, "build_stacked", lambda *a, **k: seen.update(stack=k.get("version")))
+    monkeypatch.setattr(tb, "train_baseline", lambda *a, **k: seen.update(train=k.get("version")))
+    r = CliRunner().invoke(main, ["stack", "--member", f"a={tiny_model_dir}", "-o", str(tmp_path / "o"),
+                                  "--version", "7.7"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["train", "--model", "baseline", "-o", str(tmp_path / "b"), "--version", "0.2.0"])
+    assert r.exit_code == 0, r.output
+    assert seen == {"stack": "7.7", "train": "0.2.0"}

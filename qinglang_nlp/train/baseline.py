@@ -205,8 +205,10 @@ def _data_hash(texts: Iterable[str]) -> str:
 
 
 def train_baseline(out_dir: str | Path, data_dir=None, cfg: TrainConfig | None = None,
-                   normalize_config: NormalizeConfig | None = None, log=print) -> dict[str, Any]:
-    """Train on the carved train splits, tune thresholds on dev, export to ``out_dir``; return the config."""
+                   normalize_config: NormalizeConfig | None = None, log=print,
+                   version: str = "0.1.0") -> dict[str, Any]:
+    """Train on the carved train splits, tune thresholds on dev, export to ``out_dir``; return the config.
+    ``version`` goes into the config (and so into every scored row's model version)."""
     cfg = cfg or TrainConfig()
     ncfg = normalize_config or NormalizeConfig()
     t0 = time.time()
@@ -232,7 +234,7 @@ def train_baseline(out_dir: str | Path, data_dir=None, cfg: TrainConfig | None =
     config = {
         "kind": "baseline",
         "name": "qinglang-baseline",
-        "version": "0.1.0",
+        "version": version,
         "categories": cats,
         "thresholds": thresholds,
         "decision": {"review": review, "block": block, "severe_hit": 3},
