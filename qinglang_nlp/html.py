@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html as _html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,7 +46,11 @@ _TOKEN = re.compile(
     rf"|(?P<entity>{_ENTITY})",
     re.DOTALL | re.IGNORECASE,
 )
-_HEAD = re.compile(r"<head\b[^>]*>.*?(?:</head\s*>|(?=<body\b)|\Z)", re.DOTALL | re.IGNORECASE)
+# after the last ">" of a text only comments and entities can match _TOKEN (its other tokens need a ">"): they are
+# looked for there alone, since the whole _TOKEN tried every "<svg" or "<script" there to the end of the text
+_TAIL = re.compile(rf"(?P<comment><!--.*?(?:-->|\Z))|(?P<entity>{_ENTITY})", re.DOTALL | re.IGNORECASE)
+_HEAD_OPEN = re.compile(r"<head\b", re.IGNORECASE)
+_HEAD_REST = re.compile(r".*?(?:</head\s*>|(?=<body\b)|\Z)", re.DOTALL | re.IGNORECASE)
 # Pieces of <title ...>TEXT</title> and <meta property="og:title" content="TEXT">, found one at a time in
 # linear time (whole-tag regexes backtracked through every unclosed tag: 40,000 characters of
 # "<meta property='og:title' " in a <head> took two minutes).
@@ -56,7 +60,8 @@ _META_OPEN = re.compile(r"<meta\b", re.IGNORECASE)
 _OG_PROPERTY = re.compile(r"""property=["']og:title["']""", re.IGNORECASE)
 _CONTENT = re.compile(r"""content=["']""", re.IGNORECASE)
 _QUOTE = re.compile(r"""["']""")
-_WS_BREAK = re.compile(r"[ \t\r\f\v\u00a0]*\n\s*")
+# a break starts where its run of spaces does (else each space of a long run without a newline is tried again)
+_WS_BREAK = re.compile(r"(?<![ \t\r\f\v\u00a0])[ \t\r\f\v\u00a0]*\n\s*")
 
 
 def _same(s: str) -> str:
@@ -108,9 +113,36 @@ def _og_title_span(text: str, hs: int, he: int) -> tuple[int, int] | None:
     return None
 
 
-def _head_edits(text: str, head: re.Match, fold: Callable[[str], str]) -> list[tuple]:
+def _head_span(text: str) -> tuple[int, int] | None:
+    """Span of the first ``<head>`` (to ``</head>``, ``<body`` or the end), or None. What
+    ``<head\\b[^>]*>.*?(?:</head\\s*>|(?=<body\\b)|\\Z)`` finds, in linear time."""
+    m = _HEAD_OPEN.search(text)
+    gt = -1 if m is None else text.find(">", m.end())
+    if gt < 0:
+        return None
+    rest = _HEAD_REST.match(text, gt + 1)
+    assert rest is not None  # \Z always matches
+    return m.start(), rest.end()
+
+
+def _tokens(text: str) -> Iterator[re.Match]:
+    """``_TOKEN.finditer(text)`` in linear time: up to the last ``>`` with ``_TOKEN``, after it with ``_TAIL``."""
+    cut = text.rfind(">") + 1
+    for m in _TOKEN.finditer(text, 0, cut):
+        if m.end() == cut and m.lastgroup in ("comment", "drop", "dtag"):
+            m = _TOKEN.match(text, m.start())  # it ended where the search did: where does it end in the text?
+            assert m is not None
+            yield m
+            if m.end() > cut:
+                return
+        else:
+            yield m
+    yield from _TAIL.finditer(text, cut)
+
+
+def _head_edits(text: str, head: tuple[int, int], fold: Callable[[str], str]) -> list[tuple]:
     """The <head> becomes its title (or og:title) and a newline; everything else in it is dropped."""
-    hs, he = head.span()
+    hs, he = head
     tm = _title_span(text, hs, he)
     if tm and text[tm[0]:tm[1]].strip():
         ts, te = tm
@@ -133,10 +165,10 @@ def html_edits(text: str, fold: Callable[[str], str] | None = None) -> list[tupl
     ``fold`` is applied to text decoded from entities and titles (``normalize`` passes its earlier steps).
     """
     fold = fold or _same
-    head = _HEAD.search(text)
+    head = _head_span(text)
     edits = _head_edits(text, head, fold) if head else []
-    hs, he = head.span() if head else (-1, -1)
-    for m in _TOKEN.finditer(text):
+    hs, he = head if head else (-1, -1)
+    for m in _tokens(text):
         s, e = m.start(), m.end()
         if hs <= s < he:
             continue

@@ -1,8 +1,8 @@
 """Second review (session 7) of batch scoring under nasty real-world input, and of the lexicon scan changed in
-bd927ae: each test here failed before the fix committed with it (or is an xfail naming a bug left open)."""
+bd927ae: each test here failed before the fix committed with it (the scan's collector bug found here is
+fixed and tested in test_lexicon_scan_s7.py, 6c98c5e)."""
 from __future__ import annotations
 
-import gc
 import json
 import random
 import re
@@ -40,29 +40,54 @@ def test_entities_in_content_without_tags_are_decoded_before_scoring(tiny_model_
     assert named["text"] == "晚饭&amp;宵夜\n吃了面条 很满足，AT&T 的账单也到了"
 
 
-# the whole-tag regexes html.py used before: kept here as the oracle of the linear-time search that replaced them
+# the regexes html.py used before: kept here as the oracle of the linear-time searches that replaced them
 _OLD_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.DOTALL | re.IGNORECASE)
 _OLD_OG = re.compile(r"""<meta\b[^>]*property=["']og:title["'][^>]*content=["']([^"']*)["'][^>]*>""", re.IGNORECASE)
+_OLD_HEAD = re.compile(r"<head\b[^>]*>.*?(?:</head\s*>|(?=<body\b)|\Z)", re.DOTALL | re.IGNORECASE)
+_OLD_WS_BREAK = re.compile(r"[ \t\r\f\v\u00a0]*\n\s*")
 
 
-def test_head_title_search_finds_what_the_old_regexes_found():
-    from qinglang_nlp.html import _og_title_span, _title_span
+def test_html_searches_find_what_the_old_regexes_found():
+    from qinglang_nlp.html import _TOKEN, _WS_BREAK, _head_span, _og_title_span, _title_span, _tokens
 
     toks = ["<title>", "<TITLE x=1>", "<titlex>", "</title>", "</title >", "</title", "<meta ", "<META ", "<metax ",
             "property='og:title' ", 'property="og:title"', "PROPERTY='OG:TITLE'", "content='", 'content="', "本周榜单",
-            "'", '"', ">", "<", " ", "\n", "/>"]
+            "'", '"', ">", "<", " ", "\n", "/>", "<script>", "<script ", "</script>", "</SCRIPT >", "<svg", "</svg>",
+            "<!--", "-->", "<head>", "<head ", "</head>", "<body>", "<p>", "<b ", "&amp;", "&nbsp", "&#20667;", "&",
+            "\t", "\u3000", "\u00a0", "你好"]
     rng = random.Random(52)
     for _ in range(20_000):
         s = "".join(rng.choice(toks) for _ in range(rng.randint(0, 14)))
         hs = min(rng.randint(0, 3), len(s))
         he = rng.randint(hs, len(s))
-        old_t, old_og = _OLD_TITLE.search(s, hs, he), _OLD_OG.search(s, hs, he)
+        old_t, old_og, old_head = _OLD_TITLE.search(s, hs, he), _OLD_OG.search(s, hs, he), _OLD_HEAD.search(s)
         assert _title_span(s, hs, he) == (old_t.span(1) if old_t else None), (s, hs, he)
         assert _og_title_span(s, hs, he) == (old_og.span(1) if old_og else None), (s, hs, he)
+        assert _head_span(s) == (old_head.span() if old_head else None), s
+        assert [(m.span(), m.lastgroup) for m in _tokens(s)] == [(m.span(), m.lastgroup) for m in _TOKEN.finditer(s)]
+        lead, trail = len(s) - len(s.lstrip()), len(s.rstrip())
+        assert ([m.span() for m in _WS_BREAK.finditer(s, lead, max(lead, trail))]
+                == [m.span() for m in _OLD_WS_BREAK.finditer(s, lead, max(lead, trail))]), s
 
 
 @pytest.mark.parametrize("page", [
-    "<head>" + "<meta property='og:title' " * 1500,  # 39,000 chars: 100+ s of backtracking before
+    "<p>姐妹们</p>" + "<svg " * 40_000,  # 10 s of CPU before (the whole token regex tried each <svg to the end)
+    "<p>姐妹们</p>" + "<script " * 25_000,  # 6 s
+    "<head " * 33_000,  # 9 s (the <head> regex)
+    "<p>姐妹们" + " " * 199_000 + "打投</p>",  # 44 s (the paragraph-break regex tried each space)
+])
+def test_hostile_html_is_cleaned_in_linear_time(page):
+    """A content cell of 200,000 characters of unclosed <svg / <script / <head tags or of spaces took 6-44 s of CPU
+    to clean (a 1 MB one, cleaned before any length check, minutes); each regex now reads it about once."""
+    from qinglang_nlp.html import clean_html
+
+    t0 = time.process_time()
+    clean_html(page)
+    assert time.process_time() - t0 < 1.0
+
+
+@pytest.mark.parametrize("page", [
+    "<head>" + "<meta property='og:title' " * 1500,  # 39,000 chars: over 200 s of backtracking before
     "<head>" + "<title>" * 20_000,  # 140,000 chars: quadratic, 9 s at 100,000 before
 ])
 def test_a_head_full_of_unclosed_title_tags_is_cleaned_in_linear_time(model, tmp_path, page):
@@ -114,25 +139,6 @@ def test_a_stray_quote_does_not_swallow_the_rows_up_to_the_next_quote(model, tmp
     assert rows[0]["error"].startswith("line 2: a quote opened a field that closes in the middle of a cell")
     assert "so line 2 to line 4 read as one row" in rows[0]["error"]
     assert [r.get("id") for r in rows] == [None, "wb-4", "wb-5"] and "decision" in rows[1]
-
-
-@pytest.mark.xfail(strict=True, reason="bd927ae: scan's finally re-enables the collector from the flag it read before "
-                   "its last yield, so closing (or dropping) the generator undoes a gc.disable() the caller made "
-                   "while it held spans; the finally should restore nothing when the generator is left at a yield")
-@pytest.mark.parametrize("workers", [1, 2])
-def test_scan_stopped_early_leaves_the_collector_as_the_caller_set_it(tiny_model_dir, workers):
-    lex = ql.load(tiny_model_dir).lexicon
-    texts = ["你这个傻逼，滚远点", "姐妹们今天打投任务每人五十票", "今天天气不错，适合出去走走。"] * 40
-    was = gc.isenabled()
-    gc.enable()
-    try:
-        spans = lex.scan(texts, chunk_size=20, workers=workers)
-        assert [s.text for s in next(spans)] == ["傻逼"]
-        gc.disable()  # the caller pauses the collector for work of its own while it holds spans ...
-        spans.close()  # ... and stops early (a break out of its loop, an exception in the loop body)
-        assert not gc.isenabled()
-    finally:
-        (gc.enable if was else gc.disable)()
 
 
 @pytest.fixture()
