@@ -1301,7 +1301,8 @@ _STRUCT_RE = re.compile(
     + r"|@[\w\-]+"  # no length limit either (a 30-character one made the mention end, and so what is normalised
     # around that end, depend on what the repeats step shrinks: @ and 23 x 傻 then 你好你好nmsl傻; hypothesis finding)
     r"|#[^#\n]+#"  # no length limit: a limit makes the topic depend on what later steps shrink (fuzz finding)
-    r"|【[^【】\n]{1,60}】"
+    r"|【[^【】\n]+】"  # nor here (with a limit of 60, 【#话题# and 70 x 哈】 was a title only once the repeats step
+    # had shrunk it, on the next pass, whose noise step then deleted the "# " that the first pass had kept)
     r"|\[(?!\d+\])\w{1,10}\]"
 )
 _STRUCT_KIND = {"@": "mention", "#": "topic", "【": "title", "[": "emoticon"}

@@ -155,3 +155,30 @@ def test_url_inside_a_topic_or_title_is_protected(raw: str, want: str) -> None:
     assert normalize(want).text == want
     assert normalize_batch(["你好" * 40, raw])[1].text == want
     assert normalize_batch([raw + "，" + "你好" * 3000])[0].text.startswith(want)  # a long text: the columnar parts
+
+
+# ---- a 【title】 has no length limit ---------------------------------------------------------------------------
+# A title was one only up to 60 characters. 【#话题# and 70 x 哈】 was no title on the first pass, so the topic in it
+# was a part and its "# " was kept; the repeats step shrank it to 【#话题# 哈哈哈】, a title on the next pass, which
+# (as for any title) read the topic's "#" as noise between 题 and 哈 and deleted it: the text was not idempotent.
+# Likewise 【@ and 70 x a】 gave the mention @aaa on the first pass and the title 【@aaa】 on the next. As for
+# topics, the length no longer matters (3 of 124,259 real comments hold a longer bracketed passage, now a title).
+
+@pytest.mark.parametrize(("raw", "want", "parts"), [
+    ("【#话题# " + "哈" * 70 + "】", "【#话题哈哈哈】", [("title", "【#话题哈哈哈】")]),  # was 【#话题# 哈哈哈】
+    ("【@" + "a" * 70 + "】", "【@aaa】", [("title", "【@aaa】")]),  # the part was ("mention", "@aaa")
+    ("【紧急扩散 http://t.cn/sb " + "！" * 70 + "】", "【紧急扩散 http://t.cn/sb !!!】",
+     [("title", "【紧急扩散 http://t.cn/sb !!!】")]),
+    # the text was idempotent already (test_normalize.py); the part was ("mention", "@小明")
+    ("【" + "哈" * 58 + "@小明 煞笔" + "哈" * 10 + "】", "【哈哈哈@小明 傻逼哈哈哈】", [("title", "【哈哈哈@小明 傻逼哈哈哈】")]),
+    # unchanged: a short title
+    ("【#话题# 紧急】", "【#话题紧急】", [("title", "【#话题紧急】")]),
+])
+def test_title_has_no_length_limit(raw: str, want: str, parts: list) -> None:
+    once = normalize(raw)
+    assert once.text == want
+    assert [(p.kind, p.value) for p in once.parts] == parts
+    twice = normalize(want)
+    assert twice.text == want
+    assert [(p.kind, p.value) for p in twice.parts] == parts
+    assert normalize_batch(["你好" * 40, raw])[1].text == want
