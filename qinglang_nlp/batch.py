@@ -76,14 +76,22 @@ class FieldMap:
         return set(asdict(self).values())
 
     def check_columns(self, cols: list[str] | None, source: str) -> None:
-        """Raise ``ValueError`` if a field mapped to a non-default name is not among ``cols`` (None: unknown)."""
-        if cols is None:
+        """Raise ``ValueError`` if a field mapped to a non-default name is not among ``cols``, or if no column
+        holds text to score (every row would be an error row); ``cols`` None or empty: unknown."""
+        if not cols:
             return
         default = FieldMap()
         for k, name in asdict(self).items():
             if name != getattr(default, k) and name not in cols:
                 raise ValueError(f"field {name!r} ({_OPTION[k]}) is not a column of {source}; "
                                  f"its columns: {cols[:30]}")
+        if not {self.text, self.title, self.content} & set(cols):
+            sep = next((c for c in "\t,;|" if len(cols) == 1 and c in cols[0]), None)
+            hint = ("" if sep is None else f" (one column: is the file separated by {sep!r}? "
+                    + {"\t": "pass --format tsv)", ",": "pass --format csv)"}.get(sep, "save it as CSV)"))
+            raise ValueError(f"{source} has no column {self.text!r}, {self.title!r} or {self.content!r} to score; "
+                             f"its columns: {cols[:30]}{hint}; name the text column with --text-field "
+                             "(or --title-field/--content-field)")
 
 
 _OPTION = {"id": "--id-field", "text": "--text-field", "title": "--title-field", "content": "--content-field",

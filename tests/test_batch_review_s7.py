@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import qinglang_nlp as ql
-from qinglang_nlp.batch import read_scored, score_file
+from qinglang_nlp.batch import FieldMap, read_scored, score_file
+from qinglang_nlp.cli import main
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -144,3 +146,26 @@ def test_a_stray_quote_does_not_swallow_the_rows_up_to_the_next_quote(model, tmp
 @pytest.fixture()
 def model(tiny_model):
     return tiny_model
+
+
+@pytest.mark.parametrize("name,header,hint", [
+    ("posts.csv", "id;title;content", "separated by ';'? save it as CSV"),
+    ("posts.csv", "id\ttext", "separated by '\\t'? pass --format tsv"),
+    ("posts.tsv", "id,text", "separated by ','? pass --format csv"),
+    ("posts.csv", "id,body", None),
+])
+def test_a_file_without_a_text_column_is_refused_not_scored_into_error_rows(model, tmp_path, name, header, hint):
+    """A CSV saved with ';' (or a TSV named .csv, or a body column under another name) reads as columns none of
+    which holds text: every row became an error row. It is now refused before any output, saying why."""
+    sep = next(c for c in "\t;," if c in header)
+    inp = tmp_path / name
+    inp.write_text(header + "\n" + sep.join(["wb-1", "你这个傻逼，滚远点", "正文"][:header.count(sep) + 1]) + "\n",
+                   encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    with pytest.raises(ValueError, match="has no column 'text', 'title' or 'content' to score") as e:
+        score_file(model, inp, out)
+    assert hint in str(e.value) if hint else "one column" not in str(e.value)
+    r = CliRunner().invoke(main, ["score", str(inp), "-o", str(out), "-m", str(model.path), "-q"])
+    assert r.exit_code == 1 and "--text-field" in r.output and not out.exists()
+    if hint is None:  # the way out the message names
+        assert score_file(model, inp, out, FieldMap(text="body")).errors == 0
