@@ -964,6 +964,7 @@ class HtmlStep(Step):
 
     def __init__(self, fold: list[Step] | None = None):
         self.fold_steps = fold or []
+        self._nfkc = next((st for st in self.fold_steps if isinstance(st, UnicodeStep) and st.flags[0]), None)
 
     def _fold(self, s: str) -> str:
         w = _Work(s)
@@ -978,6 +979,7 @@ class HtmlStep(Step):
 
         # Repeat to a fixed point: removing one tag can join the pieces of another ("<<b>b>"), and a second
         # normalisation must not find anything left to strip (idempotence; found by tests/fuzz). Bounded.
+        start = w.text
         for _ in range(_HTML_MAX_PASSES):
             if not looks_like_html(w.text):
                 break
@@ -986,6 +988,12 @@ class HtmlStep(Step):
             w.apply(break_edits(w.text), self.name)
             if w.text == before:
                 break
+        # a removed tag (or a decoded entity) can bring a combining mark to a letter: n<b>\u0301 -> n\u0301, which
+        # the unicode step of the next pass composed (ń); compose it now
+        uni = self._nfkc
+        if uni is not None and w.text != start and not _nfkc_normal(
+                w.text, w.codepoints() if len(w.text) >= _SHORT else None):
+            uni._compose(w, uni.flags[3])
 
 
 _HTML_MAX_PASSES = 8

@@ -182,3 +182,23 @@ def test_title_has_no_length_limit(raw: str, want: str, parts: list) -> None:
     assert twice.text == want
     assert [(p.kind, p.value) for p in twice.parts] == parts
     assert normalize_batch(["你好" * 40, raw])[1].text == want
+
+
+# ---- a combining mark that a removed HTML tag brings to a letter -----------------------------------------------
+# The unicode step (NFKC) runs before the html step, so "n<b>\u0301" was NFKC-stable when it ran ("\u0301" after
+# ">" composes with nothing); removing the tag left "n\u0301", which the next pass composed to "ń": not idempotent.
+# The html step now composes what its edits bring together.
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ('jintian<a href="x">\u0301', "jintia\u0144"),  # was jintian\u0301, then jintia\u0144
+    ("<p>caf<b>e</b>\u0301</p>", "caf\u00e9"),  # was cafe\u0301
+    ("e<b>&#x301;</b>", "\u00e9"),  # a decoded entity
+    ("<b>\u1100</b>\u1161", "\uac00"),  # Hangul jamo L + V: 가
+    # unchanged: nothing the mark composes with
+    ("你好<b>\u0301", "你好\u0301"),
+])
+def test_marks_brought_to_a_letter_by_removed_tags_are_composed(raw: str, want: str) -> None:
+    once = normalize(raw)
+    assert once.text == want
+    assert normalize(want).text == want
+    assert normalize_batch(["你好", raw, "這是" * 40])[1].text == want
