@@ -73,9 +73,19 @@ def looks_like_html(text: str) -> bool:
     return _LOOKS.search(text) is not None
 
 
+# what a "<" written as an entity (&lt; &#60;) or in a title becomes: a real "<" would be read as markup on the next
+# pass, so "&lt;script&gt;", text a reader sees, hid everything after it from the model
+_LT = "\u2039"
+
+
+def _as_text(s: str) -> str:
+    """``s`` (decoded text) with no ``<`` that a later pass could read as the start of a tag or comment."""
+    return s.replace("<", _LT)
+
+
 def _decoded(entity: str) -> str:
-    """What an entity stands for (a no-break space becomes a plain space)."""
-    return _html.unescape(entity).replace("\u00a0", " ")
+    """What an entity stands for (a no-break space becomes a plain space, ``<`` a look-alike: see ``_LT``)."""
+    return _as_text(_html.unescape(entity).replace("\u00a0", " "))
 
 
 def decode_entities(text: str) -> str:
@@ -147,7 +157,7 @@ def _head_edits(text: str, head: tuple[int, int], fold: Callable[[str], str]) ->
     if tm and text[tm[0]:tm[1]].strip():
         ts, te = tm
         raw = text[ts:te]
-        title = fold(_html.unescape(raw)).strip()
+        title = _as_text(fold(_html.unescape(raw)).strip())
         edits: list[tuple] = [(hs, ts, "", None, None)]
         if title != raw:  # entities or padding in the title: the whole title aligns to its raw span
             edits.append((ts, te, title, ts, te))
@@ -155,7 +165,7 @@ def _head_edits(text: str, head: tuple[int, int], fold: Callable[[str], str]) ->
         return edits
     og = _og_title_span(text, hs, he)
     if og and text[og[0]:og[1]].strip():
-        return [(hs, he, fold(_html.unescape(text[og[0]:og[1]])).strip() + "\n", og[0], og[1])]
+        return [(hs, he, _as_text(fold(_html.unescape(text[og[0]:og[1]])).strip()) + "\n", og[0], og[1])]
     return [(hs, he, "", None, None)]
 
 
@@ -181,7 +191,7 @@ def html_edits(text: str, fold: Callable[[str], str] | None = None) -> list[tupl
             inner = m.group()[1:-1].strip()
             edits.append((s, e, "\n" if _BLOCK.match(inner) else "", s, e))
         else:  # entity
-            r = fold(_decoded(m.group()))
+            r = _as_text(fold(_decoded(m.group())))
             if r != m.group():
                 edits.append((s, e, r, s, e))
     edits.sort()

@@ -42,6 +42,26 @@ def test_entities_in_content_without_tags_are_decoded_before_scoring(tiny_model_
     assert named["text"] == "晚饭&amp;宵夜\n吃了面条 很满足，AT&T 的账单也到了"
 
 
+
+@pytest.mark.parametrize("content", [
+    "<p>&lt;script&gt;你这个傻逼，滚远点</p>",  # an article that shows the text "<script>" to its readers
+    "<p>&lt;!--你这个傻逼，滚远点</p>",
+    "&lt;script&gt;你这个傻逼，滚远点",  # no tag: decoded by decode_entities
+    "<head><title>&lt;script&gt;</title></head><p>你这个傻逼，滚远点</p>",
+])
+def test_an_escaped_tag_is_text_a_reader_sees_not_markup_that_hides_the_rest(tiny_model_dir, tmp_path, content):
+    """&lt;script&gt; is text on the page, but it was decoded to "<script>" and the next html pass (clean_html's,
+    or the model's normalize) dropped it and everything after it: the post scored as empty. The decoded "<" is
+    now a look-alike (U+2039) that no pass reads as markup."""
+    m = ql.load(tiny_model_dir)  # with the bundled lexicon: evidence spans
+    inp = _write(tmp_path / "posts.jsonl", [{"id": "wx-1", "content": content}])
+    score_file(m, inp, tmp_path / "scored.jsonl", keep_text=True)
+    (row,) = read_scored(tmp_path / "scored.jsonl")
+    assert "\u2039script>" in row["text"] or "\u2039!--" in row["text"]
+    assert row["text"].endswith("你这个傻逼，滚远点") and row["decision"] != "pass"
+    assert [e["text"] for e in row["evidence"]] == ["傻逼"]
+
+
 # the regexes html.py used before: kept here as the oracle of the linear-time searches that replaced them
 _OLD_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.DOTALL | re.IGNORECASE)
 _OLD_OG = re.compile(r"""<meta\b[^>]*property=["']og:title["'][^>]*content=["']([^"']*)["'][^>]*>""", re.IGNORECASE)
