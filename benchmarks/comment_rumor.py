@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import qinglang_nlp as ql  # noqa: E402
-from qinglang_nlp.datasets import load_dataset  # noqa: E402
-from qinglang_nlp.train.baseline import TrainConfig, collect_rows  # noqa: E402
+import qinglang_nlp as ql
+from qinglang_nlp.datasets import load_dataset
+from qinglang_nlp.train.baseline import TrainConfig, collect_rows
 
 
 def rows_for(split: str, sets: list[str], per_set: int, data: str | None) -> dict[str, list]:
@@ -73,9 +73,9 @@ def main() -> None:
     args = ap.parse_args()
     sets = ["cold", "swsr", "chnci"] + (["toxicn"] if args.toxicn else [])
     rows = rows_for(args.split, sets, args.per_set, args.data)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], check=False, cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     results = {}
     for md in args.models:
