@@ -49,7 +49,8 @@ __all__ = [
     "OUTPUT_SCHEMA", "to_arrow_rows", "read_scored", "unfinished_state",
 ]
 
-_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+\d*);")
+# an entity in text without tags (a browser reads &#20667 without its ";" too; a name needs it: "AT&T", "Q&A")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+);?|&[a-zA-Z]+[0-9]*;")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -29,15 +29,17 @@ def test_entities_in_content_without_tags_are_decoded_before_scoring(tiny_model_
     inp = _write(tmp_path / "posts.jsonl", [
         {"id": "plain", "content": "你这个傻逼，滚远点"},
         {"id": "entities", "content": "你这个&#20667;&#36924;，滚远点"},
+        {"id": "no-semicolons", "content": "你这个&#20667&#x903c，滚远点"},  # a browser shows these as 傻逼 too
         {"id": "named", "title": "晚饭&amp;宵夜", "content": "吃了面条&nbsp;很满足，AT&T 的账单也到了"},
     ])
     out = tmp_path / "scored.jsonl"
     score_file(m, inp, out, keep_text=True)
-    plain, ent, named = read_scored(out)
-    assert ent["text"] == "你这个傻逼，滚远点" and ent["scores"] == plain["scores"]
-    assert [e["text"] for e in ent["evidence"]] == [e["text"] for e in plain["evidence"]] and ent["evidence"]
-    for sp in ent["evidence"]:
-        assert ent["text"][sp["start"]:sp["end"]] == sp["text"]
+    plain, *ents, named = read_scored(out)
+    for ent in ents:
+        assert ent["text"] == "你这个傻逼，滚远点" and ent["scores"] == plain["scores"]
+        assert [e["text"] for e in ent["evidence"]] == [e["text"] for e in plain["evidence"]] and ent["evidence"]
+        for sp in ent["evidence"]:
+            assert ent["text"][sp["start"]:sp["end"]] == sp["text"]
     # the title is plain text (only content is HTML); AT&T is not an entity
     assert named["text"] == "晚饭&amp;宵夜\n吃了面条 很满足，AT&T 的账单也到了"
 
