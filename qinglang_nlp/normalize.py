@@ -1284,7 +1284,10 @@ class UnicodeStep(Step):
             g = m.group()
             r = fix(g)
             if r != g:
-                edits.append((m.start(), m.end(), r, m.start(), m.end()))
+                # a base that stays as it is keeps its own alignment; the marks align to the marks (/ + reordered
+                # marks after http://t.cn/ made the URL part end with the marks, which the next pass left out)
+                s = m.start() + (r[0] == g[0])
+                edits.append((s, m.end(), r[s - m.start():], s, m.end()))
         w.apply(edits, self.name)
         if not unicodedata.is_normalized("NFKC", w.text):
             # last resort: normalise chunks that start at a stable ASCII/CJK character

@@ -202,3 +202,27 @@ def test_marks_brought_to_a_letter_by_removed_tags_are_composed(raw: str, want: 
     assert once.text == want
     assert normalize(want).text == want
     assert normalize_batch(["你好", raw, "這是" * 40])[1].text == want
+
+
+# ---- a base character that NFKC leaves as it is keeps its own alignment ----------------------------------------
+# The cluster step of NFKC aligned every output character to the whole cluster (a base and its marks) also when
+# only the marks changed (reordered by combining class: U+0301 then U+3099 become U+3099 U+0301). A part ending at
+# the base (the "/" of http://t.cn/, the 明 of @小明) then covered the marks in the original, and its value held
+# them ("http://t.cn/\u3099\u0301"), while the next pass, on text whose marks no longer move, ended it at the base.
+
+@pytest.mark.parametrize(("raw", "part"), [
+    ("http://t.cn/\u0301\u3099A6sb[感谢]", ("url", "http://t.cn/")),  # the value was http://t.cn/\u3099\u0301
+    ("@小明\u0301\uff9e 你好", ("mention", "@小明")),  # the half-width voiced mark becomes U+3099
+    ("@小明\u0301\u3099", ("mention", "@小明")),
+])
+def test_unchanged_base_keeps_its_alignment_when_marks_reorder(raw: str, part: tuple) -> None:
+    once = normalize(raw)
+    assert [(p.kind, p.value) for p in once.parts if p.kind != "emoticon"] == [part]
+    twice = normalize(once.text)
+    assert twice.text == once.text
+    assert [(p.kind, p.value) for p in twice.parts if p.kind != "emoticon"] == [part]
+
+
+def test_marks_align_to_the_marks_and_a_composed_base_to_the_cluster() -> None:
+    assert normalize("明\u0301\u3099").alignments == [(0, 1), (1, 3), (1, 3)]  # was (0, 3) each
+    assert normalize("e\u0301").alignments == [(0, 2)]  # unchanged: e + U+0301 compose to é
