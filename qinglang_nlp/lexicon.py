@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _gc
 from .errors import DataError
 from .normalize import (
     NormalizeConfig,
@@ -885,13 +886,8 @@ class LexiconMatcher:
                 normed = items  # type: ignore[assignment]
         # The cyclic garbage collector is paused while the spans are built (as in normalize_batch): the many
         # small acyclic objects set off collections that traverse the caller's whole heap.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc.paused():
             return self._match_normed(normed)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def scan(self, texts: Iterable[str], *, chunk_size: int = 2048, workers: int = 1) -> Iterator[list[Span]]:
         """Stream ``match`` over raw strings: yields each text's spans (what ``match_many`` gives) in input order.
@@ -919,22 +915,21 @@ class LexiconMatcher:
         seq = list(texts) if isinstance(texts, (list, tuple)) else None
         chunks = _chunks(texts if seq is None else seq, chunk_size)
         if workers == 1:
-            # paused while scan works, as the caller left it while the caller holds spans (``ours``: scan is working;
-            # a generator closed at a yield leaves the collector as the caller has it)
-            caller_gc, ours = gc.isenabled(), True
-            gc.disable()
+            # paused while scan works, never while the caller holds spans (``ours``: scan is working; a generator
+            # closed at a yield leaves the collector as the caller has it)
+            ours = True
+            _gc.pause()
             try:
                 for chunk in chunks:
                     ready = self._scan_chunk(chunk, snap)
                     ours = False
-                    if caller_gc:
-                        gc.enable()
+                    _gc.resume()
                     yield from ready
-                    caller_gc, ours = gc.isenabled(), True
-                    gc.disable()
+                    _gc.pause()
+                    ours = True
             finally:
-                if ours and caller_gc:
-                    gc.enable()
+                if ours:
+                    _gc.resume()
             return
         yield from self._scan_pool(chunks, workers, snap, seq)
 
@@ -943,18 +938,13 @@ class LexiconMatcher:
         """``match_many`` of checked raw strings, normalised ``_NORM_BATCH`` at a time (``make``, ``order``: as
         ``_match_normed``)."""
         cfg = self._cfg
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc.paused():
             if len(texts) <= _NORM_BATCH:
                 return self._match_normed(normalize_batch(texts, cfg), snap, make, order)
             out: list[list[Span]] = []
             for a in range(0, len(texts), _NORM_BATCH):
                 out += self._match_normed(normalize_batch(texts[a:a + _NORM_BATCH], cfg), snap, make, order)
             return out
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _scan_pool(self, chunks: Iterator[list[str]], workers: int, snap: _Snapshot,
                    seq: list[str] | None = None) -> Iterator[list[Span]]:
@@ -1012,18 +1002,17 @@ class LexiconMatcher:
         # The cyclic garbage collector is paused while this generator works (as in _scan_chunk) and runs as the
         # caller left it while the caller takes a chunk's spans: collections set off by the executor's objects
         # would otherwise traverse the spans the caller keeps, again and again (12 % of the wall time measured).
-        caller_gc, ours = gc.isenabled(), True  # ours: as in scan
-        gc.disable()
+        ours = True  # as in scan
+        _gc.pause()
         try:
             while True:
                 while queue and (len(queue) >= limit or not isinstance(queue[0], Future) or queue[0].done()):
                     ready = front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
                     ours = False
-                    if caller_gc:
-                        gc.enable()
+                    _gc.resume()
                     yield from ready
-                    caller_gc, ours = gc.isenabled(), True
-                    gc.disable()
+                    _gc.pause()
+                    ours = True
                 feed()
                 chunk = read()  # every helper has two in hand: this process matches the next chunk itself
                 if chunk is None:
@@ -1036,14 +1025,13 @@ class LexiconMatcher:
             while queue:
                 ready = front()
                 ours = False
-                if caller_gc:
-                    gc.enable()
+                _gc.resume()
                 yield from ready
-                caller_gc, ours = gc.isenabled(), True
-                gc.disable()
+                _gc.pause()
+                ours = True
         finally:
-            if ours and caller_gc:
-                gc.enable()
+            if ours:
+                _gc.resume()
             pool.shutdown(wait=True, cancel_futures=True)
         if state["error"] is not None:
             raise state["error"]
@@ -1350,16 +1338,11 @@ def _pool_scan(texts: list[str] | tuple[int, int]) -> tuple[int, bytes, bytes]:
 def _unpack(packed: tuple[int, bytes, bytes], texts: list[str], protos: dict[int, dict]) -> list[list[Span]]:
     """A worker's answer back to one list of ``Span``s per text of ``texts``, the chunk it was sent."""
     n, nums, views = packed
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with _gc.paused():
         out: list[list[Span]] = [[] for _ in range(n)]
         flat = np.frombuffer(nums, dtype=np.int64).tolist()
         for i, a, b, p, v in zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4], views):
             out[i].append(_span_from(protos[p], a, b, texts[i][a:b], _VIEWS[v]))
-    finally:
-        if was_enabled:
-            gc.enable()
     return out
 
 
