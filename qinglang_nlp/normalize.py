@@ -1284,10 +1284,12 @@ class UnicodeStep(Step):
             g = m.group()
             r = fix(g)
             if r != g:
-                # a base that stays as it is keeps its own alignment; the marks align to the marks (/ + reordered
-                # marks after http://t.cn/ made the URL part end with the marks, which the next pass left out)
-                s = m.start() + (r[0] == g[0])
-                edits.append((s, m.end(), r[s - m.start():], s, m.end()))
+                # what stays as it is at either end keeps its own alignment, only the rest aligns to the rest: a
+                # base that does not change (/ + reordered marks after http://t.cn/ made the URL part end with the
+                # marks, which the next pass left out), a mark after a composed base (@e + U+0301 U+0301 -> @é +
+                # U+0301: the mention @é ended after the last mark, on the next pass before it)
+                a, b = _common_ends(g, r)
+                edits.append((m.start() + a, m.end() - b, r[a:len(r) - b], m.start() + a, m.end() - b))
         w.apply(edits, self.name)
         if not unicodedata.is_normalized("NFKC", w.text):
             # last resort: normalise chunks that start at a stable ASCII/CJK character
@@ -1298,6 +1300,19 @@ class UnicodeStep(Step):
                 if r != g:
                     edits.append((m.start(), m.end(), r, m.start(), m.end()))
             w.apply(edits, self.name)
+
+
+def _common_ends(g: str, r: str) -> tuple[int, int]:
+    """How many characters ``g`` and its different normalisation ``r`` share at the start and at the end, leaving
+    at least one character of ``g`` in between."""
+    n = min(len(g) - 1, len(r))
+    a = 0
+    while a < n and g[a] == r[a]:
+        a += 1
+    b = 0
+    while a + b < n and g[-1 - b] == r[-1 - b]:
+        b += 1
+    return a, b
 
 
 _URL_BODY = r"[A-Za-z0-9\-._~:/?#@!$&*+=%;,]*[A-Za-z0-9/#=_\-]"  # ASCII only: a URL never swallows CJK

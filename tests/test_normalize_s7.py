@@ -226,3 +226,21 @@ def test_unchanged_base_keeps_its_alignment_when_marks_reorder(raw: str, part: t
 def test_marks_align_to_the_marks_and_a_composed_base_to_the_cluster() -> None:
     assert normalize("明\u0301\u3099").alignments == [(0, 1), (1, 3), (1, 3)]  # was (0, 3) each
     assert normalize("e\u0301").alignments == [(0, 2)]  # unchanged: e + U+0301 compose to é
+
+
+# ---- a mark that stays after a composed base keeps its own alignment ---------------------------------------------
+# "@e\u0301\u0301": NFKC composes e + U+0301 to é and keeps the second U+0301. The whole cluster was aligned as one,
+# so the mention @é (the mark is no name character) ended after the second mark in the original and its value held
+# it, while the next pass ended it before the mark.
+
+@pytest.mark.parametrize(("raw", "mention", "alignments"), [
+    ("傻[@e\u0301\u0301感谢]", "@\u00e9", [(0, 1), (1, 2), (2, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 9)]),
+    ("@a\u0308\u0301 你好", "@\u00e4", [(0, 1), (1, 3), (3, 4), (4, 5), (5, 6), (6, 7)]),
+])
+def test_mark_after_a_composed_base_keeps_its_alignment(raw: str, mention: str, alignments: list) -> None:
+    once = normalize(raw)
+    assert once.alignments == alignments  # the composed base aligns to base + first mark, the last mark to itself
+    assert [p.value for p in once.parts if p.kind == "mention"] == [mention]
+    twice = normalize(once.text)
+    assert twice.text == once.text
+    assert [p.value for p in twice.parts if p.kind == "mention"] == [mention]
