@@ -2420,10 +2420,11 @@ class RestoreStep(Step):
     name = "restore"
 
     def __init__(self, noise: bool = False, homophones: HomophoneStep | None = None,
-                 repeats: RepeatStep | None = None):
+                 repeats: RepeatStep | None = None, chars: _Seq[Step] = ()):
         self.noise = noise
         self.homophones = homophones
         self.repeats = repeats
+        self.chars = chars  # the traditional and variants steps, if on
 
     def normalize(self, w: _Work) -> None:
         from .restore import restore_edits_batch
@@ -2441,6 +2442,8 @@ class RestoreStep(Step):
         if not out:
             return
         w.apply(out, self.name)
+        for step in self.chars:  # the LM's characters may be traditional or variants (傻hao + U+3099 -> 傻號)
+            step.normalize(w)
         if self.noise:
             _denoise_around(w, out)
         if self.homophones is not None:
@@ -2517,7 +2520,8 @@ def _sequence(cfg: NormalizeConfig) -> Sequence:
             steps.append(HomophoneStep(cfg.targets, again))
         if cfg.restore:
             steps.append(RestoreStep(cfg.noise, steps[-1] if cfg.homophones else None,  # type: ignore[arg-type]
-                                     RepeatStep(cfg.max_repeat) if cfg.repeats else None))
+                                     RepeatStep(cfg.max_repeat) if cfg.repeats else None,
+                                     [st for st in steps if isinstance(st, (TraditionalStep, VariantStep))]))
         return Sequence(steps)
     with _LOCK:
         seq = _SEQS.get(cfg) or build()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_normalize_props_s6 import test_numerals_after_a_url_do_not_extend_it as _url_numerals_checks
 
-from qinglang_nlp.normalize import normalize, normalize_batch
+from qinglang_nlp.normalize import NormalizeConfig, normalize, normalize_batch
 
 # ---- a lone surrogate near a traditional character -----------------------------------------------------------
 # Python strings may hold lone surrogates (json.loads('"\\ud83d"'), a truncated emoji pair). The traditional step
@@ -244,3 +244,23 @@ def test_mark_after_a_composed_base_keeps_its_alignment(raw: str, mention: str, 
     twice = normalize(once.text)
     assert twice.text == once.text
     assert [p.value for p in twice.parts if p.kind == "mention"] == [mention]
+
+
+# ---- characters the restore step chooses go through the traditional and variants steps -------------------------
+# With restore on (as models configure it), the character LM decoded "真cao啊" to "真艹啊"; 艹 is a variant of 草,
+# which the next pass's variants step wrote: 真草啊 (not idempotent). Likewise 傻hao + U+3099 gave the traditional
+# 號. What the restorer writes now passes the traditional and variants steps at once.
+
+_RESTORE = NormalizeConfig(restore=True)
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    ("真cao啊", "真草啊"),  # was 真艹啊
+    ("傻hao\u3099", "傻号\u3099"),  # was 傻號 + U+3099
+    ("我cao了", "我操了"),  # unchanged: the LM's character needs nothing more
+])
+def test_restored_characters_are_simplified_and_unvariant(raw: str, want: str) -> None:
+    once = normalize(raw, _RESTORE)
+    assert once.text == want
+    assert normalize(want, _RESTORE).text == want
+    assert normalize_batch(["你好", raw], _RESTORE)[1].text == want
