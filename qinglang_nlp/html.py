@@ -3,9 +3,11 @@
 ``clean_html(html)`` returns a ``Normalized`` (only the ``html`` step applied) whose ``.text`` is the readable text
 and whose alignment points into the raw HTML, so evidence found in the text maps back to the exact bytes of the
 page. Scripts, styles, comments and ``<head>`` are dropped, except the ``<title>`` (or, when empty, the
-``og:title`` meta tag that WeChat articles carry), which becomes the first line. Block tags (``p``, ``div``,
-``br``, ``section``, ``h1``-``h6``, ``li``, ``tr``) become paragraph breaks; runs of blank lines and indentation
-collapse to one newline; entities (``&nbsp;``, ``&amp;``, ``&#x4f60;``) are decoded.
+``og:title`` meta tag that WeChat articles carry), which becomes the first line. An opener that is never closed
+(``<!--``, ``<script>``, ``<style>``, ``<noscript>``, ``<svg>``, a ``<head>`` with no ``</head>`` or ``<body``)
+removes only itself: the text after it is kept, so ``<!--你这个傻逼`` in a comment is still moderated. Block
+tags (``p``, ``div``, ``br``, ``section``, ``h1``-``h6``, ``li``, ``tr``) become paragraph breaks; runs of blank
+lines and indentation collapse to one newline; entities (``&nbsp;``, ``&amp;``, ``&#x4f60;``) are decoded.
 
 ``html_edits`` (tags, entities) and then ``break_edits`` (blank lines) are the edit lists that ``normalize``'s
 ``html`` step applies; an edit is ``(start, end, replacement, anchor_start, anchor_end)``.
@@ -39,18 +41,21 @@ _LOOKS = re.compile(rf"<(?:/?(?:{_TAGS})(?=[\s/>])|!--)", re.IGNORECASE)
 _BLOCK = re.compile(r"^/?(?:p|div|br|section|article|h[1-6]|li|ul|ol|tr|table|blockquote|pre|figure|figcaption|"
                     r"title|body|html)\b", re.IGNORECASE)
 _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});?"
+_TAG_RE = rf"</?(?:{_TAGS}|{_MORE_TAGS})(?=[\s/>])[^<>]*>"
+# One token starts at each match: a comment marker, the start of a script/style/noscript/svg opening tag, a tag,
+# an entity. Where a comment or a block ends is found by ``_tokens`` (closers looked up, not scanned for).
 _TOKEN = re.compile(
-    r"(?P<comment><!--.*?(?:-->|\Z))"
-    r"|(?P<drop><(?P<dtag>script|style|noscript|svg)\b[^>]*>.*?(?:</(?P=dtag)\s*>|\Z))"
-    rf"|(?P<tag></?(?:{_TAGS}|{_MORE_TAGS})(?=[\s/>])[^<>]*>)"
+    r"(?P<comment><!--)"
+    r"|(?P<drop><(?P<dtag>script|style|noscript|svg)\b)"
+    rf"|(?P<tag>{_TAG_RE})"
     rf"|(?P<entity>{_ENTITY})",
-    re.DOTALL | re.IGNORECASE,
+    re.IGNORECASE,
 )
-# after the last ">" of a text only comments and entities can match _TOKEN (its other tokens need a ">"): they are
-# looked for there alone, since the whole _TOKEN tried every "<svg" or "<script" there to the end of the text
-_TAIL = re.compile(rf"(?P<comment><!--.*?(?:-->|\Z))|(?P<entity>{_ENTITY})", re.DOTALL | re.IGNORECASE)
+_TAG = re.compile(rf"(?P<tag>{_TAG_RE})", re.IGNORECASE)
+_COMMENT_CLOSE = "-->"
+_DROP_CLOSE = {t: re.compile(rf"</{t}\s*>", re.IGNORECASE) for t in ("script", "style", "noscript", "svg")}
 _HEAD_OPEN = re.compile(r"<head\b", re.IGNORECASE)
-_HEAD_REST = re.compile(r".*?(?:</head\s*>|(?=<body\b)|\Z)", re.DOTALL | re.IGNORECASE)
+_HEAD_REST = re.compile(r".*?(?:</head\s*>|(?=<body\b))", re.DOTALL | re.IGNORECASE)
 # Pieces of <title ...>TEXT</title> and <meta property="og:title" content="TEXT">, found one at a time in
 # linear time (whole-tag regexes backtracked through every unclosed tag: 40,000 characters of
 # "<meta property='og:title' " in a <head> took two minutes).
@@ -124,30 +129,117 @@ def _og_title_span(text: str, hs: int, he: int) -> tuple[int, int] | None:
 
 
 def _head_span(text: str) -> tuple[int, int] | None:
-    """Span of the first ``<head>`` (to ``</head>``, ``<body`` or the end), or None. What
-    ``<head\\b[^>]*>.*?(?:</head\\s*>|(?=<body\\b)|\\Z)`` finds, in linear time."""
+    """Span of the first ``<head>`` to its ``</head>`` or to the next ``<body``, or None. What
+    ``<head\\b[^>]*>.*?(?:</head\\s*>|(?=<body\\b))`` finds, in linear time.
+
+    A ``<head>`` closed by neither is not a head: only its tag is removed and what follows it is read as text
+    (titles, tags and entities handled as anywhere else). Before, it ran to the end of the text, so a comment
+    written as ``<head>你这个傻逼`` became empty and passed. A crawled page cut short inside its real ``<head>``
+    holds only metadata: its tags (meta, link, closed scripts and styles) are removed as tags anyway, and the title
+    text stays as a line of its own, which is about what the head would have given; only the og:title fallback
+    is lost for such a page (and a script cut short with it keeps its code as text): moderation may read more of
+    such a page, never less.
+    """
     m = _HEAD_OPEN.search(text)
     gt = -1 if m is None else text.find(">", m.end())
     if gt < 0:
         return None
     rest = _HEAD_REST.match(text, gt + 1)
-    assert rest is not None  # \Z always matches
-    return m.start(), rest.end()
+    return None if rest is None else (m.start(), rest.end())
 
 
-def _tokens(text: str) -> Iterator[re.Match]:
-    """``_TOKEN.finditer(text)`` in linear time: up to the last ``>`` with ``_TOKEN``, after it with ``_TAIL``."""
-    cut = text.rfind(">") + 1
-    for m in _TOKEN.finditer(text, 0, cut):
-        if m.end() == cut and m.lastgroup in ("comment", "drop", "dtag"):
-            m = _TOKEN.match(text, m.start())  # it ended where the search did: where does it end in the text?
-            assert m is not None
-            yield m
-            if m.end() > cut:
-                return
+class _Closers:
+    """The first ``>``, ``-->`` or ``</script>`` (...) at or after a position, for positions asked in increasing
+    order (openers, left to right): a closer found is kept and serves every later opener before it, and one not
+    found is never looked for again, so the text is read about once per kind of closer, not to the end for each
+    unclosed opener."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._found: dict[str, tuple[int, int, int]] = {}  # kind -> (asked from, start, end); start -1: none
+
+    def _next(self, kind: str, pos: int) -> tuple[int, int]:
+        got = self._found.get(kind)
+        if got is not None and got[0] <= pos and (got[1] < 0 or pos <= got[1]):
+            return got[1], got[2]
+        if kind == ">" or kind == _COMMENT_CLOSE:
+            i = self.text.find(kind, pos)
+            got = (pos, i, i + len(kind))
         else:
+            m = _DROP_CLOSE[kind].search(self.text, pos)
+            got = (pos, -1, -1) if m is None else (pos, m.start(), m.end())
+        self._found[kind] = got
+        return got[1], got[2]
+
+    def next_gt(self, pos: int) -> int:
+        """Index of the first ``>`` at or after ``pos``, or -1."""
+        return self._next(">", pos)[0]
+
+    def comment_end(self, pos: int) -> int:
+        """End of the first ``-->`` that starts at or after ``pos``, or -1."""
+        start, end = self._next(_COMMENT_CLOSE, pos)
+        return end if start >= 0 else -1
+
+    def drop_end(self, tag: str, pos: int) -> int:
+        """End of the first ``</tag>`` (``tag`` lower case) that starts at or after ``pos``, or -1."""
+        start, end = self._next(tag, pos)
+        return end if start >= 0 else -1
+
+
+class _Block:
+    """A closed comment or script/style/noscript/svg block, read like the ``re.Match`` of the other tokens."""
+
+    __slots__ = ("_span", "lastgroup")
+
+    def __init__(self, start: int, end: int, kind: str):
+        self._span = (start, end)
+        self.lastgroup = kind
+
+    def start(self) -> int:
+        return self._span[0]
+
+    def end(self) -> int:
+        return self._span[1]
+
+    def span(self) -> tuple[int, int]:
+        return self._span
+
+
+def _tokens(text: str) -> Iterator[re.Match | _Block]:
+    """Each comment, script/style/noscript/svg block, tag and entity, in order; ``lastgroup`` says which.
+
+    A comment or block runs to its first closer (``-->``, ``</script>``, ...); one that is never closed is not a
+    block: an unclosed ``<!--`` is a comment of its own four characters, an unclosed ``<script>`` a plain tag, and
+    the text after it is read as usual. Before, it ran to the end of the text, so a comment written as
+    ``<!--你这个傻逼`` or ``<script>你这个傻逼`` became empty and passed moderation. Each opener's closer is looked
+    up (``_Closers``), so text full of unclosed openers is read in linear time.
+    """
+    closers = _Closers(text)
+    pos = 0
+    while pos >= 0:
+        start, pos = pos, -1
+        for m in _TOKEN.finditer(text, start):  # tags and entities in one run; a block's end restarts it
+            kind = m.lastgroup
+            if kind == "comment":
+                close = closers.comment_end(m.end())
+                if close >= 0:
+                    yield _Block(m.start(), close, kind)
+                    pos = close
+                    break
+            elif kind == "drop":
+                gt = closers.next_gt(m.end())  # the opening tag ends at its first ">"
+                close = -1 if gt < 0 else closers.drop_end(m.group("dtag").lower(), gt + 1)
+                if close >= 0:
+                    yield _Block(m.start(), close, kind)
+                    pos = close
+                    break
+                t = _TAG.match(text, m.start())  # never closed: read as a plain tag, if it is one
+                if t is not None:
+                    yield t
+                    pos = t.end()
+                    break
+                continue  # no token starts inside the tag name: the search goes on after it
             yield m
-    yield from _TAIL.finditer(text, cut)
 
 
 def _head_edits(text: str, head: tuple[int, int], fold: Callable[[str], str]) -> list[tuple]:
@@ -183,16 +275,15 @@ def html_edits(text: str, fold: Callable[[str], str] | None = None) -> list[tupl
         if hs <= s < he:
             continue
         kind = m.lastgroup
-        if kind == "dtag":
-            kind = "drop"
         if kind in ("comment", "drop"):
             edits.append((s, e, "", None, None))
         elif kind == "tag":
-            inner = m.group()[1:-1].strip()
+            inner = text[s + 1:e - 1].strip()
             edits.append((s, e, "\n" if _BLOCK.match(inner) else "", s, e))
         else:  # entity
-            r = _as_text(fold(_decoded(m.group())))
-            if r != m.group():
+            raw = m.group()
+            r = _as_text(fold(_decoded(raw)))
+            if r != raw:
                 edits.append((s, e, r, s, e))
     edits.sort()
     return edits
