@@ -502,8 +502,8 @@ def test_property_mentions_idempotent_in_text_and_parts(t: str) -> None:
     twice = normalize(once.text)
     assert twice.text == once.text
     # mentions and topics must come out the same; a [表情] or 【标题】 can be formed by the first pass itself (the
-    # noise step joins "[你是 你是]" into "[你是你是]", a title can shrink under its length limit), and parts
-    # describe the text they were read from, so those two kinds may appear on the second pass only
+    # noise step joins "[你是 你是]" into "[你是你是]"), and parts describe the text they were read from, so those
+    # two kinds may appear on the second pass only
     assert _structure_view(twice) == _structure_view(once)
 
 
@@ -512,9 +512,8 @@ def _structure_view(n) -> list[tuple]:
 
 
 def test_mention_in_a_title_that_becomes_one_later_is_idempotent() -> None:
-    # too long for a 【title】 (60) until the repeats step shortens it: "@小明" is a mention on the first pass and
-    # inside a title on the second, and both times its "@" and the space that ends it are kept (the parts differ:
-    # the title is found on the second pass only, as for any title that shrinks below the limit)
+    # a long 【title】 that the repeats step shortens, holding a mention: "@小明" keeps its "@" and the space that ends
+    # it on both passes (titles had a 60-character limit until ada88c7, when this was found on the second pass only)
     raw = "【" + "哈" * 58 + "@小明 煞笔" + "哈" * 10 + "】"
     once = normalize(raw).text
     assert once == "【哈哈哈@小明 傻逼哈哈哈】"
