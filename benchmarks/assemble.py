@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAGMENTS = ["normalize.md", "normalize_speed.md", "restore.md", "lexicon.md", "lexicon_update.md", "lexicon_s5.md", "lexicon_s6.md",
+FRAGMENTS = ["normalize.md", "normalize_speed.md", "restore.md", "lexicon.md", "lexicon_update.md", "lexicon_s5.md", "lexicon_s6.md", "lexicon_s7.md",
              "lexicon_quality_s5.md", "lexicon_quality_s6.md", "transformer.md", "cloak_update.md", "cloak_s4.md",
              "onnx.md", "onnx_update.md", "batch.md", "batch_s5.md", "batch_s6.md", "reliability.md"]
 END = "<!-- accuracy:end -->"
