@@ -915,23 +915,10 @@ class LexiconMatcher:
         seq = list(texts) if isinstance(texts, (list, tuple)) else None
         chunks = _chunks(texts if seq is None else seq, chunk_size)
         if workers == 1:
-            # paused while scan works, never while the caller holds spans (``ours``: scan is working; a generator
-            # closed at a yield leaves the collector as the caller has it)
-            ours = True
-            _gc.pause()
-            try:
-                for chunk in chunks:
-                    ready = self._scan_chunk(chunk, snap)
-                    ours = False
-                    _gc.resume()
-                    yield from ready
-                    _gc.pause()
-                    ours = True
-            finally:
-                if ours:
-                    _gc.resume()
-            return
-        yield from self._scan_pool(chunks, workers, snap, seq)
+            work: Iterator[list[list[Span]]] = (self._scan_chunk(chunk, snap) for chunk in chunks)
+        else:
+            work = self._scan_pool(chunks, workers, snap, seq)
+        yield from _handed_over(work)
 
     def _scan_chunk(self, texts: list[str], snap: _Snapshot | None = None, make: Callable = _span_from,
                     order: Callable = _span_order) -> list[list[Span]]:
@@ -947,9 +934,10 @@ class LexiconMatcher:
             return out
 
     def _scan_pool(self, chunks: Iterator[list[str]], workers: int, snap: _Snapshot,
-                   seq: list[str] | None = None) -> Iterator[list[Span]]:
-        """``scan`` with ``workers - 1`` forked helpers; this process matches a chunk when they are all busy.
-        ``seq``: the list ``chunks`` cuts, inherited by the helpers (a chunk is then sent as its bounds in it)."""
+                   seq: list[str] | None = None) -> Iterator[list[list[Span]]]:
+        """``scan``'s chunks with ``workers - 1`` forked helpers (each chunk's spans, in order); this process matches
+        a chunk when they are all busy. ``seq``: the list ``chunks`` cuts, inherited by the helpers (a chunk is then
+        sent as its bounds in it)."""
         import multiprocessing
         from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -999,20 +987,10 @@ class LexiconMatcher:
                 return _unpack(item.result(), sent.pop(item), protos)
             return item
 
-        # The cyclic garbage collector is paused while this generator works (as in _scan_chunk) and runs as the
-        # caller left it while the caller takes a chunk's spans: collections set off by the executor's objects
-        # would otherwise traverse the spans the caller keeps, again and again (12 % of the wall time measured).
-        ours = True  # as in scan
-        _gc.pause()
         try:
             while True:
                 while queue and (len(queue) >= limit or not isinstance(queue[0], Future) or queue[0].done()):
-                    ready = front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
-                    ours = False
-                    _gc.resume()
-                    yield from ready
-                    _gc.pause()
-                    ours = True
+                    yield front()  # what is ready, in order (and a bound on what waits behind a slow chunk)
                 feed()
                 chunk = read()  # every helper has two in hand: this process matches the next chunk itself
                 if chunk is None:
@@ -1023,15 +1001,8 @@ class LexiconMatcher:
                     mine += self._scan_chunk(chunk[a:a + _NORM_BATCH], snap)
                     feed()
             while queue:
-                ready = front()
-                ours = False
-                _gc.resume()
-                yield from ready
-                _gc.pause()
-                ours = True
+                yield front()
         finally:
-            if ours:
-                _gc.resume()
             pool.shutdown(wait=True, cancel_futures=True)
         if state["error"] is not None:
             raise state["error"]
@@ -1262,6 +1233,29 @@ def _text_first(h: _Hit) -> tuple[bool, int, int]:
 # alone 14.0 / 16.1 / 17.5 / 17.8 / 18.0 MB/s at 256 / 512 / 1,024 / 2,048 / 4,096 texts a call; scan 7 % faster at
 # 1,024 than at 512 over 9 paired runs; benchmarks/lexicon_s6.md). Session 5 had found 512 best (lexicon_s5.md).
 _NORM_BATCH = 1024
+
+
+def _handed_over(work: Iterator[list[list[Span]]]) -> Iterator[list[Span]]:
+    """Each text's spans from ``work`` (one list of them per chunk), with the cyclic garbage collector paused while
+    ``work`` runs and as the caller has it while the caller holds spans: collections set off between chunks would
+    traverse every span the caller keeps, again and again (12 % of ``scan(workers=2)``'s wall time measured). A
+    caller that turns it off between chunks keeps it off; closing at a yield leaves it as the caller has it."""
+    ours = True  # the collector is paused by this generator (not while the caller holds spans)
+    _gc.pause()
+    try:
+        for ready in work:
+            ours = False
+            _gc.resume()
+            yield from ready
+            _gc.pause()
+            ours = True
+    finally:
+        try:
+            if hasattr(work, "close"):
+                work.close()  # a pool's helpers stop now, not when the generator is collected
+        finally:
+            if ours:
+                _gc.resume()
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
