@@ -918,7 +918,26 @@ class LexiconMatcher:
             work: Iterator[list[list[Span]]] = (self._scan_chunk(chunk, snap) for chunk in chunks)
         else:
             work = self._scan_pool(chunks, workers, snap, seq)
-        yield from _handed_over(work)
+        # The cyclic garbage collector is paused while ``work`` runs and is as the caller has it while the caller
+        # holds spans: collections set off between chunks would traverse every span the caller keeps, again and
+        # again (12 % of scan(workers=2)'s wall time measured). A caller that turns it off between chunks keeps it
+        # off; closing at a yield leaves it as the caller has it. (Here, not in a helper generator: one more level
+        # of ``yield from`` costs 2-4 % in one process.)
+        ours = True  # the collector is paused by this generator, not by the caller
+        _gc.pause()
+        try:
+            for ready in work:
+                ours = False
+                _gc.resume()
+                yield from ready
+                _gc.pause()
+                ours = True
+        finally:
+            try:
+                work.close()  # a pool's helpers stop now, not when the generator is collected
+            finally:
+                if ours:
+                    _gc.resume()
 
     def _scan_chunk(self, texts: list[str], snap: _Snapshot | None = None, make: Callable = _span_from,
                     order: Callable = _span_order) -> list[list[Span]]:
@@ -1233,29 +1252,6 @@ def _text_first(h: _Hit) -> tuple[bool, int, int]:
 # alone 14.0 / 16.1 / 17.5 / 17.8 / 18.0 MB/s at 256 / 512 / 1,024 / 2,048 / 4,096 texts a call; scan 7 % faster at
 # 1,024 than at 512 over 9 paired runs; benchmarks/lexicon_s6.md). Session 5 had found 512 best (lexicon_s5.md).
 _NORM_BATCH = 1024
-
-
-def _handed_over(work: Iterator[list[list[Span]]]) -> Iterator[list[Span]]:
-    """Each text's spans from ``work`` (one list of them per chunk), with the cyclic garbage collector paused while
-    ``work`` runs and as the caller has it while the caller holds spans: collections set off between chunks would
-    traverse every span the caller keeps, again and again (12 % of ``scan(workers=2)``'s wall time measured). A
-    caller that turns it off between chunks keeps it off; closing at a yield leaves it as the caller has it."""
-    ours = True  # the collector is paused by this generator (not while the caller holds spans)
-    _gc.pause()
-    try:
-        for ready in work:
-            ours = False
-            _gc.resume()
-            yield from ready
-            _gc.pause()
-            ours = True
-    finally:
-        try:
-            if hasattr(work, "close"):
-                work.close()  # a pool's helpers stop now, not when the generator is collected
-        finally:
-            if ours:
-                _gc.resume()
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
