@@ -28,8 +28,9 @@ from qinglang_nlp.datasets import load_dataset
 from qinglang_nlp.train.baseline import TrainConfig, collect_rows
 
 
-def rows_for(split: str, sets: list[str], per_set: int, data: str | None) -> dict[str, list]:
-    """``{dataset: [Record, ...]}``: a seeded sample of at most ``per_set`` rows a set."""
+def rows_for(split: str, sets: list[str], per_set: int, data: str | None, seed: object = None) -> dict[str, list]:
+    """``{dataset: [Record, ...]}``: a seeded sample of at most ``per_set`` rows a set (``seed``: one seed for every
+    set instead of one per set's name)."""
     skip: set[str] = set()
     if split == "dev":  # the stacker's rumor weak negatives are dev rows it was fit on
         skip = {r[0] for r in collect_rows("dev", TrainConfig(), data, lambda m: None)
@@ -37,12 +38,13 @@ def rows_for(split: str, sets: list[str], per_set: int, data: str | None) -> dic
     out = {}
     for name in sets:
         recs = [r for r in load_dataset(name, split, data) if r.text not in skip]
-        random.Random(f"qinglang-comment-rumor:{name}").shuffle(recs)
+        random.Random(f"qinglang-comment-rumor:{name}" if seed is None else seed).shuffle(recs)
         out[name] = recs[:per_set]
     return out
 
 
-def measure(model_dir: str, rows: dict[str, list], batch_size: int) -> dict[str, dict]:
+def measure(model_dir: str, rows: dict[str, list], batch_size: int = 64) -> dict[str, dict]:
+    """Per set: rumor label rates, the share not passed and the median rumor score of ``model_dir`` on ``rows``."""
     m = ql.load(model_dir)
     res = {}
     for name, recs in rows.items():

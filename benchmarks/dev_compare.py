@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -18,10 +17,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from comment_rumor import measure, rows_for  # benchmarks/, beside this file
+
 import qinglang_nlp as ql
 from qinglang_nlp.datasets import load_dataset
 from qinglang_nlp.fanquan_corpus import load_fanquan
-from qinglang_nlp.train.baseline import TrainConfig, collect_rows
 
 SETS = [("cold", "vulgar"), ("swsr", "vulgar"), ("chnci", "vulgar"), ("weibo21", "rumor"), ("weibo16", "rumor"),
         ("ced", "rumor")]
@@ -35,8 +35,6 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    seen = {r[0] for r in collect_rows("dev", TrainConfig(), args.data, lambda m: None)
-            if r[2].endswith(":weakneg-rumor")}
     sets = {}
     for ds, cat in SETS:
         recs = [r for r in load_dataset(ds, "dev", args.data, limit=2000) if r.labels.get(cat) is not None]
@@ -44,11 +42,7 @@ def main() -> None:
     fq = load_fanquan("dev", data_dir=args.data)
     sets["fq_all"] = ([r["text"] for r in fq], np.array([r["fanquan"] for r in fq]), "fanquan")
     real = np.array([r["origin"] != "written" for r in fq])
-    comments = {}
-    for ds in ("cold", "swsr", "chnci"):
-        recs = [r for r in load_dataset(ds, "dev", args.data) if r.text not in seen]
-        random.Random(1).shuffle(recs)
-        comments[ds] = [r.text for r in recs[:1500]]
+    comments = rows_for("dev", ["cold", "swsr", "chnci"], 1500, args.data, seed=1)  # less the weak negatives
     out = {}
     for path in args.models:
         m = ql.load(path, lexicon=False)
@@ -61,12 +55,9 @@ def main() -> None:
             if name == "fq_all":
                 for sub, mk in (("fq_real", real), ("fq_written", ~real)):
                     res[sub] = {"f1": round(f1_score(y[mk], lab[mk]), 3), "roc_auc": round(roc_auc_score(y[mk], s[mk]), 3)}
-        full = ql.load(path)
-        for ds, texts in comments.items():
-            rs = full.predict_batch(texts)
-            n = len(rs)
-            res["comments_" + ds] = {"rows": n, "rumor_label": round(sum("rumor" in r.labels for r in rs) / n, 3),
-                                     "not_pass": round(sum(r.decision != "pass" for r in rs) / n, 3)}
+        for ds, r in measure(path, comments).items():
+            res["comments_" + ds] = {"rows": r["rows"], "rumor_label": round(r["rumor_label"], 3),
+                                     "not_pass": round(r["not_pass"], 3)}
         out[path] = res
         print(path, json.dumps(res, ensure_ascii=False), flush=True)
     if args.json:
